@@ -1,0 +1,11 @@
+//! minikafka: a single-threaded, Kafka-wire-compatible broker.
+//!
+//! Layers: `reactor` (sockets, framing, timers) drives `broker` (sans-IO request handling), which
+//! joins `protocol` (bytes and versions) with `log` (segments) and `metadata` (the KRaft image).
+
+pub mod config;
+pub mod log;
+pub mod metadata;
+pub mod protocol;
+pub mod reactor;
+pub mod records;
