@@ -1,1 +1,126 @@
-//! placeholder: owned by the reactor helper
+//! The single-threaded mio event loop (ARCHITECTURE §1).
+//!
+//! The reactor owns the sockets and nothing else: it accepts connections, cuts the byte stream into
+//! Kafka frames (4-byte big-endian size, then the request) and hands each whole frame to a sans-IO
+//! [`Service`]. Responses go back in request order; at most one request per connection is in
+//! progress. One loop turn is:
+//!
+//! ```text
+//! poll(timeout = time to the earliest deadline, at most 100 ms)
+//! IO events: accept, read + handle whole frames, write
+//! service.tick(now); service.flush(now)          // timers, then the group-commit point
+//! service.take_completions(..)                   // finished parked requests
+//! write everything queued this turn; idle sweep
+//! ```
+//!
+//! Usage (from `main` or an in-process test):
+//!
+//! ```no_run
+//! # use minikafka::reactor::{Limits, Reactor, Service};
+//! # fn start<S: Service>(service: &mut S) -> std::io::Result<()> {
+//! let mut reactor = Reactor::bind("127.0.0.1:9092".parse().unwrap(), Limits::default())?;
+//! reactor.install_signal_handlers()?; // SIGTERM/SIGINT -> graceful shutdown (main only)
+//! let stop = reactor.shutdown_handle(); // Clone + Send: stop.shutdown() from any thread
+//! reactor.run(service)?; // returns after service.shutdown()
+//! # drop(stop); Ok(()) }
+//! ```
+
+mod conn;
+mod server;
+pub mod signals;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use server::Reactor;
+
+/// A connection id: the slab key, which is also the connection's `mio::Token`.
+pub type ConnId = usize;
+
+/// What the service answers to one request frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// A whole response *including* its 4-byte size prefix; write it and go on with the next frame.
+    Now(Vec<u8>),
+    /// The request is waiting (long-poll fetch, rebalance, acks=-1 flush); the connection reads no
+    /// further frames until the service completes it through [`Service::take_completions`].
+    Parked,
+    /// No response (Produce acks=0): go on with the next frame.
+    None,
+    /// Protocol error: close the connection after flushing what is queued (the service logs why).
+    Close,
+}
+
+/// The sans-IO broker, driven by the reactor.
+pub trait Service {
+    /// One whole frame: the bytes after the 4-byte size prefix.
+    fn handle(&mut self, conn: ConnId, frame: &[u8], now: Instant) -> Reply;
+    /// Timer work: expire parked requests, sessions, flush due. Called every loop turn after IO.
+    fn tick(&mut self, now: Instant);
+    /// Group commit point: called once per loop turn after all frames of this turn were handled.
+    fn flush(&mut self, now: Instant);
+    /// Finished parked requests: (conn, response bytes incl. size prefix). The reactor writes them
+    /// and resumes reading that connection.
+    fn take_completions(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>);
+    /// Earliest deadline the service has (poll timeout), if any.
+    fn next_deadline(&self) -> Option<Instant>;
+    /// The connection is gone: drop whatever is parked for it (its id may be reused later).
+    fn connection_closed(&mut self, conn: ConnId);
+    /// Flush, checkpoints, clean-shutdown marker.
+    fn shutdown(&mut self);
+}
+
+/// Per-connection limits of the reactor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// `socket.request.max.bytes`: the largest frame accepted (size prefix excluded).
+    pub max_request_bytes: usize,
+    /// Open connections at most; above it the listener's backlog waits.
+    pub max_connections: usize,
+    /// `connections.max.idle.ms`: a connection without socket activity this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 100 * 1024 * 1024,
+            max_connections: 4096,
+            idle_timeout: Duration::from_millis(600_000),
+        }
+    }
+}
+
+/// Stops [`Reactor::run`] from any thread: sets a flag and wakes the poll.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    flag: Arc<AtomicBool>,
+    waker: Arc<mio::Waker>,
+}
+
+impl ShutdownHandle {
+    /// Ask the loop to shut down gracefully; `run` returns after `service.shutdown()`.
+    pub fn shutdown(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            ::log::warn!("reactor: cannot wake the poll for shutdown: {e}");
+        }
+    }
+
+    /// Whether a shutdown was requested.
+    pub fn is_requested(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownHandle")
+            .field("requested", &self.is_requested())
+            .finish()
+    }
+}

@@ -1,0 +1,482 @@
+//! Reactor tests over real loopback sockets with a tiny test service.
+//!
+//! Test protocol (a frame is apiKey i16, apiVersion i16, correlationId i32, payload):
+//! apiKey 0 echo (response = the whole frame), 1 park (apiVersion = wait in ms, 0 = until
+//! released), 2 no response, 3 close, 4 panic, 5 release every parked request, then echo.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::{ConnId, Limits, Reactor, Reply, Service, ShutdownHandle};
+
+#[derive(Default)]
+struct Shared {
+    events: Mutex<Vec<String>>,
+    closed: Mutex<Vec<ConnId>>,
+    shut_down: AtomicBool,
+}
+
+impl Shared {
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+struct TestService {
+    shared: Arc<Shared>,
+    parked: Vec<(ConnId, i32, Option<Instant>)>,
+    done: Vec<(ConnId, Vec<u8>)>,
+}
+
+impl TestService {
+    fn new(shared: Arc<Shared>) -> TestService {
+        TestService {
+            shared,
+            parked: Vec::new(),
+            done: Vec::new(),
+        }
+    }
+
+    fn complete(&mut self, conn: ConnId, corr: i32) {
+        self.shared
+            .events
+            .lock()
+            .unwrap()
+            .push(format!("complete {corr}"));
+        self.done.push((conn, response(corr, b"parked")));
+    }
+}
+
+fn response(corr: i32, body: &[u8]) -> Vec<u8> {
+    let mut out = ((4 + body.len()) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&corr.to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+impl Service for TestService {
+    fn handle(&mut self, conn: ConnId, frame: &[u8], now: Instant) -> Reply {
+        let key = i16::from_be_bytes([frame[0], frame[1]]);
+        let ver = i16::from_be_bytes([frame[2], frame[3]]);
+        let corr = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        self.shared
+            .events
+            .lock()
+            .unwrap()
+            .push(format!("handle {corr}"));
+        match key {
+            0 => Reply::Now(response(corr, &frame[8..])),
+            1 => {
+                let deadline = (ver > 0).then(|| now + Duration::from_millis(ver as u64));
+                self.parked.push((conn, corr, deadline));
+                Reply::Parked
+            }
+            2 => Reply::None,
+            3 => Reply::Close,
+            4 => panic!("test service asked to panic"),
+            5 => {
+                for (c, k, _) in std::mem::take(&mut self.parked) {
+                    self.complete(c, k);
+                }
+                Reply::Now(response(corr, &frame[8..]))
+            }
+            _ => Reply::Close,
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|(_, _, d)| d.is_some_and(|d| d <= now));
+        self.parked = keep;
+        for (c, k, _) in due {
+            self.complete(c, k);
+        }
+    }
+
+    fn flush(&mut self, _now: Instant) {}
+
+    fn take_completions(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>) {
+        out.append(&mut self.done);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.parked.iter().filter_map(|(_, _, d)| *d).min()
+    }
+
+    fn connection_closed(&mut self, conn: ConnId) {
+        self.parked.retain(|(c, _, _)| *c != conn);
+        self.shared.closed.lock().unwrap().push(conn);
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.shut_down.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Server {
+    addr: SocketAddr,
+    stop: ShutdownHandle,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    fn start(limits: Limits) -> Server {
+        Server::start_with(limits, |_| {})
+    }
+
+    fn start_with(limits: Limits, configure: impl FnOnce(&mut Reactor)) -> Server {
+        let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), limits).unwrap();
+        configure(&mut reactor);
+        let addr = reactor.local_addr();
+        let stop = reactor.shutdown_handle();
+        let shared = Arc::new(Shared::default());
+        let s = shared.clone();
+        let thread = thread::spawn(move || reactor.run(&mut TestService::new(s)));
+        Server {
+            addr,
+            stop,
+            shared,
+            thread: Some(thread),
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    fn stop(mut self) -> Arc<Shared> {
+        self.stop.shutdown();
+        self.thread.take().unwrap().join().unwrap().unwrap();
+        self.shared.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.stop.shutdown();
+            let _ = t.join();
+        }
+    }
+}
+
+fn frame(key: i16, ver: i16, corr: i32, payload: &[u8]) -> Vec<u8> {
+    let mut out = ((8 + payload.len()) as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&key.to_be_bytes());
+    out.extend_from_slice(&ver.to_be_bytes());
+    out.extend_from_slice(&corr.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Reads one response and returns (correlation id, body).
+fn read_response(s: &mut TcpStream) -> (i32, Vec<u8>) {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).unwrap();
+    let corr = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+    (corr, body[4..].to_vec())
+}
+
+/// The server closed the connection: EOF or a reset, and no bytes.
+fn assert_closed(s: &mut TcpStream) {
+    let mut buf = [0u8; 16];
+    match s.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("expected close, got {n} bytes"),
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ),
+            "expected close, got {e}"
+        ),
+    }
+}
+
+fn test_limits() -> Limits {
+    Limits {
+        max_request_bytes: 1024 * 1024,
+        max_connections: 64,
+        idle_timeout: Duration::from_secs(60),
+    }
+}
+
+fn echo_works(server: &Server) {
+    let mut c = server.connect();
+    c.write_all(&frame(0, 0, 99, b"still here")).unwrap();
+    assert_eq!(read_response(&mut c), (99, b"still here".to_vec()));
+}
+
+#[test]
+fn frame_split_across_many_writes() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    let bytes = frame(0, 0, 7, b"hello, split world");
+    for b in &bytes {
+        c.write_all(std::slice::from_ref(b)).unwrap();
+        thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(read_response(&mut c), (7, b"hello, split world".to_vec()));
+}
+
+#[test]
+fn many_frames_in_one_write_answered_in_order() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    let mut bytes = Vec::new();
+    for corr in 0..500i32 {
+        let key = if corr % 3 == 1 { 2 } else { 0 }; // every third gets no response
+        bytes.extend(frame(key, 0, corr, &corr.to_be_bytes()));
+    }
+    c.write_all(&bytes).unwrap();
+    for corr in (0..500i32).filter(|c| c % 3 != 1) {
+        assert_eq!(read_response(&mut c), (corr, corr.to_be_bytes().to_vec()));
+    }
+}
+
+#[test]
+fn large_frame_grows_the_buffer_and_pipelines_behind_it() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    let big = vec![0xabu8; 700 * 1024];
+    let mut bytes = frame(0, 0, 1, &big);
+    bytes.extend(frame(0, 0, 2, b"small"));
+    c.write_all(&bytes).unwrap();
+    assert_eq!(read_response(&mut c), (1, big));
+    assert_eq!(read_response(&mut c), (2, b"small".to_vec()));
+}
+
+#[test]
+fn parked_request_holds_later_frames_until_completed() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    let mut bytes = frame(1, 50, 1, b""); // parked for 50 ms
+    bytes.extend(frame(0, 0, 2, b"two"));
+    bytes.extend(frame(0, 0, 3, b"three"));
+    let sent = Instant::now();
+    c.write_all(&bytes).unwrap();
+    assert_eq!(read_response(&mut c), (1, b"parked".to_vec()));
+    assert!(sent.elapsed() >= Duration::from_millis(50));
+    assert_eq!(read_response(&mut c), (2, b"two".to_vec()));
+    assert_eq!(read_response(&mut c), (3, b"three".to_vec()));
+    let shared = server.stop();
+    assert_eq!(
+        shared.events(),
+        ["handle 1", "complete 1", "handle 2", "handle 3"]
+    );
+}
+
+#[test]
+fn parked_request_completed_by_another_connection() {
+    let server = Server::start(test_limits());
+    let mut a = server.connect();
+    a.write_all(&frame(1, 0, 10, b"")).unwrap(); // parked until released
+    a.write_all(&frame(0, 0, 11, b"after")).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    a.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut probe = [0u8; 1];
+    assert!(a.read(&mut probe).is_err(), "nothing may be answered yet");
+    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+
+    let mut b = server.connect();
+    b.write_all(&frame(5, 0, 20, b"release")).unwrap();
+    assert_eq!(read_response(&mut b), (20, b"release".to_vec()));
+    assert_eq!(read_response(&mut a), (10, b"parked".to_vec()));
+    assert_eq!(read_response(&mut a), (11, b"after".to_vec()));
+}
+
+#[test]
+fn bad_sizes_close_only_that_connection() {
+    let server = Server::start(test_limits());
+    for size in [-1i32, 0, 7, i32::MIN, 1024 * 1024 + 1, i32::MAX] {
+        let mut c = server.connect();
+        c.write_all(&size.to_be_bytes()).unwrap();
+        assert_closed(&mut c);
+        echo_works(&server);
+    }
+}
+
+#[test]
+fn size_at_the_limit_is_accepted() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    let payload = vec![1u8; 1024 * 1024 - 8];
+    c.write_all(&frame(0, 0, 5, &payload)).unwrap();
+    assert_eq!(read_response(&mut c), (5, payload));
+}
+
+#[test]
+fn close_reply_flushes_queued_output_first() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    let mut bytes = frame(0, 0, 1, b"one");
+    bytes.extend(frame(3, 0, 2, b""));
+    bytes.extend(frame(0, 0, 3, b"never"));
+    c.write_all(&bytes).unwrap();
+    assert_eq!(read_response(&mut c), (1, b"one".to_vec()));
+    assert_closed(&mut c);
+    let shared = server.stop();
+    assert!(!shared.events().contains(&"handle 3".to_string()));
+    assert_eq!(shared.closed.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn panic_in_handler_closes_one_connection() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    c.write_all(&frame(4, 0, 1, b"")).unwrap();
+    assert_closed(&mut c);
+    echo_works(&server);
+}
+
+#[test]
+fn half_closed_client_still_gets_its_answers() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    let mut bytes = frame(0, 0, 1, b"a");
+    bytes.extend(frame(0, 0, 2, b"b"));
+    c.write_all(&bytes).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_response(&mut c), (1, b"a".to_vec()));
+    assert_eq!(read_response(&mut c), (2, b"b".to_vec()));
+    assert_closed(&mut c);
+}
+
+#[test]
+fn shutdown_handle_stops_run() {
+    let server = Server::start(test_limits());
+    let _idle = server.connect();
+    echo_works(&server);
+    let started = Instant::now();
+    let shared = server.stop();
+    assert!(shared.shut_down.load(Ordering::SeqCst));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn shutdown_before_run_returns_at_once() {
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), test_limits()).unwrap();
+    reactor.shutdown_handle().shutdown();
+    let shared = Arc::new(Shared::default());
+    reactor.run(&mut TestService::new(shared.clone())).unwrap();
+    assert!(shared.shut_down.load(Ordering::SeqCst));
+}
+
+#[test]
+fn idle_connections_are_closed_but_parked_ones_are_not() {
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(150),
+        ..test_limits()
+    };
+    let server = Server::start(limits);
+    let mut idle = server.connect();
+    let mut parked = server.connect();
+    parked.write_all(&frame(1, 500, 1, b"")).unwrap();
+    let started = Instant::now();
+    assert_closed(&mut idle);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(140),
+        "closed after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(2), "closed after {waited:?}");
+    assert_eq!(read_response(&mut parked), (1, b"parked".to_vec()));
+}
+
+#[test]
+fn connection_cap_defers_accept_until_one_closes() {
+    let limits = Limits {
+        max_connections: 1,
+        ..test_limits()
+    };
+    let server = Server::start(limits);
+    let mut first = server.connect();
+    first.write_all(&frame(0, 0, 1, b"first")).unwrap();
+    assert_eq!(read_response(&mut first), (1, b"first".to_vec()));
+
+    let mut second = server.connect(); // completes in the kernel backlog
+    second.write_all(&frame(0, 0, 2, b"second")).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(150)))
+        .unwrap();
+    let mut probe = [0u8; 1];
+    assert!(second.read(&mut probe).is_err(), "must not be served yet");
+    second
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+
+    drop(first);
+    assert_eq!(read_response(&mut second), (2, b"second".to_vec()));
+}
+
+#[test]
+fn backpressure_keeps_order_when_client_reads_late() {
+    let server = Server::start_with(test_limits(), |r| r.set_output_high_mark(64 * 1024));
+    let c = server.connect();
+    let mut writer = c.try_clone().unwrap();
+    let payload = vec![7u8; 16 * 1024];
+    let n = 512; // 8 MiB of responses, far above the high mark and the socket buffers
+    let p = payload.clone();
+    let sender = thread::spawn(move || {
+        for corr in 0..n {
+            writer.write_all(&frame(0, 0, corr, &p)).unwrap();
+        }
+    });
+    thread::sleep(Duration::from_millis(200));
+    let handled = server.shared.events().len();
+    assert!(
+        handled < n as usize,
+        "reading must stall, {handled} handled"
+    );
+    let mut reader = c;
+    for corr in 0..n {
+        let (got, body) = read_response(&mut reader);
+        assert_eq!(got, corr);
+        assert_eq!(body.len(), payload.len());
+    }
+    sender.join().unwrap();
+}
+
+#[test]
+fn read_buffer_grows_only_as_far_as_received_data_needs() {
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), test_limits()).unwrap();
+    let mut service = TestService::new(Arc::new(Shared::default()));
+    let mut c = TcpStream::connect(reactor.local_addr()).unwrap();
+    // Declares 1 MiB but sends only 100 bytes of it.
+    c.write_all(&(1024 * 1024i32).to_be_bytes()).unwrap();
+    c.write_all(&[0u8; 100]).unwrap();
+    for _ in 0..5 {
+        reactor.run_once(&mut service, Duration::from_millis(20));
+    }
+    assert_eq!(reactor.connection_count(), 1);
+    assert_eq!(reactor.read_buf_lens(), [super::conn::INITIAL_READ_BUF]);
+}
+
+#[test]
+fn sigterm_shuts_down_gracefully() {
+    extern "C" {
+        fn raise(sig: std::os::raw::c_int) -> std::os::raw::c_int;
+    }
+    let server = Server::start_with(test_limits(), |r| r.install_signal_handlers().unwrap());
+    echo_works(&server);
+    // SAFETY: the handler installed above only sets a flag and writes to a pipe.
+    assert_eq!(unsafe { raise(15) }, 0);
+    let mut server = server;
+    let thread = server.thread.take().unwrap();
+    let started = Instant::now();
+    thread.join().unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(server.shared.shut_down.load(Ordering::SeqCst));
+}
