@@ -182,7 +182,7 @@ impl Reactor {
         let mut done = std::mem::take(&mut self.completions);
         service.take_completions(&mut done);
         for (id, bytes) in done.drain(..) {
-            self.complete(id, bytes);
+            self.complete(id, bytes, service);
         }
         self.completions = done;
 
@@ -272,6 +272,15 @@ impl Reactor {
                     let reply = catch_unwind(AssertUnwindSafe(|| service.handle(id, frame, now)));
                     conn.consume(n);
                     match reply {
+                        Ok(Reply::Now(bytes)) if !is_framed(&bytes) => {
+                            ::log::error!(
+                                "reactor: response of {} bytes has a wrong size prefix; closing connection {id} from {}",
+                                bytes.len(),
+                                conn.peer
+                            );
+                            self.close(id, service);
+                            return;
+                        }
                         Ok(Reply::Now(bytes)) => {
                             conn.queue(bytes);
                             if !conn.dirty {
@@ -377,7 +386,7 @@ impl Reactor {
 
     /// A parked request finished: queue its response and resume the connection next turn (its
     /// buffered frames get no new readiness edge).
-    fn complete(&mut self, id: ConnId, bytes: Vec<u8>) {
+    fn complete<S: Service>(&mut self, id: ConnId, bytes: Vec<u8>, service: &mut S) {
         let Some(conn) = self.conns.get_mut(id) else {
             ::log::debug!("reactor: completion for closed connection {id} dropped");
             return;
@@ -387,6 +396,15 @@ impl Reactor {
             ::log::warn!(
                 "reactor: completion for connection {id} which has nothing parked; dropped"
             );
+            return;
+        }
+        if !is_framed(&bytes) {
+            ::log::error!(
+                "reactor: completion of {} bytes has a wrong size prefix; closing connection {id} from {}",
+                bytes.len(),
+                conn.peer
+            );
+            self.close(id, service);
             return;
         }
         conn.parked = false;
@@ -443,7 +461,7 @@ impl Reactor {
         let mut done = std::mem::take(&mut self.completions);
         service.take_completions(&mut done);
         for (id, bytes) in done.drain(..) {
-            self.complete(id, bytes);
+            self.complete(id, bytes, service);
         }
         for (_, conn) in self.conns.iter_mut() {
             let _ = conn.write_out();
@@ -455,6 +473,12 @@ impl Reactor {
         self.dirty.clear();
         ::log::info!("reactor: stopped");
     }
+}
+
+/// A response must carry its own size prefix; a wrong one would desynchronize the client.
+fn is_framed(bytes: &[u8]) -> bool {
+    bytes.len() >= 4
+        && u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize == bytes.len() - 4
 }
 
 #[cfg(test)]

@@ -113,6 +113,8 @@ impl Drop for Signals {
 /// moves the wake-ups to the new pipe.
 pub fn install() -> io::Result<Signals> {
     let (tx, rx) = pipe::new()?;
+    // Before this call a SIGTERM had its default action, so a set flag is from an earlier install.
+    REQUESTED.store(false, Ordering::SeqCst);
     WRITE_FD.store(tx.as_raw_fd(), Ordering::SeqCst);
     // Built before the handlers so that an error below resets WRITE_FD through Drop.
     let signals = Signals { rx, tx };

@@ -2,7 +2,8 @@
 //!
 //! Test protocol (a frame is apiKey i16, apiVersion i16, correlationId i32, payload):
 //! apiKey 0 echo (response = the whole frame), 1 park (apiVersion = wait in ms, 0 = until
-//! released), 2 no response, 3 close, 4 panic, 5 release every parked request, then echo.
+//! released), 2 no response, 3 close, 4 panic, 5 release every parked request, then echo,
+//! 6 a response with a wrong size prefix.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -84,6 +85,7 @@ impl Service for TestService {
                 }
                 Reply::Now(response(corr, &frame[8..]))
             }
+            6 => Reply::Now(vec![0, 0, 0, 9, 1, 2]),
             _ => Reply::Close,
         }
     }
@@ -337,6 +339,15 @@ fn panic_in_handler_closes_one_connection() {
     let server = Server::start(test_limits());
     let mut c = server.connect();
     c.write_all(&frame(4, 0, 1, b"")).unwrap();
+    assert_closed(&mut c);
+    echo_works(&server);
+}
+
+#[test]
+fn response_with_wrong_size_prefix_closes_the_connection() {
+    let server = Server::start(test_limits());
+    let mut c = server.connect();
+    c.write_all(&frame(6, 0, 1, b"")).unwrap();
     assert_closed(&mut c);
     echo_works(&server);
 }
