@@ -95,8 +95,9 @@ impl Conn {
     }
 
     /// Phase two: the payload of the frame that `check_frame` reported `Ready(n)`, in place.
-    pub fn frame(&self, n: usize) -> &[u8] {
-        &self.rbuf[self.start + 4..self.start + 4 + n]
+    /// Mutable so that the service can rewrite record batch offsets without a copy.
+    pub fn frame(&mut self, n: usize) -> &mut [u8] {
+        &mut self.rbuf[self.start + 4..self.start + 4 + n]
     }
 
     /// Drops the frame of payload length `n` from the buffer.

@@ -57,8 +57,9 @@ pub enum Reply {
 
 /// The sans-IO broker, driven by the reactor.
 pub trait Service {
-    /// One whole frame: the bytes after the 4-byte size prefix.
-    fn handle(&mut self, conn: ConnId, frame: &[u8], now: Instant) -> Reply;
+    /// One whole frame: the bytes after the 4-byte size prefix. The frame is mutable so that
+    /// Produce can assign offsets in place in the batches it stores.
+    fn handle(&mut self, conn: ConnId, frame: &mut [u8], now: Instant) -> Reply;
     /// Timer work: expire parked requests, sessions, flush due. Called every loop turn after IO.
     fn tick(&mut self, now: Instant);
     /// Group commit point: called once per loop turn after all frames of this turn were handled.

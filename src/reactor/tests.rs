@@ -60,7 +60,7 @@ fn response(corr: i32, body: &[u8]) -> Vec<u8> {
 }
 
 impl Service for TestService {
-    fn handle(&mut self, conn: ConnId, frame: &[u8], now: Instant) -> Reply {
+    fn handle(&mut self, conn: ConnId, frame: &mut [u8], now: Instant) -> Reply {
         let key = i16::from_be_bytes([frame[0], frame[1]]);
         let ver = i16::from_be_bytes([frame[2], frame[3]]);
         let corr = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);

@@ -32,12 +32,22 @@ impl<'a> ApiVersionsRequest<'a> {
         let flexible = version >= 3;
         let mut this = Self::default();
         if version >= 3 && version <= 4 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            this.client_software_name = v.ok_or(DecodeError::UnexpectedNull("ClientSoftwareName"))?;
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            this.client_software_name =
+                v.ok_or(DecodeError::UnexpectedNull("ClientSoftwareName"))?;
         }
         if version >= 3 && version <= 4 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            this.client_software_version = v.ok_or(DecodeError::UnexpectedNull("ClientSoftwareVersion"))?;
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            this.client_software_version =
+                v.ok_or(DecodeError::UnexpectedNull("ClientSoftwareVersion"))?;
         }
         if flexible {
             r.skip_tagged_fields()?;
@@ -48,10 +58,18 @@ impl<'a> ApiVersionsRequest<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 3;
         if version >= 3 && version <= 4 {
-            if flexible { w.compact_nullable_string(Some(self.client_software_name)) } else { w.nullable_string(Some(self.client_software_name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.client_software_name))
+            } else {
+                w.nullable_string(Some(self.client_software_name))
+            }
         }
         if version >= 3 && version <= 4 {
-            if flexible { w.compact_nullable_string(Some(self.client_software_version)) } else { w.nullable_string(Some(self.client_software_version)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.client_software_version))
+            } else {
+                w.nullable_string(Some(self.client_software_version))
+            }
         }
         if flexible {
             w.uvarint(0);

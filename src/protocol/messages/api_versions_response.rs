@@ -59,7 +59,9 @@ impl<'a> ApiVersionsResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(ApiVersion::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -82,12 +84,15 @@ impl<'a> ApiVersionsResponse<'a> {
                                 for _ in 0..n {
                                     let at = r.position();
                                     v.push(SupportedFeatureKey::decode(r, version)?);
-                                    if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                                    if r.position() == at {
+                                        return Err(DecodeError::Invalid("empty array element"));
+                                    }
                                 }
                                 Some(v)
                             }
                         };
-                        this.supported_features = v.ok_or(DecodeError::UnexpectedNull("SupportedFeatures"))?;
+                        this.supported_features =
+                            v.ok_or(DecodeError::UnexpectedNull("SupportedFeatures"))?;
                     }
                     1 if version >= 3 && version <= 4 => {
                         let v = r.i64()?;
@@ -102,12 +107,15 @@ impl<'a> ApiVersionsResponse<'a> {
                                 for _ in 0..n {
                                     let at = r.position();
                                     v.push(FinalizedFeatureKey::decode(r, version)?);
-                                    if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                                    if r.position() == at {
+                                        return Err(DecodeError::Invalid("empty array element"));
+                                    }
                                 }
                                 Some(v)
                             }
                         };
-                        this.finalized_features = v.ok_or(DecodeError::UnexpectedNull("FinalizedFeatures"))?;
+                        this.finalized_features =
+                            v.ok_or(DecodeError::UnexpectedNull("FinalizedFeatures"))?;
                     }
                     3 if version >= 3 && version <= 4 => {
                         let v = r.bool()?;
@@ -137,7 +145,15 @@ impl<'a> ApiVersionsResponse<'a> {
         }
         if flexible {
             let d = Self::default();
-            let n = ((version >= 3 && version <= 4) && self.supported_features != d.supported_features) as u32 + ((version >= 3 && version <= 4) && self.finalized_features_epoch != d.finalized_features_epoch) as u32 + ((version >= 3 && version <= 4) && self.finalized_features != d.finalized_features) as u32 + ((version >= 3 && version <= 4) && self.zk_migration_ready != d.zk_migration_ready) as u32;
+            let n = ((version >= 3 && version <= 4)
+                && self.supported_features != d.supported_features) as u32
+                + ((version >= 3 && version <= 4)
+                    && self.finalized_features_epoch != d.finalized_features_epoch)
+                    as u32
+                + ((version >= 3 && version <= 4)
+                    && self.finalized_features != d.finalized_features) as u32
+                + ((version >= 3 && version <= 4)
+                    && self.zk_migration_ready != d.zk_migration_ready) as u32;
             w.uvarint(n);
             if (version >= 3 && version <= 4) && self.supported_features != d.supported_features {
                 w.tagged_field(0, |w| {
@@ -147,7 +163,9 @@ impl<'a> ApiVersionsResponse<'a> {
                     }
                 });
             }
-            if (version >= 3 && version <= 4) && self.finalized_features_epoch != d.finalized_features_epoch {
+            if (version >= 3 && version <= 4)
+                && self.finalized_features_epoch != d.finalized_features_epoch
+            {
                 w.tagged_field(1, |w| {
                     w.i64(self.finalized_features_epoch);
                 });
@@ -253,7 +271,11 @@ impl<'a> SupportedFeatureKey<'a> {
         let flexible = version >= 3;
         let mut this = Self::default();
         if version >= 3 && version <= 4 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if version >= 3 && version <= 4 {
@@ -273,7 +295,11 @@ impl<'a> SupportedFeatureKey<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 3;
         if version >= 3 && version <= 4 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if version >= 3 && version <= 4 {
             w.i16(self.min_version);
@@ -312,7 +338,11 @@ impl<'a> FinalizedFeatureKey<'a> {
         let flexible = version >= 3;
         let mut this = Self::default();
         if version >= 3 && version <= 4 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if version >= 3 && version <= 4 {
@@ -332,7 +362,11 @@ impl<'a> FinalizedFeatureKey<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 3;
         if version >= 3 && version <= 4 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if version >= 3 && version <= 4 {
             w.i16(self.max_version_level);

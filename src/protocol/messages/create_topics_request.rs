@@ -43,7 +43,9 @@ impl<'a> CreateTopicsRequest<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(CreatableTopic::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -115,7 +117,11 @@ impl<'a> CreatableTopic<'a> {
         let flexible = version >= 5;
         let mut this = Self::default();
         if version >= 2 && version <= 7 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if version >= 2 && version <= 7 {
@@ -135,7 +141,9 @@ impl<'a> CreatableTopic<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(CreatableReplicaAssignment::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -151,7 +159,9 @@ impl<'a> CreatableTopic<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(CreatableTopicConfig::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -167,7 +177,11 @@ impl<'a> CreatableTopic<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 5;
         if version >= 2 && version <= 7 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if version >= 2 && version <= 7 {
             w.i32(self.num_partitions);
@@ -227,7 +241,9 @@ impl CreatableReplicaAssignment {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -279,12 +295,22 @@ impl<'a> CreatableTopicConfig<'a> {
         let flexible = version >= 5;
         let mut this = Self::default();
         if version >= 2 && version <= 7 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if version >= 2 && version <= 7 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 2 && version <= 7) { return Err(DecodeError::UnexpectedNull("Value")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 2 && version <= 7) {
+                return Err(DecodeError::UnexpectedNull("Value"));
+            }
             this.value = v;
         }
         if flexible {
@@ -296,10 +322,18 @@ impl<'a> CreatableTopicConfig<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 5;
         if version >= 2 && version <= 7 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if version >= 2 && version <= 7 {
-            if flexible { w.compact_nullable_string(self.value) } else { w.nullable_string(self.value) }
+            if flexible {
+                w.compact_nullable_string(self.value)
+            } else {
+                w.nullable_string(self.value)
+            }
         }
         if flexible {
             w.uvarint(0);
@@ -322,7 +356,10 @@ pub mod sample {
             name: "s0",
             num_partitions: 8,
             replication_factor: 9,
-            assignments: vec![creatable_replica_assignment(), creatable_replica_assignment()],
+            assignments: vec![
+                creatable_replica_assignment(),
+                creatable_replica_assignment(),
+            ],
             configs: vec![creatable_topic_config(), creatable_topic_config()],
         }
     }

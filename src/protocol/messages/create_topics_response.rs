@@ -44,7 +44,9 @@ impl<'a> CreateTopicsResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(CreatableTopicResult::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -114,7 +116,11 @@ impl<'a> CreatableTopicResult<'a> {
         let flexible = version >= 5;
         let mut this = Self::default();
         if version >= 2 && version <= 7 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if version >= 7 && version <= 7 {
@@ -126,8 +132,14 @@ impl<'a> CreatableTopicResult<'a> {
             this.error_code = v;
         }
         if version >= 2 && version <= 7 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 2 && version <= 7) { return Err(DecodeError::UnexpectedNull("ErrorMessage")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 2 && version <= 7) {
+                return Err(DecodeError::UnexpectedNull("ErrorMessage"));
+            }
             this.error_message = v;
         }
         if version >= 5 && version <= 7 {
@@ -147,12 +159,16 @@ impl<'a> CreatableTopicResult<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(CreatableTopicConfigs::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
             };
-            if v.is_none() && !(version >= 5 && version <= 7) { return Err(DecodeError::UnexpectedNull("Configs")); }
+            if v.is_none() && !(version >= 5 && version <= 7) {
+                return Err(DecodeError::UnexpectedNull("Configs"));
+            }
             this.configs = v;
         }
         if flexible {
@@ -173,7 +189,11 @@ impl<'a> CreatableTopicResult<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 5;
         if version >= 2 && version <= 7 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if version >= 7 && version <= 7 {
             w.uuid(&self.topic_id);
@@ -182,7 +202,11 @@ impl<'a> CreatableTopicResult<'a> {
             w.i16(self.error_code);
         }
         if version >= 2 && version <= 7 {
-            if flexible { w.compact_nullable_string(self.error_message) } else { w.nullable_string(self.error_message) }
+            if flexible {
+                w.compact_nullable_string(self.error_message)
+            } else {
+                w.nullable_string(self.error_message)
+            }
         }
         if version >= 5 && version <= 7 {
             w.i32(self.num_partitions);
@@ -198,9 +222,13 @@ impl<'a> CreatableTopicResult<'a> {
         }
         if flexible {
             let d = Self::default();
-            let n = ((version >= 5 && version <= 7) && self.topic_config_error_code != d.topic_config_error_code) as u32;
+            let n = ((version >= 5 && version <= 7)
+                && self.topic_config_error_code != d.topic_config_error_code)
+                as u32;
             w.uvarint(n);
-            if (version >= 5 && version <= 7) && self.topic_config_error_code != d.topic_config_error_code {
+            if (version >= 5 && version <= 7)
+                && self.topic_config_error_code != d.topic_config_error_code
+            {
                 w.tagged_field(0, |w| {
                     w.i16(self.topic_config_error_code);
                 });
@@ -240,12 +268,22 @@ impl<'a> CreatableTopicConfigs<'a> {
         let flexible = version >= 5;
         let mut this = Self::default();
         if version >= 5 && version <= 7 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if version >= 5 && version <= 7 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 5 && version <= 7) { return Err(DecodeError::UnexpectedNull("Value")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 5 && version <= 7) {
+                return Err(DecodeError::UnexpectedNull("Value"));
+            }
             this.value = v;
         }
         if version >= 5 && version <= 7 {
@@ -269,10 +307,18 @@ impl<'a> CreatableTopicConfigs<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 5;
         if version >= 5 && version <= 7 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if version >= 5 && version <= 7 {
-            if flexible { w.compact_nullable_string(self.value) } else { w.nullable_string(self.value) }
+            if flexible {
+                w.compact_nullable_string(self.value)
+            } else {
+                w.nullable_string(self.value)
+            }
         }
         if version >= 5 && version <= 7 {
             w.bool(self.read_only);

@@ -43,7 +43,9 @@ impl<'a> DescribeTopicPartitionsRequest<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(TopicRequest::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -55,8 +57,14 @@ impl<'a> DescribeTopicPartitionsRequest<'a> {
             this.response_partition_limit = v;
         }
         if version <= 0 {
-            let v = (if r.i8()? < 0 { None } else { Some(Cursor::decode(r, version)?) });
-            if v.is_none() && !(version <= 0) { return Err(DecodeError::UnexpectedNull("Cursor")); }
+            let v = (if r.i8()? < 0 {
+                None
+            } else {
+                Some(Cursor::decode(r, version)?)
+            });
+            if v.is_none() && !(version <= 0) {
+                return Err(DecodeError::UnexpectedNull("Cursor"));
+            }
             this.cursor = v;
         }
         if flexible {
@@ -77,7 +85,13 @@ impl<'a> DescribeTopicPartitionsRequest<'a> {
             w.i32(self.response_partition_limit);
         }
         if version <= 0 {
-            match &self.cursor { None => w.i8(-1), Some(s) => { w.i8(1); s.encode(w, version); } }
+            match &self.cursor {
+                None => w.i8(-1),
+                Some(s) => {
+                    w.i8(1);
+                    s.encode(w, version);
+                }
+            }
         }
         if flexible {
             w.uvarint(0);
@@ -93,9 +107,7 @@ pub struct TopicRequest<'a> {
 
 impl<'a> Default for TopicRequest<'a> {
     fn default() -> Self {
-        TopicRequest {
-            name: "",
-        }
+        TopicRequest { name: "" }
     }
 }
 
@@ -104,7 +116,11 @@ impl<'a> TopicRequest<'a> {
         let flexible = true;
         let mut this = Self::default();
         if version <= 0 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if flexible {
@@ -116,7 +132,11 @@ impl<'a> TopicRequest<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = true;
         if version <= 0 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if flexible {
             w.uvarint(0);
@@ -146,7 +166,11 @@ impl<'a> Cursor<'a> {
         let flexible = true;
         let mut this = Self::default();
         if version <= 0 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.topic_name = v.ok_or(DecodeError::UnexpectedNull("TopicName"))?;
         }
         if version <= 0 {
@@ -162,7 +186,11 @@ impl<'a> Cursor<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = true;
         if version <= 0 {
-            if flexible { w.compact_nullable_string(Some(self.topic_name)) } else { w.nullable_string(Some(self.topic_name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.topic_name))
+            } else {
+                w.nullable_string(Some(self.topic_name))
+            }
         }
         if version <= 0 {
             w.i32(self.partition_index);
@@ -184,9 +212,7 @@ pub mod sample {
         }
     }
     pub fn topic_request() -> TopicRequest<'static> {
-        TopicRequest {
-            name: "s0",
-        }
+        TopicRequest { name: "s0" }
     }
     pub fn cursor() -> Cursor<'static> {
         Cursor {

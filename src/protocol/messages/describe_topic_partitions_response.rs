@@ -47,7 +47,9 @@ impl<'a> DescribeTopicPartitionsResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(DescribeTopicPartitionsResponseTopic::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -55,8 +57,14 @@ impl<'a> DescribeTopicPartitionsResponse<'a> {
             this.topics = v.ok_or(DecodeError::UnexpectedNull("Topics"))?;
         }
         if version <= 0 {
-            let v = (if r.i8()? < 0 { None } else { Some(Cursor::decode(r, version)?) });
-            if v.is_none() && !(version <= 0) { return Err(DecodeError::UnexpectedNull("NextCursor")); }
+            let v = (if r.i8()? < 0 {
+                None
+            } else {
+                Some(Cursor::decode(r, version)?)
+            });
+            if v.is_none() && !(version <= 0) {
+                return Err(DecodeError::UnexpectedNull("NextCursor"));
+            }
             this.next_cursor = v;
         }
         if flexible {
@@ -77,7 +85,13 @@ impl<'a> DescribeTopicPartitionsResponse<'a> {
             }
         }
         if version <= 0 {
-            match &self.next_cursor { None => w.i8(-1), Some(s) => { w.i8(1); s.encode(w, version); } }
+            match &self.next_cursor {
+                None => w.i8(-1),
+                Some(s) => {
+                    w.i8(1);
+                    s.encode(w, version);
+                }
+            }
         }
         if flexible {
             w.uvarint(0);
@@ -123,8 +137,14 @@ impl<'a> DescribeTopicPartitionsResponseTopic<'a> {
             this.error_code = v;
         }
         if version <= 0 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version <= 0) { return Err(DecodeError::UnexpectedNull("Name")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version <= 0) {
+                return Err(DecodeError::UnexpectedNull("Name"));
+            }
             this.name = v;
         }
         if version <= 0 {
@@ -143,8 +163,12 @@ impl<'a> DescribeTopicPartitionsResponseTopic<'a> {
                     let mut v = Vec::with_capacity(n.min(1024));
                     for _ in 0..n {
                         let at = r.position();
-                        v.push(DescribeTopicPartitionsResponsePartition::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        v.push(DescribeTopicPartitionsResponsePartition::decode(
+                            r, version,
+                        )?);
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -167,7 +191,11 @@ impl<'a> DescribeTopicPartitionsResponseTopic<'a> {
             w.i16(self.error_code);
         }
         if version <= 0 {
-            if flexible { w.compact_nullable_string(self.name) } else { w.nullable_string(self.name) }
+            if flexible {
+                w.compact_nullable_string(self.name)
+            } else {
+                w.nullable_string(self.name)
+            }
         }
         if version <= 0 {
             w.uuid(&self.topic_id);
@@ -257,7 +285,9 @@ impl DescribeTopicPartitionsResponsePartition {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -273,7 +303,9 @@ impl DescribeTopicPartitionsResponsePartition {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -289,12 +321,16 @@ impl DescribeTopicPartitionsResponsePartition {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
             };
-            if v.is_none() && !(version <= 0) { return Err(DecodeError::UnexpectedNull("EligibleLeaderReplicas")); }
+            if v.is_none() && !(version <= 0) {
+                return Err(DecodeError::UnexpectedNull("EligibleLeaderReplicas"));
+            }
             this.eligible_leader_replicas = v;
         }
         if version <= 0 {
@@ -306,12 +342,16 @@ impl DescribeTopicPartitionsResponsePartition {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
             };
-            if v.is_none() && !(version <= 0) { return Err(DecodeError::UnexpectedNull("LastKnownElr")); }
+            if v.is_none() && !(version <= 0) {
+                return Err(DecodeError::UnexpectedNull("LastKnownElr"));
+            }
             this.last_known_elr = v;
         }
         if version <= 0 {
@@ -323,7 +363,9 @@ impl DescribeTopicPartitionsResponsePartition {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -363,7 +405,10 @@ impl DescribeTopicPartitionsResponsePartition {
             }
         }
         if version <= 0 {
-            w.array_len(flexible, self.eligible_leader_replicas.as_ref().map(|v| v.len()));
+            w.array_len(
+                flexible,
+                self.eligible_leader_replicas.as_ref().map(|v| v.len()),
+            );
             for x in self.eligible_leader_replicas.iter().flatten() {
                 w.i32(*x);
             }
@@ -408,7 +453,11 @@ impl<'a> Cursor<'a> {
         let flexible = true;
         let mut this = Self::default();
         if version <= 0 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.topic_name = v.ok_or(DecodeError::UnexpectedNull("TopicName"))?;
         }
         if version <= 0 {
@@ -424,7 +473,11 @@ impl<'a> Cursor<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = true;
         if version <= 0 {
-            if flexible { w.compact_nullable_string(Some(self.topic_name)) } else { w.nullable_string(Some(self.topic_name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.topic_name))
+            } else {
+                w.nullable_string(Some(self.topic_name))
+            }
         }
         if version <= 0 {
             w.i32(self.partition_index);
@@ -441,21 +494,29 @@ pub mod sample {
     pub fn describe_topic_partitions_response() -> DescribeTopicPartitionsResponse<'static> {
         DescribeTopicPartitionsResponse {
             throttle_time_ms: 7,
-            topics: vec![describe_topic_partitions_response_topic(), describe_topic_partitions_response_topic()],
+            topics: vec![
+                describe_topic_partitions_response_topic(),
+                describe_topic_partitions_response_topic(),
+            ],
             next_cursor: Some(cursor()),
         }
     }
-    pub fn describe_topic_partitions_response_topic() -> DescribeTopicPartitionsResponseTopic<'static> {
+    pub fn describe_topic_partitions_response_topic(
+    ) -> DescribeTopicPartitionsResponseTopic<'static> {
         DescribeTopicPartitionsResponseTopic {
             error_code: 7,
             name: Some("s1"),
             topic_id: [3u8; 16],
             is_internal: true,
-            partitions: vec![describe_topic_partitions_response_partition(), describe_topic_partitions_response_partition()],
+            partitions: vec![
+                describe_topic_partitions_response_partition(),
+                describe_topic_partitions_response_partition(),
+            ],
             topic_authorized_operations: 12,
         }
     }
-    pub fn describe_topic_partitions_response_partition() -> DescribeTopicPartitionsResponsePartition {
+    pub fn describe_topic_partitions_response_partition() -> DescribeTopicPartitionsResponsePartition
+    {
         DescribeTopicPartitionsResponsePartition {
             error_code: 7,
             partition_index: 8,

@@ -98,7 +98,9 @@ impl<'a> FetchRequest<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(FetchTopic::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -114,28 +116,42 @@ impl<'a> FetchRequest<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(ForgottenTopic::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
             };
-            this.forgotten_topics_data = v.ok_or(DecodeError::UnexpectedNull("ForgottenTopicsData"))?;
+            this.forgotten_topics_data =
+                v.ok_or(DecodeError::UnexpectedNull("ForgottenTopicsData"))?;
         }
         if version >= 11 && version <= 18 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.rack_id = v.ok_or(DecodeError::UnexpectedNull("RackId"))?;
         }
         if flexible {
             r.tagged_fields(|tag, r| {
                 match tag {
                     0 if version >= 12 && version <= 18 => {
-                        let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-                        if v.is_none() && !(version >= 12 && version <= 18) { return Err(DecodeError::UnexpectedNull("ClusterId")); }
+                        let v = (if flexible {
+                            r.compact_nullable_string()?
+                        } else {
+                            r.nullable_string()?
+                        });
+                        if v.is_none() && !(version >= 12 && version <= 18) {
+                            return Err(DecodeError::UnexpectedNull("ClusterId"));
+                        }
                         this.cluster_id = v;
                     }
                     1 if version >= 15 && version <= 18 => {
                         let v = Some(ReplicaState::decode(r, version)?);
-                        this.replica_state = v.ok_or(DecodeError::UnexpectedNull("ReplicaState"))?;
+                        this.replica_state =
+                            v.ok_or(DecodeError::UnexpectedNull("ReplicaState"))?;
                     }
                     _ => {}
                 }
@@ -181,15 +197,25 @@ impl<'a> FetchRequest<'a> {
             }
         }
         if version >= 11 && version <= 18 {
-            if flexible { w.compact_nullable_string(Some(self.rack_id)) } else { w.nullable_string(Some(self.rack_id)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.rack_id))
+            } else {
+                w.nullable_string(Some(self.rack_id))
+            }
         }
         if flexible {
             let d = Self::default();
-            let n = ((version >= 12 && version <= 18) && self.cluster_id != d.cluster_id) as u32 + ((version >= 15 && version <= 18) && self.replica_state != d.replica_state) as u32;
+            let n = ((version >= 12 && version <= 18) && self.cluster_id != d.cluster_id) as u32
+                + ((version >= 15 && version <= 18) && self.replica_state != d.replica_state)
+                    as u32;
             w.uvarint(n);
             if (version >= 12 && version <= 18) && self.cluster_id != d.cluster_id {
                 w.tagged_field(0, |w| {
-                    if flexible { w.compact_nullable_string(self.cluster_id) } else { w.nullable_string(self.cluster_id) }
+                    if flexible {
+                        w.compact_nullable_string(self.cluster_id)
+                    } else {
+                        w.nullable_string(self.cluster_id)
+                    }
                 });
             }
             if (version >= 15 && version <= 18) && self.replica_state != d.replica_state {
@@ -275,7 +301,11 @@ impl<'a> FetchTopic<'a> {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 4 && version <= 12 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.topic = v.ok_or(DecodeError::UnexpectedNull("Topic"))?;
         }
         if version >= 13 && version <= 18 {
@@ -291,7 +321,9 @@ impl<'a> FetchTopic<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(FetchPartition::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -307,7 +339,11 @@ impl<'a> FetchTopic<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 12;
         if version >= 4 && version <= 12 {
-            if flexible { w.compact_nullable_string(Some(self.topic)) } else { w.nullable_string(Some(self.topic)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.topic))
+            } else {
+                w.nullable_string(Some(self.topic))
+            }
         }
         if version >= 13 && version <= 18 {
             w.uuid(&self.topic_id);
@@ -428,9 +464,14 @@ impl FetchPartition {
         }
         if flexible {
             let d = Self::default();
-            let n = ((version >= 17 && version <= 18) && self.replica_directory_id != d.replica_directory_id) as u32 + ((version >= 18 && version <= 18) && self.high_watermark != d.high_watermark) as u32;
+            let n = ((version >= 17 && version <= 18)
+                && self.replica_directory_id != d.replica_directory_id) as u32
+                + ((version >= 18 && version <= 18) && self.high_watermark != d.high_watermark)
+                    as u32;
             w.uvarint(n);
-            if (version >= 17 && version <= 18) && self.replica_directory_id != d.replica_directory_id {
+            if (version >= 17 && version <= 18)
+                && self.replica_directory_id != d.replica_directory_id
+            {
                 w.tagged_field(0, |w| {
                     w.uuid(&self.replica_directory_id);
                 });
@@ -469,7 +510,11 @@ impl<'a> ForgottenTopic<'a> {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 7 && version <= 12 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.topic = v.ok_or(DecodeError::UnexpectedNull("Topic"))?;
         }
         if version >= 13 && version <= 18 {
@@ -485,7 +530,9 @@ impl<'a> ForgottenTopic<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -501,7 +548,11 @@ impl<'a> ForgottenTopic<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 12;
         if version >= 7 && version <= 12 {
-            if flexible { w.compact_nullable_string(Some(self.topic)) } else { w.nullable_string(Some(self.topic)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.topic))
+            } else {
+                w.nullable_string(Some(self.topic))
+            }
         }
         if version >= 13 && version <= 18 {
             w.uuid(&self.topic_id);

@@ -61,7 +61,9 @@ impl<'a> FetchResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(FetchableTopicResponse::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -80,12 +82,15 @@ impl<'a> FetchResponse<'a> {
                                 for _ in 0..n {
                                     let at = r.position();
                                     v.push(NodeEndpoint::decode(r, version)?);
-                                    if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                                    if r.position() == at {
+                                        return Err(DecodeError::Invalid("empty array element"));
+                                    }
                                 }
                                 Some(v)
                             }
                         };
-                        this.node_endpoints = v.ok_or(DecodeError::UnexpectedNull("NodeEndpoints"))?;
+                        this.node_endpoints =
+                            v.ok_or(DecodeError::UnexpectedNull("NodeEndpoints"))?;
                     }
                     _ => {}
                 }
@@ -114,7 +119,8 @@ impl<'a> FetchResponse<'a> {
         }
         if flexible {
             let d = Self::default();
-            let n = ((version >= 16 && version <= 18) && self.node_endpoints != d.node_endpoints) as u32;
+            let n = ((version >= 16 && version <= 18) && self.node_endpoints != d.node_endpoints)
+                as u32;
             w.uvarint(n);
             if (version >= 16 && version <= 18) && self.node_endpoints != d.node_endpoints {
                 w.tagged_field(0, |w| {
@@ -153,7 +159,11 @@ impl<'a> FetchableTopicResponse<'a> {
         let flexible = version >= 12;
         let mut this = Self::default();
         if version >= 4 && version <= 12 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.topic = v.ok_or(DecodeError::UnexpectedNull("Topic"))?;
         }
         if version >= 13 && version <= 18 {
@@ -169,7 +179,9 @@ impl<'a> FetchableTopicResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(PartitionData::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -185,7 +197,11 @@ impl<'a> FetchableTopicResponse<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 12;
         if version >= 4 && version <= 12 {
-            if flexible { w.compact_nullable_string(Some(self.topic)) } else { w.nullable_string(Some(self.topic)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.topic))
+            } else {
+                w.nullable_string(Some(self.topic))
+            }
         }
         if version >= 13 && version <= 18 {
             w.uuid(&self.topic_id);
@@ -279,12 +295,16 @@ impl<'a> PartitionData<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(AbortedTransaction::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
             };
-            if v.is_none() && !(version >= 4 && version <= 18) { return Err(DecodeError::UnexpectedNull("AbortedTransactions")); }
+            if v.is_none() && !(version >= 4 && version <= 18) {
+                return Err(DecodeError::UnexpectedNull("AbortedTransactions"));
+            }
             this.aborted_transactions = v;
         }
         if version >= 11 && version <= 18 {
@@ -292,8 +312,14 @@ impl<'a> PartitionData<'a> {
             this.preferred_read_replica = v;
         }
         if version >= 4 && version <= 18 {
-            let v = (if flexible { r.compact_nullable_bytes()? } else { r.nullable_bytes()? });
-            if v.is_none() && !(true) { return Err(DecodeError::UnexpectedNull("Records")); }
+            let v = (if flexible {
+                r.compact_nullable_bytes()?
+            } else {
+                r.nullable_bytes()?
+            });
+            if v.is_none() && !(true) {
+                return Err(DecodeError::UnexpectedNull("Records"));
+            }
             this.records = v;
         }
         if flexible {
@@ -301,11 +327,13 @@ impl<'a> PartitionData<'a> {
                 match tag {
                     0 if version >= 12 && version <= 18 => {
                         let v = Some(EpochEndOffset::decode(r, version)?);
-                        this.diverging_epoch = v.ok_or(DecodeError::UnexpectedNull("DivergingEpoch"))?;
+                        this.diverging_epoch =
+                            v.ok_or(DecodeError::UnexpectedNull("DivergingEpoch"))?;
                     }
                     1 if version >= 12 && version <= 18 => {
                         let v = Some(LeaderIdAndEpoch::decode(r, version)?);
-                        this.current_leader = v.ok_or(DecodeError::UnexpectedNull("CurrentLeader"))?;
+                        this.current_leader =
+                            v.ok_or(DecodeError::UnexpectedNull("CurrentLeader"))?;
                     }
                     2 if version >= 12 && version <= 18 => {
                         let v = Some(SnapshotId::decode(r, version)?);
@@ -337,7 +365,10 @@ impl<'a> PartitionData<'a> {
             w.i64(self.log_start_offset);
         }
         if version >= 4 && version <= 18 {
-            w.array_len(flexible, self.aborted_transactions.as_ref().map(|v| v.len()));
+            w.array_len(
+                flexible,
+                self.aborted_transactions.as_ref().map(|v| v.len()),
+            );
             for x in self.aborted_transactions.iter().flatten() {
                 x.encode(w, version);
             }
@@ -346,11 +377,19 @@ impl<'a> PartitionData<'a> {
             w.i32(self.preferred_read_replica);
         }
         if version >= 4 && version <= 18 {
-            if flexible { w.compact_nullable_bytes(self.records) } else { w.nullable_bytes(self.records) }
+            if flexible {
+                w.compact_nullable_bytes(self.records)
+            } else {
+                w.nullable_bytes(self.records)
+            }
         }
         if flexible {
             let d = Self::default();
-            let n = ((version >= 12 && version <= 18) && self.diverging_epoch != d.diverging_epoch) as u32 + ((version >= 12 && version <= 18) && self.current_leader != d.current_leader) as u32 + ((version >= 12 && version <= 18) && self.snapshot_id != d.snapshot_id) as u32;
+            let n = ((version >= 12 && version <= 18) && self.diverging_epoch != d.diverging_epoch)
+                as u32
+                + ((version >= 12 && version <= 18) && self.current_leader != d.current_leader)
+                    as u32
+                + ((version >= 12 && version <= 18) && self.snapshot_id != d.snapshot_id) as u32;
             w.uvarint(n);
             if (version >= 12 && version <= 18) && self.diverging_epoch != d.diverging_epoch {
                 w.tagged_field(0, |w| {
@@ -599,7 +638,11 @@ impl<'a> NodeEndpoint<'a> {
             this.node_id = v;
         }
         if version >= 16 && version <= 18 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.host = v.ok_or(DecodeError::UnexpectedNull("Host"))?;
         }
         if version >= 16 && version <= 18 {
@@ -607,8 +650,14 @@ impl<'a> NodeEndpoint<'a> {
             this.port = v;
         }
         if version >= 16 && version <= 18 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 16 && version <= 18) { return Err(DecodeError::UnexpectedNull("Rack")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 16 && version <= 18) {
+                return Err(DecodeError::UnexpectedNull("Rack"));
+            }
             this.rack = v;
         }
         if flexible {
@@ -623,13 +672,21 @@ impl<'a> NodeEndpoint<'a> {
             w.i32(self.node_id);
         }
         if version >= 16 && version <= 18 {
-            if flexible { w.compact_nullable_string(Some(self.host)) } else { w.nullable_string(Some(self.host)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.host))
+            } else {
+                w.nullable_string(Some(self.host))
+            }
         }
         if version >= 16 && version <= 18 {
             w.i32(self.port);
         }
         if version >= 16 && version <= 18 {
-            if flexible { w.compact_nullable_string(self.rack) } else { w.nullable_string(self.rack) }
+            if flexible {
+                w.compact_nullable_string(self.rack)
+            } else {
+                w.nullable_string(self.rack)
+            }
         }
         if flexible {
             w.uvarint(0);

@@ -5,20 +5,18 @@ use crate::protocol::wire::{DResult, DecodeError, Reader, Writer};
 
 pub const API_KEY: i16 = 2;
 pub const MIN_VERSION: i16 = 1;
-pub const MAX_VERSION: i16 = 10;
+pub const MAX_VERSION: i16 = 9;
 /// First flexible version (compact types, tagged fields); i16::MAX if none.
 pub const FIRST_FLEXIBLE: i16 = 6;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsRequest<'a> {
-    /// The broker ID of the requester, or -1 if this request is being made by a normal consumer. (versions 1+ to 10)
+    /// The broker ID of the requester, or -1 if this request is being made by a normal consumer. (versions 1+ to 9)
     pub replica_id: i32,
-    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records. (versions 2+ to 10)
+    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records. (versions 2+ to 9)
     pub isolation_level: i8,
-    /// Each topic in the request. (versions 1+ to 10)
+    /// Each topic in the request. (versions 1+ to 9)
     pub topics: Vec<ListOffsetsTopic<'a>>,
-    /// The timeout to await a response in milliseconds for requests that require reading from remote storage for topics enabled with tiered storage. (versions 10+ to 10)
-    pub timeout_ms: i32,
 }
 
 impl<'a> Default for ListOffsetsRequest<'a> {
@@ -27,7 +25,6 @@ impl<'a> Default for ListOffsetsRequest<'a> {
             replica_id: 0,
             isolation_level: 0,
             topics: Vec::new(),
-            timeout_ms: 0,
         }
     }
 }
@@ -37,15 +34,15 @@ impl<'a> ListOffsetsRequest<'a> {
     pub fn decode(r: &mut Reader<'a>, version: i16) -> DResult<Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let v = r.i32()?;
             this.replica_id = v;
         }
-        if version >= 2 && version <= 10 {
+        if version >= 2 && version <= 9 {
             let v = r.i8()?;
             this.isolation_level = v;
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let n = r.array_len(flexible, 1)?;
             let v = match n {
                 None => None,
@@ -54,16 +51,14 @@ impl<'a> ListOffsetsRequest<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(ListOffsetsTopic::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
             };
             this.topics = v.ok_or(DecodeError::UnexpectedNull("Topics"))?;
-        }
-        if version >= 10 && version <= 10 {
-            let v = r.i32()?;
-            this.timeout_ms = v;
         }
         if flexible {
             r.skip_tagged_fields()?;
@@ -73,20 +68,17 @@ impl<'a> ListOffsetsRequest<'a> {
 
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 6;
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.i32(self.replica_id);
         }
-        if version >= 2 && version <= 10 {
+        if version >= 2 && version <= 9 {
             w.i8(self.isolation_level);
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.array_len(flexible, Some(self.topics.len()));
             for x in self.topics.iter() {
                 x.encode(w, version);
             }
-        }
-        if version >= 10 && version <= 10 {
-            w.i32(self.timeout_ms);
         }
         if flexible {
             w.uvarint(0);
@@ -96,9 +88,9 @@ impl<'a> ListOffsetsRequest<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsTopic<'a> {
-    /// The topic name. (versions 1+ to 10)
+    /// The topic name. (versions 1+ to 9)
     pub name: &'a str,
-    /// Each partition in the request. (versions 1+ to 10)
+    /// Each partition in the request. (versions 1+ to 9)
     pub partitions: Vec<ListOffsetsPartition>,
 }
 
@@ -115,11 +107,15 @@ impl<'a> ListOffsetsTopic<'a> {
     pub fn decode(r: &mut Reader<'a>, version: i16) -> DResult<Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 1 && version <= 10 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+        if version >= 1 && version <= 9 {
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let n = r.array_len(flexible, 1)?;
             let v = match n {
                 None => None,
@@ -128,7 +124,9 @@ impl<'a> ListOffsetsTopic<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(ListOffsetsPartition::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -143,10 +141,14 @@ impl<'a> ListOffsetsTopic<'a> {
 
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 6;
-        if version >= 1 && version <= 10 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+        if version >= 1 && version <= 9 {
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.array_len(flexible, Some(self.partitions.len()));
             for x in self.partitions.iter() {
                 x.encode(w, version);
@@ -160,11 +162,11 @@ impl<'a> ListOffsetsTopic<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsPartition {
-    /// The partition index. (versions 1+ to 10)
+    /// The partition index. (versions 1+ to 9)
     pub partition_index: i32,
-    /// The current leader epoch. (versions 4+ to 10)
+    /// The current leader epoch. (versions 4+ to 9)
     pub current_leader_epoch: i32,
-    /// The current timestamp. (versions 1+ to 10)
+    /// The current timestamp. (versions 1+ to 9)
     pub timestamp: i64,
 }
 
@@ -182,15 +184,15 @@ impl ListOffsetsPartition {
     pub fn decode(r: &mut Reader<'_>, version: i16) -> DResult<Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let v = r.i32()?;
             this.partition_index = v;
         }
-        if version >= 4 && version <= 10 {
+        if version >= 4 && version <= 9 {
             let v = r.i32()?;
             this.current_leader_epoch = v;
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let v = r.i64()?;
             this.timestamp = v;
         }
@@ -202,13 +204,13 @@ impl ListOffsetsPartition {
 
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 6;
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.i32(self.partition_index);
         }
-        if version >= 4 && version <= 10 {
+        if version >= 4 && version <= 9 {
             w.i32(self.current_leader_epoch);
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.i64(self.timestamp);
         }
         if flexible {
@@ -225,7 +227,6 @@ pub mod sample {
             replica_id: 7,
             isolation_level: 8,
             topics: vec![list_offsets_topic(), list_offsets_topic()],
-            timeout_ms: 10,
         }
     }
     pub fn list_offsets_topic() -> ListOffsetsTopic<'static> {

@@ -5,15 +5,15 @@ use crate::protocol::wire::{DResult, DecodeError, Reader, Writer};
 
 pub const API_KEY: i16 = 2;
 pub const MIN_VERSION: i16 = 1;
-pub const MAX_VERSION: i16 = 10;
+pub const MAX_VERSION: i16 = 9;
 /// First flexible version (compact types, tagged fields); i16::MAX if none.
 pub const FIRST_FLEXIBLE: i16 = 6;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsResponse<'a> {
-    /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (versions 2+ to 10)
+    /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota. (versions 2+ to 9)
     pub throttle_time_ms: i32,
-    /// Each topic in the response. (versions 1+ to 10)
+    /// Each topic in the response. (versions 1+ to 9)
     pub topics: Vec<ListOffsetsTopicResponse<'a>>,
 }
 
@@ -31,11 +31,11 @@ impl<'a> ListOffsetsResponse<'a> {
     pub fn decode(r: &mut Reader<'a>, version: i16) -> DResult<Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 2 && version <= 10 {
+        if version >= 2 && version <= 9 {
             let v = r.i32()?;
             this.throttle_time_ms = v;
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let n = r.array_len(flexible, 1)?;
             let v = match n {
                 None => None,
@@ -44,7 +44,9 @@ impl<'a> ListOffsetsResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(ListOffsetsTopicResponse::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -59,10 +61,10 @@ impl<'a> ListOffsetsResponse<'a> {
 
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 6;
-        if version >= 2 && version <= 10 {
+        if version >= 2 && version <= 9 {
             w.i32(self.throttle_time_ms);
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.array_len(flexible, Some(self.topics.len()));
             for x in self.topics.iter() {
                 x.encode(w, version);
@@ -76,9 +78,9 @@ impl<'a> ListOffsetsResponse<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsTopicResponse<'a> {
-    /// The topic name. (versions 1+ to 10)
+    /// The topic name. (versions 1+ to 9)
     pub name: &'a str,
-    /// Each partition in the response. (versions 1+ to 10)
+    /// Each partition in the response. (versions 1+ to 9)
     pub partitions: Vec<ListOffsetsPartitionResponse>,
 }
 
@@ -95,11 +97,15 @@ impl<'a> ListOffsetsTopicResponse<'a> {
     pub fn decode(r: &mut Reader<'a>, version: i16) -> DResult<Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 1 && version <= 10 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+        if version >= 1 && version <= 9 {
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let n = r.array_len(flexible, 1)?;
             let v = match n {
                 None => None,
@@ -108,7 +114,9 @@ impl<'a> ListOffsetsTopicResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(ListOffsetsPartitionResponse::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -123,10 +131,14 @@ impl<'a> ListOffsetsTopicResponse<'a> {
 
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 6;
-        if version >= 1 && version <= 10 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+        if version >= 1 && version <= 9 {
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.array_len(flexible, Some(self.partitions.len()));
             for x in self.partitions.iter() {
                 x.encode(w, version);
@@ -140,15 +152,15 @@ impl<'a> ListOffsetsTopicResponse<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsPartitionResponse {
-    /// The partition index. (versions 1+ to 10)
+    /// The partition index. (versions 1+ to 9)
     pub partition_index: i32,
-    /// The partition error code, or 0 if there was no error. (versions 1+ to 10)
+    /// The partition error code, or 0 if there was no error. (versions 1+ to 9)
     pub error_code: i16,
-    /// The timestamp associated with the returned offset. (versions 1+ to 10)
+    /// The timestamp associated with the returned offset. (versions 1+ to 9)
     pub timestamp: i64,
-    /// The returned offset. (versions 1+ to 10)
+    /// The returned offset. (versions 1+ to 9)
     pub offset: i64,
-    /// The leader epoch associated with the returned offset. (versions 4+ to 10)
+    /// The leader epoch associated with the returned offset. (versions 4+ to 9)
     pub leader_epoch: i32,
 }
 
@@ -168,23 +180,23 @@ impl ListOffsetsPartitionResponse {
     pub fn decode(r: &mut Reader<'_>, version: i16) -> DResult<Self> {
         let flexible = version >= 6;
         let mut this = Self::default();
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let v = r.i32()?;
             this.partition_index = v;
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let v = r.i16()?;
             this.error_code = v;
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let v = r.i64()?;
             this.timestamp = v;
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             let v = r.i64()?;
             this.offset = v;
         }
-        if version >= 4 && version <= 10 {
+        if version >= 4 && version <= 9 {
             let v = r.i32()?;
             this.leader_epoch = v;
         }
@@ -196,19 +208,19 @@ impl ListOffsetsPartitionResponse {
 
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 6;
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.i32(self.partition_index);
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.i16(self.error_code);
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.i64(self.timestamp);
         }
-        if version >= 1 && version <= 10 {
+        if version >= 1 && version <= 9 {
             w.i64(self.offset);
         }
-        if version >= 4 && version <= 10 {
+        if version >= 4 && version <= 9 {
             w.i32(self.leader_epoch);
         }
         if flexible {
@@ -229,7 +241,10 @@ pub mod sample {
     pub fn list_offsets_topic_response() -> ListOffsetsTopicResponse<'static> {
         ListOffsetsTopicResponse {
             name: "s0",
-            partitions: vec![list_offsets_partition_response(), list_offsets_partition_response()],
+            partitions: vec![
+                list_offsets_partition_response(),
+                list_offsets_partition_response(),
+            ],
         }
     }
     pub fn list_offsets_partition_response() -> ListOffsetsPartitionResponse {

@@ -46,12 +46,16 @@ impl<'a> MetadataRequest<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(MetadataRequestTopic::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
             };
-            if v.is_none() && !(version >= 1 && version <= 13) { return Err(DecodeError::UnexpectedNull("Topics")); }
+            if v.is_none() && !(version >= 1 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("Topics"));
+            }
             this.topics = v;
         }
         if version >= 4 && version <= 13 {
@@ -121,8 +125,14 @@ impl<'a> MetadataRequestTopic<'a> {
             this.topic_id = v;
         }
         if version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 10 && version <= 13) { return Err(DecodeError::UnexpectedNull("Name")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 10 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("Name"));
+            }
             this.name = v;
         }
         if flexible {
@@ -137,7 +147,11 @@ impl<'a> MetadataRequestTopic<'a> {
             w.uuid(&self.topic_id);
         }
         if version <= 13 {
-            if flexible { w.compact_nullable_string(self.name) } else { w.nullable_string(self.name) }
+            if flexible {
+                w.compact_nullable_string(self.name)
+            } else {
+                w.nullable_string(self.name)
+            }
         }
         if flexible {
             w.uvarint(0);

@@ -59,7 +59,9 @@ impl<'a> MetadataResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(MetadataResponseBroker::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -67,8 +69,14 @@ impl<'a> MetadataResponse<'a> {
             this.brokers = v.ok_or(DecodeError::UnexpectedNull("Brokers"))?;
         }
         if version >= 2 && version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 2 && version <= 13) { return Err(DecodeError::UnexpectedNull("ClusterId")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 2 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("ClusterId"));
+            }
             this.cluster_id = v;
         }
         if version >= 1 && version <= 13 {
@@ -84,7 +92,9 @@ impl<'a> MetadataResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(MetadataResponseTopic::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -117,7 +127,11 @@ impl<'a> MetadataResponse<'a> {
             }
         }
         if version >= 2 && version <= 13 {
-            if flexible { w.compact_nullable_string(self.cluster_id) } else { w.nullable_string(self.cluster_id) }
+            if flexible {
+                w.compact_nullable_string(self.cluster_id)
+            } else {
+                w.nullable_string(self.cluster_id)
+            }
         }
         if version >= 1 && version <= 13 {
             w.i32(self.controller_id);
@@ -172,7 +186,11 @@ impl<'a> MetadataResponseBroker<'a> {
             this.node_id = v;
         }
         if version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.host = v.ok_or(DecodeError::UnexpectedNull("Host"))?;
         }
         if version <= 13 {
@@ -180,8 +198,14 @@ impl<'a> MetadataResponseBroker<'a> {
             this.port = v;
         }
         if version >= 1 && version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 1 && version <= 13) { return Err(DecodeError::UnexpectedNull("Rack")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 1 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("Rack"));
+            }
             this.rack = v;
         }
         if flexible {
@@ -196,13 +220,21 @@ impl<'a> MetadataResponseBroker<'a> {
             w.i32(self.node_id);
         }
         if version <= 13 {
-            if flexible { w.compact_nullable_string(Some(self.host)) } else { w.nullable_string(Some(self.host)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.host))
+            } else {
+                w.nullable_string(Some(self.host))
+            }
         }
         if version <= 13 {
             w.i32(self.port);
         }
         if version >= 1 && version <= 13 {
-            if flexible { w.compact_nullable_string(self.rack) } else { w.nullable_string(self.rack) }
+            if flexible {
+                w.compact_nullable_string(self.rack)
+            } else {
+                w.nullable_string(self.rack)
+            }
         }
         if flexible {
             w.uvarint(0);
@@ -248,8 +280,14 @@ impl<'a> MetadataResponseTopic<'a> {
             this.error_code = v;
         }
         if version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 12 && version <= 13) { return Err(DecodeError::UnexpectedNull("Name")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 12 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("Name"));
+            }
             this.name = v;
         }
         if version >= 10 && version <= 13 {
@@ -269,7 +307,9 @@ impl<'a> MetadataResponseTopic<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(MetadataResponsePartition::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -292,7 +332,11 @@ impl<'a> MetadataResponseTopic<'a> {
             w.i16(self.error_code);
         }
         if version <= 13 {
-            if flexible { w.compact_nullable_string(self.name) } else { w.nullable_string(self.name) }
+            if flexible {
+                w.compact_nullable_string(self.name)
+            } else {
+                w.nullable_string(self.name)
+            }
         }
         if version >= 10 && version <= 13 {
             w.uuid(&self.topic_id);
@@ -376,7 +420,9 @@ impl MetadataResponsePartition {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -392,7 +438,9 @@ impl MetadataResponsePartition {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -408,7 +456,9 @@ impl MetadataResponsePartition {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(r.i32()?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }

@@ -3,15 +3,15 @@
 
 pub mod api_versions_request;
 pub mod api_versions_response;
-pub mod metadata_request;
-pub mod metadata_response;
 pub mod create_topics_request;
 pub mod create_topics_response;
-pub mod produce_request;
-pub mod produce_response;
+pub mod describe_topic_partitions_request;
+pub mod describe_topic_partitions_response;
 pub mod fetch_request;
 pub mod fetch_response;
 pub mod list_offsets_request;
 pub mod list_offsets_response;
-pub mod describe_topic_partitions_request;
-pub mod describe_topic_partitions_response;
+pub mod metadata_request;
+pub mod metadata_response;
+pub mod produce_request;
+pub mod produce_response;

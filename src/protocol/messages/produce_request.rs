@@ -38,8 +38,14 @@ impl<'a> ProduceRequest<'a> {
         let flexible = version >= 9;
         let mut this = Self::default();
         if version >= 3 && version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 3 && version <= 13) { return Err(DecodeError::UnexpectedNull("TransactionalId")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 3 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("TransactionalId"));
+            }
             this.transactional_id = v;
         }
         if version >= 3 && version <= 13 {
@@ -59,7 +65,9 @@ impl<'a> ProduceRequest<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(TopicProduceData::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -75,7 +83,11 @@ impl<'a> ProduceRequest<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 9;
         if version >= 3 && version <= 13 {
-            if flexible { w.compact_nullable_string(self.transactional_id) } else { w.nullable_string(self.transactional_id) }
+            if flexible {
+                w.compact_nullable_string(self.transactional_id)
+            } else {
+                w.nullable_string(self.transactional_id)
+            }
         }
         if version >= 3 && version <= 13 {
             w.i16(self.acks);
@@ -120,7 +132,11 @@ impl<'a> TopicProduceData<'a> {
         let flexible = version >= 9;
         let mut this = Self::default();
         if version >= 3 && version <= 12 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if version >= 13 && version <= 13 {
@@ -136,7 +152,9 @@ impl<'a> TopicProduceData<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(PartitionProduceData::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -152,7 +170,11 @@ impl<'a> TopicProduceData<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 9;
         if version >= 3 && version <= 12 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if version >= 13 && version <= 13 {
             w.uuid(&self.topic_id);
@@ -195,8 +217,14 @@ impl<'a> PartitionProduceData<'a> {
             this.index = v;
         }
         if version >= 3 && version <= 13 {
-            let v = (if flexible { r.compact_nullable_bytes()? } else { r.nullable_bytes()? });
-            if v.is_none() && !(true) { return Err(DecodeError::UnexpectedNull("Records")); }
+            let v = (if flexible {
+                r.compact_nullable_bytes()?
+            } else {
+                r.nullable_bytes()?
+            });
+            if v.is_none() && !(true) {
+                return Err(DecodeError::UnexpectedNull("Records"));
+            }
             this.records = v;
         }
         if flexible {
@@ -211,7 +239,11 @@ impl<'a> PartitionProduceData<'a> {
             w.i32(self.index);
         }
         if version >= 3 && version <= 13 {
-            if flexible { w.compact_nullable_bytes(self.records) } else { w.nullable_bytes(self.records) }
+            if flexible {
+                w.compact_nullable_bytes(self.records)
+            } else {
+                w.nullable_bytes(self.records)
+            }
         }
         if flexible {
             w.uvarint(0);

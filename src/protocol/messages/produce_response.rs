@@ -43,7 +43,9 @@ impl<'a> ProduceResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(TopicProduceResponse::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -66,12 +68,15 @@ impl<'a> ProduceResponse<'a> {
                                 for _ in 0..n {
                                     let at = r.position();
                                     v.push(NodeEndpoint::decode(r, version)?);
-                                    if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                                    if r.position() == at {
+                                        return Err(DecodeError::Invalid("empty array element"));
+                                    }
                                 }
                                 Some(v)
                             }
                         };
-                        this.node_endpoints = v.ok_or(DecodeError::UnexpectedNull("NodeEndpoints"))?;
+                        this.node_endpoints =
+                            v.ok_or(DecodeError::UnexpectedNull("NodeEndpoints"))?;
                     }
                     _ => {}
                 }
@@ -94,7 +99,8 @@ impl<'a> ProduceResponse<'a> {
         }
         if flexible {
             let d = Self::default();
-            let n = ((version >= 10 && version <= 13) && self.node_endpoints != d.node_endpoints) as u32;
+            let n = ((version >= 10 && version <= 13) && self.node_endpoints != d.node_endpoints)
+                as u32;
             w.uvarint(n);
             if (version >= 10 && version <= 13) && self.node_endpoints != d.node_endpoints {
                 w.tagged_field(0, |w| {
@@ -133,7 +139,11 @@ impl<'a> TopicProduceResponse<'a> {
         let flexible = version >= 9;
         let mut this = Self::default();
         if version >= 3 && version <= 12 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.name = v.ok_or(DecodeError::UnexpectedNull("Name"))?;
         }
         if version >= 13 && version <= 13 {
@@ -149,12 +159,15 @@ impl<'a> TopicProduceResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(PartitionProduceResponse::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
             };
-            this.partition_responses = v.ok_or(DecodeError::UnexpectedNull("PartitionResponses"))?;
+            this.partition_responses =
+                v.ok_or(DecodeError::UnexpectedNull("PartitionResponses"))?;
         }
         if flexible {
             r.skip_tagged_fields()?;
@@ -165,7 +178,11 @@ impl<'a> TopicProduceResponse<'a> {
     pub fn encode(&self, w: &mut Writer<'_>, version: i16) {
         let flexible = version >= 9;
         if version >= 3 && version <= 12 {
-            if flexible { w.compact_nullable_string(Some(self.name)) } else { w.nullable_string(Some(self.name)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.name))
+            } else {
+                w.nullable_string(Some(self.name))
+            }
         }
         if version >= 13 && version <= 13 {
             w.uuid(&self.topic_id);
@@ -250,7 +267,9 @@ impl<'a> PartitionProduceResponse<'a> {
                     for _ in 0..n {
                         let at = r.position();
                         v.push(BatchIndexAndErrorMessage::decode(r, version)?);
-                        if r.position() == at { return Err(DecodeError::Invalid("empty array element")); }
+                        if r.position() == at {
+                            return Err(DecodeError::Invalid("empty array element"));
+                        }
                     }
                     Some(v)
                 }
@@ -258,8 +277,14 @@ impl<'a> PartitionProduceResponse<'a> {
             this.record_errors = v.ok_or(DecodeError::UnexpectedNull("RecordErrors"))?;
         }
         if version >= 8 && version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 8 && version <= 13) { return Err(DecodeError::UnexpectedNull("ErrorMessage")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 8 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("ErrorMessage"));
+            }
             this.error_message = v;
         }
         if flexible {
@@ -267,7 +292,8 @@ impl<'a> PartitionProduceResponse<'a> {
                 match tag {
                     0 if version >= 10 && version <= 13 => {
                         let v = Some(LeaderIdAndEpoch::decode(r, version)?);
-                        this.current_leader = v.ok_or(DecodeError::UnexpectedNull("CurrentLeader"))?;
+                        this.current_leader =
+                            v.ok_or(DecodeError::UnexpectedNull("CurrentLeader"))?;
                     }
                     _ => {}
                 }
@@ -301,11 +327,16 @@ impl<'a> PartitionProduceResponse<'a> {
             }
         }
         if version >= 8 && version <= 13 {
-            if flexible { w.compact_nullable_string(self.error_message) } else { w.nullable_string(self.error_message) }
+            if flexible {
+                w.compact_nullable_string(self.error_message)
+            } else {
+                w.nullable_string(self.error_message)
+            }
         }
         if flexible {
             let d = Self::default();
-            let n = ((version >= 10 && version <= 13) && self.current_leader != d.current_leader) as u32;
+            let n = ((version >= 10 && version <= 13) && self.current_leader != d.current_leader)
+                as u32;
             w.uvarint(n);
             if (version >= 10 && version <= 13) && self.current_leader != d.current_leader {
                 w.tagged_field(0, |w| {
@@ -342,8 +373,14 @@ impl<'a> BatchIndexAndErrorMessage<'a> {
             this.batch_index = v;
         }
         if version >= 8 && version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 8 && version <= 13) { return Err(DecodeError::UnexpectedNull("BatchIndexErrorMessage")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 8 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("BatchIndexErrorMessage"));
+            }
             this.batch_index_error_message = v;
         }
         if flexible {
@@ -358,7 +395,11 @@ impl<'a> BatchIndexAndErrorMessage<'a> {
             w.i32(self.batch_index);
         }
         if version >= 8 && version <= 13 {
-            if flexible { w.compact_nullable_string(self.batch_index_error_message) } else { w.nullable_string(self.batch_index_error_message) }
+            if flexible {
+                w.compact_nullable_string(self.batch_index_error_message)
+            } else {
+                w.nullable_string(self.batch_index_error_message)
+            }
         }
         if flexible {
             w.uvarint(0);
@@ -447,7 +488,11 @@ impl<'a> NodeEndpoint<'a> {
             this.node_id = v;
         }
         if version >= 10 && version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
             this.host = v.ok_or(DecodeError::UnexpectedNull("Host"))?;
         }
         if version >= 10 && version <= 13 {
@@ -455,8 +500,14 @@ impl<'a> NodeEndpoint<'a> {
             this.port = v;
         }
         if version >= 10 && version <= 13 {
-            let v = (if flexible { r.compact_nullable_string()? } else { r.nullable_string()? });
-            if v.is_none() && !(version >= 10 && version <= 13) { return Err(DecodeError::UnexpectedNull("Rack")); }
+            let v = (if flexible {
+                r.compact_nullable_string()?
+            } else {
+                r.nullable_string()?
+            });
+            if v.is_none() && !(version >= 10 && version <= 13) {
+                return Err(DecodeError::UnexpectedNull("Rack"));
+            }
             this.rack = v;
         }
         if flexible {
@@ -471,13 +522,21 @@ impl<'a> NodeEndpoint<'a> {
             w.i32(self.node_id);
         }
         if version >= 10 && version <= 13 {
-            if flexible { w.compact_nullable_string(Some(self.host)) } else { w.nullable_string(Some(self.host)) }
+            if flexible {
+                w.compact_nullable_string(Some(self.host))
+            } else {
+                w.nullable_string(Some(self.host))
+            }
         }
         if version >= 10 && version <= 13 {
             w.i32(self.port);
         }
         if version >= 10 && version <= 13 {
-            if flexible { w.compact_nullable_string(self.rack) } else { w.nullable_string(self.rack) }
+            if flexible {
+                w.compact_nullable_string(self.rack)
+            } else {
+                w.nullable_string(self.rack)
+            }
         }
         if flexible {
             w.uvarint(0);
@@ -509,7 +568,10 @@ pub mod sample {
             base_offset: 9,
             log_append_time_ms: 10,
             log_start_offset: 11,
-            record_errors: vec![batch_index_and_error_message(), batch_index_and_error_message()],
+            record_errors: vec![
+                batch_index_and_error_message(),
+                batch_index_and_error_message(),
+            ],
             error_message: Some("s6"),
             current_leader: leader_id_and_epoch(),
         }

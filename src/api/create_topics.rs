@@ -1,0 +1,228 @@
+//! CreateTopics: validate each topic as Kafka does, then append its records to the metadata log.
+
+use super::encode;
+use crate::broker::{Broker, Outcome};
+use crate::metadata::validate_topic_name;
+use crate::protocol::error;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
+use crate::protocol::messages::create_topics_response::*;
+use crate::protocol::wire::{DResult, Reader};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Topic-level configs this broker accepts (Kafka's names).
+pub const TOPIC_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "index.interval.bytes",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+    "message.downconversion.enable",
+];
+
+struct Verdict {
+    error: i16,
+    message: Option<String>,
+    partitions: i32,
+    replication: i16,
+}
+
+fn check(b: &Broker, t: &CreatableTopic<'_>) -> Verdict {
+    let fail = |error, message: String| Verdict {
+        error,
+        message: Some(message),
+        partitions: -1,
+        replication: -1,
+    };
+    if let Err(why) = validate_topic_name(t.name) {
+        return fail(error::INVALID_TOPIC_EXCEPTION, why.to_string());
+    }
+    if b.meta.image().topic(t.name).is_some() {
+        return fail(
+            error::TOPIC_ALREADY_EXISTS,
+            format!("Topic '{}' already exists.", t.name),
+        );
+    }
+    let live_brokers = 1;
+    let (partitions, replication) = if !t.assignments.is_empty() {
+        if t.num_partitions != -1 || t.replication_factor != -1 {
+            return fail(
+                error::INVALID_REQUEST,
+                "Both numPartitions or replicationFactor and replicasAssignments were set. \
+                 Both cannot be used at the same time."
+                    .into(),
+            );
+        }
+        let rf = t.assignments[0].broker_ids.len();
+        for (i, a) in t.assignments.iter().enumerate() {
+            if a.partition_index != i as i32 {
+                return fail(
+                    error::INVALID_REPLICA_ASSIGNMENT,
+                    "Partitions should be numbered consecutively from 0.".into(),
+                );
+            }
+            if a.broker_ids.is_empty()
+                || a.broker_ids.len() != rf
+                || a.broker_ids.iter().any(|&id| id != b.config.node_id)
+            {
+                return fail(
+                    error::INVALID_REPLICA_ASSIGNMENT,
+                    format!("Invalid replica assignment for partition {}.", i),
+                );
+            }
+        }
+        (t.assignments.len() as i32, rf as i16)
+    } else {
+        let p = if t.num_partitions == -1 {
+            b.config.num_partitions
+        } else {
+            t.num_partitions
+        };
+        let rf = if t.replication_factor == -1 {
+            b.config.default_replication_factor
+        } else {
+            t.replication_factor
+        };
+        (p, rf)
+    };
+    if partitions <= 0 {
+        return fail(
+            error::INVALID_PARTITIONS,
+            "Number of partitions must be larger than 0.".into(),
+        );
+    }
+    if replication <= 0 {
+        return fail(
+            error::INVALID_REPLICATION_FACTOR,
+            "Replication factor must be larger than 0.".into(),
+        );
+    }
+    if replication as i32 > live_brokers {
+        return fail(
+            error::INVALID_REPLICATION_FACTOR,
+            format!(
+                "Unable to replicate the partition {replication} time(s): The target replication \
+                 factor of {replication} cannot be reached because only {live_brokers} broker(s) \
+                 are registered."
+            ),
+        );
+    }
+    for c in &t.configs {
+        if !TOPIC_CONFIGS.contains(&c.name) {
+            return fail(
+                error::INVALID_CONFIG,
+                format!("Unknown topic config name: {}", c.name),
+            );
+        }
+    }
+    Verdict {
+        error: error::NONE,
+        message: None,
+        partitions,
+        replication,
+    }
+}
+
+pub fn handle(
+    b: &mut Broker,
+    hdr: &RequestHeader<'_>,
+    body: &[u8],
+    now: Instant,
+) -> DResult<Outcome> {
+    let v = hdr.api_version;
+    let req = CreateTopicsRequest::decode(&mut Reader::new(body), v)?;
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for t in &req.topics {
+        *count.entry(t.name).or_default() += 1;
+    }
+    let mut verdicts = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let mut verdict = if count[t.name] > 1 {
+            Verdict {
+                error: error::INVALID_REQUEST,
+                message: Some(format!("Duplicate topic name: {}", t.name)),
+                partitions: -1,
+                replication: -1,
+            }
+        } else {
+            check(b, t)
+        };
+        if verdict.error == error::NONE && !req.validate_only {
+            let configs: Vec<(String, String)> = t
+                .configs
+                .iter()
+                .filter_map(|c| c.value.map(|v| (c.name.to_string(), v.to_string())))
+                .collect();
+            if let Err(e) =
+                b.create_topic(t.name, verdict.partitions, verdict.replication, &configs, now)
+            {
+                log::error!("creating topic {}: {e}", t.name);
+                verdict.error = error::UNKNOWN_SERVER_ERROR;
+                verdict.message = Some(e.to_string());
+            }
+        }
+        verdicts.push(verdict);
+    }
+    let image = b.meta.image();
+    let topics = req
+        .topics
+        .iter()
+        .zip(&verdicts)
+        .map(|(t, verdict)| {
+            let ok = verdict.error == error::NONE;
+            CreatableTopicResult {
+                name: t.name,
+                topic_id: if ok {
+                    image.topic(t.name).map(|i| i.id).unwrap_or_default()
+                } else {
+                    [0; 16]
+                },
+                error_code: verdict.error,
+                error_message: verdict.message.as_deref(),
+                topic_config_error_code: error::NONE,
+                num_partitions: verdict.partitions,
+                replication_factor: verdict.replication,
+                configs: if ok {
+                    Some(
+                        t.configs
+                            .iter()
+                            .map(|c| CreatableTopicConfigs {
+                                name: c.name,
+                                value: c.value,
+                                read_only: false,
+                                config_source: 1, // DYNAMIC_TOPIC_CONFIG
+                                is_sensitive: false,
+                            })
+                            .collect(),
+                    )
+                } else {
+                    None
+                },
+            }
+        })
+        .collect();
+    let resp = CreateTopicsResponse {
+        throttle_time_ms: 0,
+        topics,
+    };
+    Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))))
+}

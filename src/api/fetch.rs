@@ -1,0 +1,165 @@
+//! Fetch: whole batches read from the log as stored, with Kafka's size rules and long polling.
+//!
+//! Size rules (KIP-74): `max_bytes` bounds the response and `partition_max_bytes` each partition,
+//! but the first batch of the first partition that has data is returned whole even when it is
+//! larger, so a consumer can always make progress.
+
+use super::encode;
+use crate::broker::{Broker, Outcome};
+use crate::log::LogError;
+use crate::protocol::error::{self, ErrorCode};
+use crate::protocol::header::{frame_response, RequestHeader};
+use crate::protocol::messages::fetch_request::FetchRequest;
+use crate::protocol::messages::fetch_response::*;
+use crate::protocol::wire::{DResult, Reader};
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+/// Kafka's `fetch.max.bytes` broker default: no response is larger than this.
+const BROKER_FETCH_MAX_BYTES: usize = 55 * 1024 * 1024;
+const FETCH_SESSION_ID_NOT_FOUND: ErrorCode = 70;
+const READ_COMMITTED: i8 = 1;
+
+struct PartOut {
+    index: i32,
+    error: ErrorCode,
+    high_watermark: i64,
+    log_start_offset: i64,
+    data: Range<usize>,
+}
+
+/// Handles a fetch. `expired` is true when a parked fetch reached its deadline: answer now
+/// with whatever there is.
+pub fn handle(
+    b: &mut Broker,
+    hdr: &RequestHeader<'_>,
+    body: &[u8],
+    now: Instant,
+    expired: bool,
+) -> DResult<Outcome> {
+    let v = hdr.api_version;
+    let req = FetchRequest::decode(&mut Reader::new(body), v)?;
+    if req.session_id != 0 {
+        // We keep no fetch sessions, so a session the client believes in does not exist.
+        let resp = FetchResponse {
+            error_code: FETCH_SESSION_ID_NOT_FOUND,
+            session_id: 0,
+            ..Default::default()
+        };
+        return Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))));
+    }
+    let max_total = (req.max_bytes.max(0) as usize).min(BROKER_FETCH_MAX_BYTES);
+    let mut data: Vec<u8> = Vec::new();
+    let mut any_error = false;
+    let mut topics_out: Vec<(usize, Vec<PartOut>)> = Vec::with_capacity(req.topics.len());
+    for (ti, t) in req.topics.iter().enumerate() {
+        let image = b.meta.image();
+        let topic = if v >= 13 {
+            image.topic_by_id(&t.topic_id)
+        } else {
+            image.topic(t.topic)
+        };
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut out = PartOut {
+                index: p.partition,
+                error: error::NONE,
+                high_watermark: -1,
+                log_start_offset: -1,
+                data: 0..0,
+            };
+            let Some(topic) = topic else {
+                out.error = if v >= 13 {
+                    error::UNKNOWN_TOPIC_ID
+                } else {
+                    error::UNKNOWN_TOPIC_OR_PARTITION
+                };
+                any_error = true;
+                parts.push(out);
+                continue;
+            };
+            if p.partition < 0 || p.partition as usize >= topic.partitions.len() {
+                out.error = error::UNKNOWN_TOPIC_OR_PARTITION;
+                any_error = true;
+                parts.push(out);
+                continue;
+            }
+            let Some(log) = b.logs.get(&topic.name, p.partition) else {
+                // The partition exists but nothing was ever written: an empty log.
+                out.high_watermark = 0;
+                out.log_start_offset = 0;
+                if p.fetch_offset != 0 {
+                    out.error = error::OFFSET_OUT_OF_RANGE;
+                    any_error = true;
+                }
+                parts.push(out);
+                continue;
+            };
+            out.high_watermark = log.log_end_offset();
+            out.log_start_offset = log.log_start_offset();
+            let room = max_total.saturating_sub(data.len());
+            let limit = (p.partition_max_bytes.max(0) as usize).min(room);
+            let start = data.len();
+            match log.read(p.fetch_offset, limit, data.is_empty(), &mut data) {
+                Ok(_) => out.data = start..data.len(),
+                Err(LogError::OffsetOutOfRange { .. }) => {
+                    out.error = error::OFFSET_OUT_OF_RANGE;
+                    any_error = true;
+                }
+                Err(e) => {
+                    log::error!("fetch {}-{}: {e}", topic.name, p.partition);
+                    data.truncate(start);
+                    out.error = error::KAFKA_STORAGE_ERROR;
+                    any_error = true;
+                }
+            }
+            parts.push(out);
+        }
+        topics_out.push((ti, parts));
+    }
+
+    let enough = data.len() >= req.min_bytes.max(0) as usize;
+    if !expired && req.max_wait_ms > 0 && !enough && !any_error && !req.topics.is_empty() {
+        return Ok(Outcome::ParkFetch {
+            deadline: now + Duration::from_millis(req.max_wait_ms as u64),
+        });
+    }
+
+    let read_committed = req.isolation_level == READ_COMMITTED;
+    let resp = FetchResponse {
+        throttle_time_ms: 0,
+        error_code: error::NONE,
+        session_id: 0,
+        responses: topics_out
+            .iter()
+            .map(|(ti, parts)| {
+                let t = &req.topics[*ti];
+                FetchableTopicResponse {
+                    topic: t.topic,
+                    topic_id: t.topic_id,
+                    partitions: parts
+                        .iter()
+                        .map(|p| PartitionData {
+                            partition_index: p.index,
+                            error_code: p.error,
+                            high_watermark: p.high_watermark,
+                            last_stable_offset: p.high_watermark,
+                            log_start_offset: p.log_start_offset,
+                            aborted_transactions: read_committed.then(Vec::new),
+                            preferred_read_replica: -1,
+                            // Never null: librdkafka rejects a null record set.
+                            records: Some(&data[p.data.clone()]),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+        node_endpoints: Vec::new(),
+    };
+    Ok(Outcome::Body(frame_response(
+        hdr,
+        |w| resp.encode(w, v),
+        data.len() + 256,
+    )))
+}

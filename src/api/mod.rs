@@ -1,0 +1,25 @@
+//! Request handlers: where the protocol (bytes, versions) meets the log and the metadata image.
+//! Each takes the decoded header and body bytes and returns an `Outcome`.
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod describe_topic_partitions;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use crate::protocol::header::{frame_response, RequestHeader};
+use crate::protocol::wire::Writer;
+
+/// Encodes a whole response frame (size, header, body) with the message's generated encoder.
+pub(crate) fn encode(hdr: &RequestHeader<'_>, f: impl FnOnce(&mut Writer<'_>)) -> Vec<u8> {
+    frame_response(hdr, f, 256)
+}
+
+/// Kafka's answer for the authorized operations of a topic when no authorizer is configured:
+/// every topic operation (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS) as a bit field.
+pub const ALL_TOPIC_OPERATIONS: i32 = 0x0df8;
+/// "Not requested" marker for authorized operations.
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;

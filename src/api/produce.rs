@@ -1,0 +1,222 @@
+//! Produce: each partition's batch is checked and appended as it arrived, with its offsets
+//! rewritten in place in the request buffer, so the bytes written are the bytes received.
+
+use super::encode;
+use crate::broker::{Broker, Outcome};
+use crate::log::LogError;
+use crate::protocol::error::{self, ErrorCode};
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::produce_request::ProduceRequest;
+use crate::protocol::messages::produce_response::*;
+use crate::protocol::wire::{DResult, Reader};
+use crate::records::{BatchHeader, RecordsError, BATCH_HEADER_LEN};
+use std::ops::Range;
+use std::time::Instant;
+
+/// One partition of the request, with its records located in the body.
+struct Part {
+    index: i32,
+    records: Option<Range<usize>>,
+}
+
+struct Topic {
+    name: Option<String>,
+    id: [u8; 16],
+    parts: Vec<Part>,
+}
+
+struct PartResult {
+    error: ErrorCode,
+    message: Option<&'static str>,
+    base_offset: i64,
+    log_append_time: i64,
+    log_start_offset: i64,
+}
+
+impl PartResult {
+    fn err(error: ErrorCode, message: Option<&'static str>) -> PartResult {
+        PartResult {
+            error,
+            message,
+            base_offset: -1,
+            log_append_time: -1,
+            log_start_offset: -1,
+        }
+    }
+}
+
+fn range_in(outer: &[u8], inner: &[u8]) -> Range<usize> {
+    let start = inner.as_ptr() as usize - outer.as_ptr() as usize;
+    start..start + inner.len()
+}
+
+/// Kafka's checks on the shape of a v3+ produce payload: exactly one magic-2 batch.
+fn check_shape(records: &[u8]) -> Result<(), (ErrorCode, &'static str)> {
+    if records.len() < BATCH_HEADER_LEN {
+        if records.len() > 16 && records[16] != 2 {
+            return Err((
+                error::INVALID_RECORD,
+                "Produce requests with version 3+ may only contain record batches with magic 2",
+            ));
+        }
+        return Err((
+            error::CORRUPT_MESSAGE,
+            "record batch is shorter than its header",
+        ));
+    }
+    match BatchHeader::parse(records) {
+        Err(RecordsError::UnsupportedMagic(_)) => Err((
+            error::INVALID_RECORD,
+            "Produce requests with version 3+ may only contain record batches with magic 2",
+        )),
+        Err(_) => Err((error::CORRUPT_MESSAGE, "malformed record batch header")),
+        Ok(h) if h.total_len() < records.len() => Err((
+            error::INVALID_RECORD,
+            "Produce requests with version 3+ must contain exactly one record batch per partition",
+        )),
+        Ok(h) if h.total_len() > records.len() => Err((
+            error::CORRUPT_MESSAGE,
+            "record batch is longer than the bytes sent",
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
+    match e {
+        LogError::MessageTooLarge => (
+            error::MESSAGE_TOO_LARGE,
+            "The request included a message larger than the max message size the server will accept.",
+        ),
+        LogError::UnsupportedMagic(_) => (error::INVALID_RECORD, "unsupported record batch magic"),
+        LogError::Records(_) | LogError::Corrupt(_) => (
+            error::CORRUPT_MESSAGE,
+            "This message has failed its CRC checksum, exceeds the valid size, has a null key for a compacted topic, or is otherwise corrupt.",
+        ),
+        LogError::OffsetOutOfRange { .. } => (error::UNKNOWN_SERVER_ERROR, "unexpected"),
+        LogError::Io(_) => (error::KAFKA_STORAGE_ERROR, "disk error"),
+    }
+}
+
+pub fn handle(
+    b: &mut Broker,
+    hdr: &RequestHeader<'_>,
+    body: &mut [u8],
+    now: Instant,
+) -> DResult<Outcome> {
+    let v = hdr.api_version;
+    let (acks, topics) = {
+        let req = ProduceRequest::decode(&mut Reader::new(body), v)?;
+        let topics: Vec<Topic> = req
+            .topic_data
+            .iter()
+            .map(|t| Topic {
+                name: (v <= 12).then(|| t.name.to_string()),
+                id: t.topic_id,
+                parts: t
+                    .partition_data
+                    .iter()
+                    .map(|p| Part {
+                        index: p.index,
+                        records: p.records.map(|r| range_in(body, r)),
+                    })
+                    .collect(),
+            })
+            .collect();
+        (req.acks, topics)
+    };
+    let now_ms = b.now_ms(now);
+    let mut needs_flush = false;
+    let mut results: Vec<Vec<PartResult>> = Vec::with_capacity(topics.len());
+    for t in &topics {
+        let name: Option<String> = match &t.name {
+            Some(n) => Some(n.clone()),
+            None => b.meta.image().topic_by_id(&t.id).map(|i| i.name.clone()),
+        };
+        let mut rs = Vec::with_capacity(t.parts.len());
+        for p in &t.parts {
+            if !matches!(acks, -1..=1) {
+                rs.push(PartResult::err(error::INVALID_REQUIRED_ACKS, None));
+                continue;
+            }
+            let unknown = if v >= 13 {
+                error::UNKNOWN_TOPIC_ID
+            } else {
+                error::UNKNOWN_TOPIC_OR_PARTITION
+            };
+            let Some(name) = name.as_deref() else {
+                rs.push(PartResult::err(unknown, None));
+                continue;
+            };
+            let Some(range) = p.records.clone() else {
+                rs.push(PartResult::err(
+                    error::INVALID_RECORD,
+                    Some("Produce requests must carry a record batch"),
+                ));
+                continue;
+            };
+            if let Err((code, msg)) = check_shape(&body[range.clone()]) {
+                rs.push(PartResult::err(code, Some(msg)));
+                continue;
+            }
+            let Some(log) = b.partition_log_mut(name, p.index, now) else {
+                rs.push(PartResult::err(error::UNKNOWN_TOPIC_OR_PARTITION, None));
+                continue;
+            };
+            match log.append(&mut body[range], now_ms, 0) {
+                Ok(info) => {
+                    needs_flush |= log.needs_flush(now_ms);
+                    rs.push(PartResult {
+                        error: error::NONE,
+                        message: None,
+                        base_offset: info.base_offset,
+                        log_append_time: info.log_append_time,
+                        log_start_offset: info.log_start_offset,
+                    });
+                    b.note_append();
+                }
+                Err(e) => {
+                    let (code, msg) = log_error_code(&e);
+                    log::debug!("produce to {name}-{}: {e}", p.index);
+                    rs.push(PartResult::err(code, Some(msg)));
+                }
+            }
+        }
+        results.push(rs);
+    }
+    if acks == 0 {
+        return Ok(Outcome::NoResponse);
+    }
+    let resp = ProduceResponse {
+        responses: topics
+            .iter()
+            .zip(&results)
+            .map(|(t, rs)| TopicProduceResponse {
+                name: t.name.as_deref().unwrap_or(""),
+                topic_id: t.id,
+                partition_responses: t
+                    .parts
+                    .iter()
+                    .zip(rs)
+                    .map(|(p, r)| PartitionProduceResponse {
+                        index: p.index,
+                        error_code: r.error,
+                        base_offset: r.base_offset,
+                        log_append_time_ms: r.log_append_time,
+                        log_start_offset: r.log_start_offset,
+                        error_message: r.message,
+                        ..Default::default()
+                    })
+                    .collect(),
+            })
+            .collect(),
+        throttle_time_ms: 0,
+        node_endpoints: Vec::new(),
+    };
+    let bytes = encode(hdr, |w| resp.encode(w, v));
+    Ok(if needs_flush {
+        Outcome::AfterFlush(bytes)
+    } else {
+        Outcome::Body(bytes)
+    })
+}

@@ -1,0 +1,406 @@
+//! The broker as a sans-IO service: frames in, response frames out, with `now` as a parameter.
+//!
+//! The reactor hands each whole frame to `Broker::handle`. It parses the header, dispatches to a
+//! handler in `crate::api`, and returns the encoded response, or parks the request (long-poll
+//! fetch, produce waiting for its fsync) until `flush`/`tick` complete it.
+
+mod parked;
+
+use crate::api;
+use crate::config::Config;
+use crate::log::{LogConfig, LogManager, TimestampType};
+use crate::metadata::MetadataStore;
+use crate::protocol::apis;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::wire::DecodeError;
+use crate::reactor::{ConnId, Reply, Service};
+use parked::{Parked, ParkedFetch};
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Why a broker could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Log(crate::log::LogError),
+    Metadata(crate::metadata::MetadataError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Log(e) => write!(f, "opening the partition logs: {e}"),
+            StartError::Metadata(e) => write!(f, "opening the metadata log: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Wall-clock milliseconds derived from the `Instant` the reactor passes in, so handlers never
+/// read the clock themselves.
+#[derive(Clone, Copy)]
+pub struct Clock {
+    base: Instant,
+    base_ms: i64,
+}
+
+impl Clock {
+    pub fn new(base: Instant, base_ms: i64) -> Clock {
+        Clock { base, base_ms }
+    }
+    pub fn system(base: Instant) -> Clock {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Clock::new(base, ms)
+    }
+    pub fn ms(&self, now: Instant) -> i64 {
+        self.base_ms + now.saturating_duration_since(self.base).as_millis() as i64
+    }
+}
+
+pub struct Broker {
+    pub config: Config,
+    pub logs: LogManager,
+    pub meta: MetadataStore,
+    pub clock: Clock,
+    parked: Parked,
+    completions: Vec<(ConnId, Vec<u8>)>,
+    /// Produce responses held until the group-commit fsync at the end of this loop turn.
+    awaiting_flush: Vec<(ConnId, Vec<u8>)>,
+    /// Set when an append happened this turn, so parked fetches are re-checked.
+    appended: bool,
+}
+
+/// What a handler returns.
+pub enum Outcome {
+    /// The whole response frame (size, header, body).
+    Body(Vec<u8>),
+    /// Response body that must wait for this turn's fsync (acks != 0 with flush due).
+    AfterFlush(Vec<u8>),
+    /// Long-poll fetch: park until data arrives or the deadline.
+    ParkFetch { deadline: Instant },
+    /// Nothing to send (Produce acks=0).
+    NoResponse,
+}
+
+impl Broker {
+    pub fn open(config: Config, now: Instant) -> Result<Broker, StartError> {
+        let clock = Clock::system(now);
+        let now_ms = clock.ms(now);
+        let meta = MetadataStore::open(&config.log_dir, config.node_id, now_ms)
+            .map_err(StartError::Metadata)?;
+        let logs = LogManager::open(&config.log_dir, default_log_config(&config), now_ms)
+            .map_err(StartError::Log)?;
+        Ok(Broker {
+            config,
+            logs,
+            meta,
+            clock,
+            parked: Parked::default(),
+            completions: Vec::new(),
+            awaiting_flush: Vec::new(),
+            appended: false,
+        })
+    }
+
+    pub fn now_ms(&self, now: Instant) -> i64 {
+        self.clock.ms(now)
+    }
+
+    /// The log configuration of a topic: broker defaults overridden by the topic's configs.
+    pub fn topic_log_config(&self, topic: &str) -> LogConfig {
+        let mut c = default_log_config(&self.config);
+        if let Some(t) = self.meta.image().topic(topic) {
+            apply_topic_configs(&mut c, t.configs.iter());
+        }
+        c
+    }
+
+    pub(crate) fn note_append(&mut self) {
+        self.appended = true;
+    }
+
+    fn dispatch(
+        &mut self,
+        hdr: &RequestHeader<'_>,
+        body: &mut [u8],
+        now: Instant,
+    ) -> Result<Outcome, DecodeError> {
+        match hdr.api_key {
+            apis::API_VERSIONS => api::api_versions::handle(self, hdr, body),
+            apis::METADATA => api::metadata::handle(self, hdr, body, now),
+            apis::CREATE_TOPICS => api::create_topics::handle(self, hdr, body, now),
+            apis::PRODUCE => api::produce::handle(self, hdr, body, now),
+            apis::FETCH => api::fetch::handle(self, hdr, body, now, false),
+            apis::LIST_OFFSETS => api::list_offsets::handle(self, hdr, body, now),
+            apis::DESCRIBE_TOPIC_PARTITIONS => {
+                api::describe_topic_partitions::handle(self, hdr, body)
+            }
+            _ => Err(DecodeError::Invalid("unsupported api")),
+        }
+    }
+
+    /// Runs one request to completion or park. `frame` is the request without its size prefix.
+    fn handle_frame(&mut self, conn: ConnId, frame: &mut [u8], now: Instant) -> Reply {
+        // The header is copied out (without the client id) so that the body can be borrowed
+        // mutably: Produce rewrites batch offsets in place.
+        let parsed = RequestHeader::parse(frame).map(|(h, body)| {
+            let h: RequestHeader<'static> = RequestHeader {
+                api_key: h.api_key,
+                api_version: h.api_version,
+                correlation_id: h.correlation_id,
+                client_id: None,
+            };
+            (h, frame.len() - body.len())
+        });
+        let (hdr, body_at) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("connection {conn}: bad request header ({e}); closing");
+                return Reply::Close;
+            }
+        };
+        if !apis::is_supported(hdr.api_key, hdr.api_version) {
+            if hdr.api_key == apis::API_VERSIONS {
+                // Kafka answers an ApiVersions it cannot read with the v0 layout and error 35,
+                // listing what it supports so the client can retry with a version we speak.
+                return Reply::Now(api::api_versions::unsupported_version_response(&hdr));
+            }
+            match apis::find(hdr.api_key) {
+                Some(a) => log::warn!(
+                    "connection {conn}: {} v{} is not supported (we serve v{}-v{}); closing",
+                    a.name,
+                    hdr.api_version,
+                    a.min,
+                    a.max
+                ),
+                None => log::warn!(
+                    "connection {conn}: unknown api key {} (v{}); closing",
+                    hdr.api_key,
+                    hdr.api_version
+                ),
+            }
+            return Reply::Close;
+        }
+        let body = &mut frame[body_at..];
+        match self.dispatch(&hdr, body, now) {
+            Ok(Outcome::Body(b)) => Reply::Now(b),
+            Ok(Outcome::AfterFlush(b)) => {
+                self.awaiting_flush.push((conn, b));
+                Reply::Parked
+            }
+            Ok(Outcome::ParkFetch { deadline }) => {
+                self.parked.park(ParkedFetch {
+                    conn,
+                    frame: frame.to_vec(),
+                    deadline,
+                });
+                Reply::Parked
+            }
+            Ok(Outcome::NoResponse) => Reply::None,
+            Err(e) => {
+                let name = apis::find(hdr.api_key).map(|a| a.name).unwrap_or("?");
+                log::warn!(
+                    "connection {conn}: malformed {name} v{} request ({e}); closing",
+                    hdr.api_version
+                );
+                Reply::Close
+            }
+        }
+    }
+
+    /// Re-runs parked fetches: those whose deadline passed, and (after an append) those that
+    /// may now have enough data.
+    fn run_parked(&mut self, now: Instant) {
+        let appended = std::mem::take(&mut self.appended);
+        let due = self.parked.take_ready(now, appended);
+        for p in due {
+            let expired = p.deadline <= now;
+            let (hdr, body) = match RequestHeader::parse(&p.frame) {
+                Ok(x) => x,
+                Err(_) => continue, // parsed fine when parked; cannot happen
+            };
+            match api::fetch::handle(self, &hdr, body, now, expired) {
+                Ok(Outcome::Body(b)) => self.completions.push((p.conn, b)),
+                Ok(Outcome::ParkFetch { .. }) => self.parked.park(p),
+                Ok(_) | Err(_) => {
+                    // A parked fetch always yields a body or parks again; drop it otherwise.
+                    log::error!("connection {}: parked fetch failed to complete", p.conn);
+                }
+            }
+        }
+    }
+}
+
+pub fn default_log_config(c: &Config) -> LogConfig {
+    LogConfig {
+        segment_bytes: c.log_segment_bytes,
+        segment_ms: c.log_segment_ms,
+        flush_messages: c.log_flush_interval_messages,
+        flush_ms: c.log_flush_interval_ms,
+        timestamp_type: if c.log_message_timestamp_type == "LogAppendTime" {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+        max_message_bytes: c.message_max_bytes,
+        ..LogConfig::default()
+    }
+}
+
+/// Applies topic-level overrides (Kafka's topic config names) to a log configuration.
+pub fn apply_topic_configs<'a>(
+    c: &mut LogConfig,
+    configs: impl Iterator<Item = (&'a String, &'a String)>,
+) {
+    for (k, v) in configs {
+        match k.as_str() {
+            "segment.bytes" => {
+                if let Ok(n) = v.parse() {
+                    c.segment_bytes = n
+                }
+            }
+            "segment.ms" => {
+                if let Ok(n) = v.parse() {
+                    c.segment_ms = n
+                }
+            }
+            "flush.messages" => {
+                if let Ok(n) = v.parse() {
+                    c.flush_messages = n
+                }
+            }
+            "flush.ms" => {
+                if let Ok(n) = v.parse() {
+                    c.flush_ms = n
+                }
+            }
+            "max.message.bytes" => {
+                if let Ok(n) = v.parse() {
+                    c.max_message_bytes = n
+                }
+            }
+            "message.timestamp.type" => {
+                c.timestamp_type = if v == "LogAppendTime" {
+                    TimestampType::LogAppendTime
+                } else {
+                    TimestampType::CreateTime
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Service for Broker {
+    fn handle(&mut self, conn: ConnId, frame: &mut [u8], now: Instant) -> Reply {
+        self.handle_frame(conn, frame, now)
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.run_parked(now);
+    }
+
+    fn flush(&mut self, now: Instant) {
+        let now_ms = self.clock.ms(now);
+        if let Err(e) = self.logs.flush_due(now_ms) {
+            // A failed fsync means we cannot promise durability: do not acknowledge.
+            log::error!("flush failed: {e}");
+        }
+        self.completions.append(&mut self.awaiting_flush);
+        self.run_parked(now);
+    }
+
+    fn take_completions(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>) {
+        out.append(&mut self.completions);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.parked.next_deadline()
+    }
+
+    fn connection_closed(&mut self, conn: ConnId) {
+        self.parked.remove_conn(conn);
+        self.awaiting_flush.retain(|(c, _)| *c != conn);
+        self.completions.retain(|(c, _)| *c != conn);
+    }
+
+    fn shutdown(&mut self) {
+        if let Err(e) = self.logs.shutdown() {
+            log::error!("log shutdown: {e}");
+        }
+        if let Err(e) = self.meta.shutdown() {
+            log::error!("metadata shutdown: {e}");
+        }
+    }
+}
+
+/// Poll at least this often so that time-based flushes (`flush.ms`) and expiries run.
+pub const MAX_TICK: Duration = Duration::from_millis(100);
+
+/// Topics Kafka marks internal.
+pub fn is_internal_topic(name: &str) -> bool {
+    matches!(
+        name,
+        "__consumer_offsets" | "__transaction_state" | "__share_group_state"
+    )
+}
+
+impl Broker {
+    /// Creates a topic in the metadata log and its partition logs. Validation of names,
+    /// counts and configs is the caller's (CreateTopics and auto-creation differ in errors).
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(String, String)],
+        now: Instant,
+    ) -> Result<(), crate::metadata::MetadataError> {
+        let now_ms = self.clock.ms(now);
+        let info = self.meta.create_topic(
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            self.config.node_id,
+            now_ms,
+        )?;
+        let log_config = self.topic_log_config(name);
+        for p in &info.partitions {
+            if let Err(e) =
+                self.logs
+                    .create(name, p.partition, info.id, log_config.clone(), now_ms)
+            {
+                // The topic exists in metadata; the log is created again on first use.
+                log::error!("creating log for {name}-{}: {e}", p.partition);
+            }
+        }
+        Ok(())
+    }
+
+    /// The log of an existing partition, created on first use if its directory is missing.
+    pub fn partition_log_mut(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        now: Instant,
+    ) -> Option<&mut crate::log::PartitionLog> {
+        let t = self.meta.image().topic(topic)?;
+        if partition < 0 || partition as usize >= t.partitions.len() {
+            return None;
+        }
+        let id = t.id;
+        if self.logs.get(topic, partition).is_none() {
+            let cfg = self.topic_log_config(topic);
+            let now_ms = self.clock.ms(now);
+            if let Err(e) = self.logs.create(topic, partition, id, cfg, now_ms) {
+                log::error!("creating log for {topic}-{partition}: {e}");
+                return None;
+            }
+        }
+        self.logs.get_mut(topic, partition)
+    }
+}

@@ -1,0 +1,79 @@
+//! The table of APIs this broker serves: key, name, version range and first flexible version.
+//! It answers ApiVersions and decides header versions, so the two can never disagree.
+
+use super::messages::*;
+
+pub const PRODUCE: i16 = 0;
+pub const FETCH: i16 = 1;
+pub const LIST_OFFSETS: i16 = 2;
+pub const METADATA: i16 = 3;
+pub const API_VERSIONS: i16 = 18;
+pub const CREATE_TOPICS: i16 = 19;
+pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Api {
+    pub key: i16,
+    pub name: &'static str,
+    pub min: i16,
+    pub max: i16,
+    pub first_flexible: i16,
+}
+
+macro_rules! api {
+    ($name:literal, $m:ident) => {
+        Api {
+            key: $m::API_KEY,
+            name: $name,
+            min: $m::MIN_VERSION,
+            max: $m::MAX_VERSION,
+            first_flexible: $m::FIRST_FLEXIBLE,
+        }
+    };
+}
+
+/// Served APIs, ordered by key. Ranges come from Kafka's schemas (less unstable versions).
+pub const APIS: &[Api] = &[
+    api!("Produce", produce_request),
+    api!("Fetch", fetch_request),
+    api!("ListOffsets", list_offsets_request),
+    api!("Metadata", metadata_request),
+    api!("ApiVersions", api_versions_request),
+    api!("CreateTopics", create_topics_request),
+    api!("DescribeTopicPartitions", describe_topic_partitions_request),
+];
+
+pub fn find(key: i16) -> Option<&'static Api> {
+    APIS.iter().find(|a| a.key == key)
+}
+
+pub fn is_supported(key: i16, version: i16) -> bool {
+    find(key).is_some_and(|a| version >= a.min && version <= a.max)
+}
+
+/// Whether a request uses the flexible encoding (header v2). Unknown keys and versions are
+/// treated as non-flexible; ApiVersions above our range is read as flexible, as Kafka does,
+/// since a newer client sends its newest (flexible) header.
+pub fn is_flexible(key: i16, version: i16) -> bool {
+    match find(key) {
+        Some(a) => version >= a.first_flexible,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_match_kafka_4_1() {
+        let r = |k| find(k).map(|a| (a.min, a.max));
+        assert_eq!(r(PRODUCE), Some((3, 13)));
+        assert_eq!(r(FETCH), Some((4, 18)));
+        assert_eq!(r(LIST_OFFSETS), Some((1, 9)));
+        assert_eq!(r(METADATA), Some((0, 13)));
+        assert_eq!(r(API_VERSIONS), Some((0, 4)));
+        assert_eq!(r(CREATE_TOPICS), Some((2, 7)));
+        assert_eq!(r(DESCRIBE_TOPIC_PARTITIONS), Some((0, 0)));
+    }
+}
