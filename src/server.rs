@@ -1,0 +1,125 @@
+//! Starting a whole broker: the reactor bound to the configured listener, driving a `Broker`.
+//! `main` runs it on the main thread; tests run it in a thread of their own on port 0.
+
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::reactor::{Limits, Reactor, ShutdownHandle};
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub enum ServerError {
+    Bind(String, io::Error),
+    Start(crate::broker::StartError),
+    Io(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            ServerError::Start(e) => write!(f, "{e}"),
+            ServerError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl From<io::Error> for ServerError {
+    fn from(e: io::Error) -> Self {
+        ServerError::Io(e)
+    }
+}
+
+fn limits(c: &Config) -> Limits {
+    Limits {
+        max_request_bytes: c.socket_request_max_bytes,
+        max_connections: c.max_connections,
+        idle_timeout: Duration::from_millis(c.connections_max_idle_ms),
+    }
+}
+
+fn listen_addr(c: &Config) -> Result<SocketAddr, ServerError> {
+    let host = if c.listen_host.is_empty() {
+        "0.0.0.0"
+    } else {
+        c.listen_host.as_str()
+    };
+    let s = format!("{host}:{}", c.port);
+    s.to_socket_addrs()
+        .map_err(|e| ServerError::Bind(s.clone(), e))?
+        .next()
+        .ok_or_else(|| ServerError::Bind(s, io::Error::other("no address")))
+}
+
+/// Binds, opens the broker's data and returns both, ready to run.
+pub fn prepare(mut config: Config) -> Result<(Reactor, Broker), ServerError> {
+    let addr = listen_addr(&config)?;
+    let reactor =
+        Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;
+    let bound = reactor.local_addr();
+    if config.port == 0 {
+        // Port 0 (tests): advertise the port the system picked.
+        config.port = bound.port();
+        if config.advertised_port == 0 {
+            config.advertised_port = bound.port();
+        }
+    }
+    let broker = Broker::open(config, Instant::now()).map_err(ServerError::Start)?;
+    Ok((reactor, broker))
+}
+
+/// Runs the broker on this thread until SIGTERM/SIGINT.
+pub fn run(config: Config) -> Result<(), ServerError> {
+    let (mut reactor, mut broker) = prepare(config)?;
+    reactor.install_signal_handlers()?;
+    log::info!("listening on {}", reactor.local_addr());
+    reactor.run(&mut broker)?;
+    Ok(())
+}
+
+/// A broker running in a background thread (for tests and embedding).
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: ShutdownHandle,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Running {
+    /// Stops the broker gracefully (flush, checkpoints, clean-shutdown marker) and waits.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// Starts a broker in a background thread.
+pub fn spawn(config: Config) -> Result<Running, ServerError> {
+    let (mut reactor, mut broker) = prepare(config)?;
+    let addr = reactor.local_addr();
+    let stop = reactor.shutdown_handle();
+    let thread = std::thread::Builder::new()
+        .name("broker".into())
+        .spawn(move || reactor.run(&mut broker))?;
+    Ok(Running {
+        addr,
+        stop,
+        thread: Some(thread),
+    })
+}
