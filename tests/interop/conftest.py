@@ -1,0 +1,186 @@
+"""Shared fixtures for the interop tests: a real minikafka broker process per test.
+
+The broker binary is target/release/minikafka (override with MINIKAFKA_BIN). Each broker gets a
+free port on 127.0.0.1, its own temporary log directory and a server.properties written for it,
+so tests never share state and never touch port 9092.
+"""
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = pathlib.Path(os.environ.get("MINIKAFKA_BIN", ROOT / "target" / "release" / "minikafka"))
+
+
+def free_port():
+    """A TCP port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"broker exited with code {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"broker did not listen on port {port} within {timeout}s")
+
+
+class Broker:
+    """One broker process. `props` are extra server.properties lines (key -> value)."""
+
+    def __init__(self, workdir, props=None, port=None):
+        self.workdir = pathlib.Path(workdir)
+        self.log_dir = self.workdir / "kraft-combined-logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.props = {"num.partitions": "1"}
+        self.props.update(props or {})
+        self.proc = None
+        self.starts = 0
+        self.output_path = self.workdir / "broker.out"
+
+    @property
+    def bootstrap(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _write_properties(self):
+        lines = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "log.dirs": str(self.log_dir),
+        }
+        lines.update(self.props)
+        path = self.workdir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        return path
+
+    def start(self, timeout=30.0):
+        assert self.proc is None or self.proc.poll() is not None, "broker already running"
+        props_path = self._write_properties()
+        env = dict(os.environ)
+        env.update(
+            {
+                "BROKER_PORT": str(self.port),
+                "LOG_DIR": str(self.log_dir),
+                "LOG_LEVEL": os.environ.get("MINIKAFKA_TEST_LOG_LEVEL", "warn"),
+            }
+        )
+        self.starts += 1
+        out = open(self.output_path, "ab")
+        out.write(f"\n===== start #{self.starts} =====\n".encode())
+        out.flush()
+        self.proc = subprocess.Popen(
+            [str(BINARY), str(props_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.workdir,
+        )
+        out.close()
+        wait_for_port(self.port, self.proc, timeout)
+        return self
+
+    def stop(self, timeout=20.0):
+        """SIGTERM, wait for a clean exit; returns the exit code (SIGKILLs after `timeout`)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            raise AssertionError(f"broker ignored SIGTERM for {timeout}s and was killed")
+
+    def kill9(self):
+        """Crash the broker: SIGKILL, no chance to flush or checkpoint."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def restart(self, timeout=30.0):
+        code = self.stop()
+        assert code in (0, None), f"broker exited with code {code} on SIGTERM"
+        return self.start(timeout)
+
+    def output_tail(self, n=60):
+        try:
+            lines = self.output_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-n:])
+
+    def segment_files(self, topic, partition):
+        return sorted((self.log_dir / f"{topic}-{partition}").glob("*.log"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _binary_exists():
+    if not BINARY.exists():
+        pytest.fail(f"broker binary {BINARY} is missing: run `cargo build --release` first")
+
+
+@pytest.fixture
+def broker_factory(tmp_path, request):
+    """Make brokers with custom properties: `broker_factory({"log.segment.bytes": "1048576"})`."""
+    made = []
+
+    def make(props=None, start=True):
+        b = Broker(tmp_path / f"broker{len(made)}", props)
+        made.append(b)
+        return b.start() if start else b
+
+    yield make
+    for b in made:
+        try:
+            b.stop()
+        finally:
+            rep = getattr(request.node, "rep_call", None)
+            if rep is not None and rep.failed:
+                print(f"--- broker output ({b.output_path}) ---\n{b.output_tail()}")
+
+
+@pytest.fixture
+def broker(broker_factory):
+    """A running broker with default settings (1 partition per auto-created topic)."""
+    return broker_factory()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def create_topics(bootstrap, specs, timeout=30):
+    """Create topics with confluent-kafka's AdminClient: specs = [(name, partitions), ...]."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in specs],
+        request_timeout=timeout,
+    )
+    for name, fut in futures.items():
+        fut.result(timeout=timeout)  # raises KafkaException on error
+    # Metadata may lag creation by a moment in real Kafka; ours should be immediate.
+    md = admin.list_topics(timeout=timeout)
+    for name, n in specs:
+        assert name in md.topics, f"created topic {name} missing from metadata"
+        assert len(md.topics[name].partitions) == n
