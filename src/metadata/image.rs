@@ -1,0 +1,401 @@
+//! The metadata image: what replaying the metadata log leaves behind.
+
+use super::records::{resource_type, BrokerEndpoint, MetadataRecord, NO_LEADER_CHANGE};
+use super::TopicId;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub partition: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub adding_replicas: Vec<i32>,
+    pub removing_replicas: Vec<i32>,
+    pub leader_recovery_state: i8,
+    /// The log directory id of each replica (empty when the log predates KIP-858).
+    pub directories: Vec<TopicId>,
+    pub eligible_leader_replicas: Vec<i32>,
+    pub last_known_elr: Vec<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub id: TopicId,
+    /// Sorted by partition index.
+    pub partitions: Vec<PartitionInfo>,
+    /// Topic-level config overrides (only the keys set for this topic).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicInfo {
+    pub fn partition(&self, index: i32) -> Option<&PartitionInfo> {
+        self.partitions
+            .binary_search_by_key(&index, |p| p.partition)
+            .ok()
+            .map(|i| &self.partitions[i])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerInfo {
+    pub id: i32,
+    pub epoch: i64,
+    pub endpoints: Vec<BrokerEndpoint>,
+    pub rack: Option<String>,
+    pub fenced: bool,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct MetadataImage {
+    topics: BTreeMap<String, TopicInfo>,
+    ids: HashMap<TopicId, String>,
+    features: BTreeMap<String, i16>,
+    brokers: BTreeMap<i32, BrokerInfo>,
+    /// Configs by (resource type, resource name) for resources other than existing topics,
+    /// including topic configs replayed before their TopicRecord.
+    other_configs: BTreeMap<(i8, String), BTreeMap<String, String>>,
+    next_producer_id: i64,
+}
+
+impl MetadataImage {
+    pub fn topic(&self, name: &str) -> Option<&TopicInfo> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &TopicId) -> Option<&TopicInfo> {
+        self.ids.get(id).and_then(|n| self.topics.get(n))
+    }
+
+    /// All topics, sorted by name.
+    pub fn topics(&self) -> impl Iterator<Item = &TopicInfo> {
+        self.topics.values()
+    }
+
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    /// Finalized feature levels (e.g. `metadata.version`).
+    pub fn features(&self) -> &BTreeMap<String, i16> {
+        &self.features
+    }
+
+    pub fn feature(&self, name: &str) -> Option<i16> {
+        self.features.get(name).copied()
+    }
+
+    /// Registered brokers, by id.
+    pub fn brokers(&self) -> &BTreeMap<i32, BrokerInfo> {
+        &self.brokers
+    }
+
+    /// Broker-level (or cluster-level, name "") dynamic configs.
+    pub fn broker_configs(&self, name: &str) -> Option<&BTreeMap<String, String>> {
+        self.other_configs
+            .get(&(resource_type::BROKER, name.to_string()))
+    }
+
+    /// The first producer id not yet handed out by a ProducerIdsRecord (0 if none).
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id
+    }
+
+    /// Applies one record. Records that refer to unknown topics or partitions are ignored.
+    pub fn apply(&mut self, rec: &MetadataRecord) {
+        match rec {
+            MetadataRecord::Topic { name, topic_id } => {
+                if let Some(old) = self.topics.get(name) {
+                    let old_id = old.id;
+                    self.ids.remove(&old_id);
+                }
+                if let Some(old_name) = self.ids.get(topic_id).cloned() {
+                    self.topics.remove(&old_name);
+                }
+                let configs = self
+                    .other_configs
+                    .remove(&(resource_type::TOPIC, name.clone()))
+                    .unwrap_or_default();
+                self.ids.insert(*topic_id, name.clone());
+                self.topics.insert(
+                    name.clone(),
+                    TopicInfo {
+                        name: name.clone(),
+                        id: *topic_id,
+                        partitions: Vec::new(),
+                        configs,
+                    },
+                );
+            }
+            MetadataRecord::Partition(p) => {
+                let Some(t) = self.topic_mut(&p.topic_id) else {
+                    return;
+                };
+                let info = PartitionInfo {
+                    partition: p.partition_id,
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    adding_replicas: p.adding_replicas.clone(),
+                    removing_replicas: p.removing_replicas.clone(),
+                    leader_recovery_state: p.leader_recovery_state,
+                    directories: p.directories.clone(),
+                    eligible_leader_replicas: p
+                        .eligible_leader_replicas
+                        .clone()
+                        .unwrap_or_default(),
+                    last_known_elr: p.last_known_elr.clone().unwrap_or_default(),
+                };
+                match t
+                    .partitions
+                    .binary_search_by_key(&p.partition_id, |x| x.partition)
+                {
+                    Ok(i) => t.partitions[i] = info,
+                    Err(i) => t.partitions.insert(i, info),
+                }
+            }
+            MetadataRecord::PartitionChange(c) => {
+                let Some(t) = self.topic_mut(&c.topic_id) else {
+                    return;
+                };
+                let Ok(i) = t
+                    .partitions
+                    .binary_search_by_key(&c.partition_id, |x| x.partition)
+                else {
+                    return;
+                };
+                // As Kafka's PartitionRegistration.merge: a new leader bumps the leader epoch;
+                // every change bumps the partition epoch.
+                let p = &mut t.partitions[i];
+                if c.leader != NO_LEADER_CHANGE {
+                    p.leader = c.leader;
+                    p.leader_epoch = p.leader_epoch.wrapping_add(1);
+                }
+                if let Some(v) = &c.isr {
+                    p.isr = v.clone();
+                }
+                if let Some(v) = &c.replicas {
+                    p.replicas = v.clone();
+                }
+                if let Some(v) = &c.removing_replicas {
+                    p.removing_replicas = v.clone();
+                }
+                if let Some(v) = &c.adding_replicas {
+                    p.adding_replicas = v.clone();
+                }
+                if c.leader_recovery_state != -1 {
+                    p.leader_recovery_state = c.leader_recovery_state;
+                }
+                if let Some(v) = &c.directories {
+                    p.directories = v.clone();
+                }
+                if let Some(v) = &c.eligible_leader_replicas {
+                    p.eligible_leader_replicas = v.clone();
+                }
+                if let Some(v) = &c.last_known_elr {
+                    p.last_known_elr = v.clone();
+                }
+                p.partition_epoch = p.partition_epoch.wrapping_add(1);
+            }
+            MetadataRecord::Config {
+                resource_type: rt,
+                resource_name,
+                name,
+                value,
+            } => {
+                let map = if *rt == resource_type::TOPIC && self.topics.contains_key(resource_name)
+                {
+                    match self.topics.get_mut(resource_name) {
+                        Some(t) => &mut t.configs,
+                        None => return,
+                    }
+                } else {
+                    self.other_configs
+                        .entry((*rt, resource_name.clone()))
+                        .or_default()
+                };
+                match value {
+                    Some(v) => {
+                        map.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        map.remove(name);
+                    }
+                }
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                if let Some(name) = self.ids.remove(topic_id) {
+                    self.topics.remove(&name);
+                }
+            }
+            MetadataRecord::FeatureLevel { name, level } => {
+                if *level == 0 {
+                    self.features.remove(name);
+                } else {
+                    self.features.insert(name.clone(), *level);
+                }
+            }
+            MetadataRecord::RegisterBroker(b) => {
+                self.brokers.insert(
+                    b.broker_id,
+                    BrokerInfo {
+                        id: b.broker_id,
+                        epoch: b.broker_epoch,
+                        endpoints: b.endpoints.clone(),
+                        rack: b.rack.clone(),
+                        fenced: b.fenced,
+                    },
+                );
+            }
+            MetadataRecord::UnregisterBroker { broker_id, .. } => {
+                self.brokers.remove(broker_id);
+            }
+            MetadataRecord::FenceBroker { id, .. } => {
+                if let Some(b) = self.brokers.get_mut(id) {
+                    b.fenced = true;
+                }
+            }
+            MetadataRecord::UnfenceBroker { id, .. } => {
+                if let Some(b) = self.brokers.get_mut(id) {
+                    b.fenced = false;
+                }
+            }
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
+                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+            }
+            MetadataRecord::NoOp | MetadataRecord::Unknown { .. } => {}
+        }
+    }
+
+    fn topic_mut(&mut self, id: &TopicId) -> Option<&mut TopicInfo> {
+        let name = self.ids.get(id)?;
+        self.topics.get_mut(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::records::{PartitionChange, PartitionRecord};
+
+    fn part(topic: TopicId, i: i32) -> MetadataRecord {
+        MetadataRecord::Partition(PartitionRecord {
+            partition_id: i,
+            topic_id: topic,
+            replicas: vec![1],
+            isr: vec![1],
+            removing_replicas: vec![],
+            adding_replicas: vec![],
+            leader: 1,
+            leader_recovery_state: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            directories: vec![],
+            eligible_leader_replicas: None,
+            last_known_elr: None,
+        })
+    }
+
+    fn topic(name: &str, id: u8) -> MetadataRecord {
+        MetadataRecord::Topic {
+            name: name.into(),
+            topic_id: [id; 16],
+        }
+    }
+
+    fn config(res: &str, k: &str, v: Option<&str>) -> MetadataRecord {
+        MetadataRecord::Config {
+            resource_type: resource_type::TOPIC,
+            resource_name: res.into(),
+            name: k.into(),
+            value: v.map(String::from),
+        }
+    }
+
+    #[test]
+    fn topics_partitions_configs_and_removal() {
+        let mut img = MetadataImage::default();
+        img.apply(&config("b", "retention.ms", Some("5"))); // before its topic
+        for r in [
+            topic("b", 2),
+            topic("a", 1),
+            part([2; 16], 1),
+            part([2; 16], 0),
+        ] {
+            img.apply(&r);
+        }
+        img.apply(&part([9; 16], 0)); // unknown topic: ignored
+        img.apply(&config("b", "cleanup.policy", Some("compact")));
+        img.apply(&config("b", "retention.ms", None));
+        let names: Vec<&str> = img.topics().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, vec!["a", "b"]);
+        let b = img.topic_by_id(&[2; 16]).unwrap();
+        assert_eq!(b.name, "b");
+        assert_eq!(
+            b.partitions.iter().map(|p| p.partition).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+        assert_eq!(b.configs.len(), 1);
+        assert_eq!(b.configs["cleanup.policy"], "compact");
+        img.apply(&MetadataRecord::RemoveTopic { topic_id: [2; 16] });
+        assert!(img.topic("b").is_none());
+        assert!(img.topic_by_id(&[2; 16]).is_none());
+        assert_eq!(img.topic_count(), 1);
+    }
+
+    #[test]
+    fn partition_change_moves_leader_and_epochs() {
+        let mut img = MetadataImage::default();
+        img.apply(&topic("t", 1));
+        img.apply(&part([1; 16], 0));
+        let mut c = PartitionChange::new([1; 16], 0);
+        c.isr = Some(vec![1, 2]);
+        img.apply(&MetadataRecord::PartitionChange(c.clone()));
+        let p = img.topic("t").unwrap().partition(0).unwrap().clone();
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (1, 0, 1));
+        assert_eq!(p.isr, vec![1, 2]);
+        c.isr = None;
+        c.leader = 2;
+        img.apply(&MetadataRecord::PartitionChange(c));
+        let p = img.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (2, 1, 2));
+        assert_eq!(p.isr, vec![1, 2]);
+    }
+
+    #[test]
+    fn features_and_brokers() {
+        let mut img = MetadataImage::default();
+        img.apply(&MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: 22,
+        });
+        assert_eq!(img.feature("metadata.version"), Some(22));
+        img.apply(&MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: 0,
+        });
+        assert_eq!(img.feature("metadata.version"), None);
+        img.apply(&MetadataRecord::ProducerIds {
+            broker_id: 1,
+            broker_epoch: 0,
+            next_producer_id: 1000,
+        });
+        assert_eq!(img.next_producer_id(), 1000);
+    }
+
+    #[test]
+    fn recreating_a_name_replaces_the_old_id() {
+        let mut img = MetadataImage::default();
+        img.apply(&topic("t", 1));
+        img.apply(&topic("t", 2));
+        assert!(img.topic_by_id(&[1; 16]).is_none());
+        assert_eq!(img.topic("t").unwrap().id, [2; 16]);
+    }
+}

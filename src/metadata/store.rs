@@ -1,0 +1,690 @@
+//! The metadata files: `<log_dir>/meta.properties` and the KRaft metadata log
+//! `<log_dir>/__cluster_metadata-0/` (plus, if Kafka left one, its latest `.checkpoint` snapshot).
+//!
+//! Opening replays the log into a `MetadataImage`. A torn or corrupt tail is not replayed and is
+//! cut off before our first append (nothing is written unless something is created). Every
+//! change is one record batch, fsynced before it is applied to the image.
+
+use super::image::{MetadataImage, TopicInfo};
+use super::records::{resource_type, MetadataRecord, PartitionRecord};
+use super::{
+    random_uuid, topic_collision_key, uuid_from_string, uuid_to_string, validate_topic_name,
+    MetadataError, TopicId,
+};
+use crate::config::parse_properties;
+use crate::records::{batches_checked, parse_records, records_payload, BatchBuilder, RecordsError};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The metadata log's directory inside the log dir.
+pub const METADATA_DIR: &str = "__cluster_metadata-0";
+const META_PROPERTIES: &str = "meta.properties";
+/// Metadata batches are small; a decompressed batch beyond this is treated as corrupt.
+const DECOMPRESS_CAP: usize = 64 << 20;
+/// Upper bound on partitions per topic, so one request cannot make us build a giant batch.
+pub const MAX_PARTITIONS: i32 = 100_000;
+/// The metadata.version we record when we start a new log (Kafka 3.9-IV0): the level at which
+/// PartitionRecord v1 (with directories) is what Kafka itself writes.
+const METADATA_VERSION_LEVEL: i16 = 21;
+
+/// What opening found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    pub batches: usize,
+    pub records: usize,
+    /// Records of types we do not interpret, or that did not decode.
+    pub skipped_records: usize,
+    /// Bytes after the first torn/corrupt batch (cut off before the next append).
+    pub corrupt_tail_bytes: u64,
+    /// Whether a snapshot (`.checkpoint`) was loaded.
+    pub snapshot: bool,
+}
+
+/// The active segment of the metadata log.
+struct Segment {
+    path: PathBuf,
+    /// Length of the valid prefix; the file is cut to it before the next append.
+    valid_len: u64,
+    /// Segments after a corrupt one: removed before the next append.
+    dropped: Vec<PathBuf>,
+    needs_repair: bool,
+}
+
+pub struct MetadataStore {
+    log_dir: PathBuf,
+    dir: PathBuf,
+    image: MetadataImage,
+    cluster_id: String,
+    node_id: i32,
+    directory_id: TopicId,
+    next_offset: i64,
+    epoch: i32,
+    segment: Option<Segment>,
+    stats: ReplayStats,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> MetadataError + '_ {
+    move |err| MetadataError::Io {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+impl MetadataStore {
+    /// Opens (or initialises) the metadata of `log_dir`. See `open_with`.
+    pub fn open(log_dir: &Path, node_id: i32, now_ms: i64) -> Result<MetadataStore, MetadataError> {
+        Self::open_with(log_dir, node_id, None, now_ms)
+    }
+
+    /// Reads `meta.properties` (creating it with a new cluster id, or `cluster_id` if given, when
+    /// absent) and replays `__cluster_metadata-0` if it exists. A log dir without one is a valid
+    /// empty cluster.
+    pub fn open_with(
+        log_dir: &Path,
+        node_id: i32,
+        cluster_id: Option<&str>,
+        _now_ms: i64,
+    ) -> Result<MetadataStore, MetadataError> {
+        fs::create_dir_all(log_dir).map_err(io_err(log_dir))?;
+        let (cluster_id, directory_id) = load_meta_properties(log_dir, node_id, cluster_id)?;
+        let dir = log_dir.join(METADATA_DIR);
+        let mut store = MetadataStore {
+            log_dir: log_dir.to_path_buf(),
+            dir,
+            image: MetadataImage::default(),
+            cluster_id,
+            node_id,
+            directory_id,
+            next_offset: 0,
+            epoch: 0,
+            segment: None,
+            stats: ReplayStats::default(),
+        };
+        if store.dir.is_dir() {
+            store.replay()?;
+        }
+        Ok(store)
+    }
+
+    pub fn image(&self) -> &MetadataImage {
+        &self.image
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    /// This log dir's `directory.id`.
+    pub fn directory_id(&self) -> &TopicId {
+        &self.directory_id
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// The offset the next metadata record gets.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn replay_stats(&self) -> &ReplayStats {
+        &self.stats
+    }
+
+    /// Creates a topic: a new random id, `partitions` partitions led by `node_id` (replicas and
+    /// ISR `[node_id]`, epochs 0) and the given config overrides, written as one batch.
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(String, String)],
+        node_id: i32,
+        now_ms: i64,
+    ) -> Result<TopicInfo, MetadataError> {
+        validate_topic_name(name).map_err(|why| MetadataError::InvalidTopic {
+            name: name.to_string(),
+            reason: why.to_string(),
+        })?;
+        if self.image.topic(name).is_some() {
+            return Err(MetadataError::TopicExists(name.to_string()));
+        }
+        let key = topic_collision_key(name);
+        if let Some(other) = self
+            .image
+            .topics()
+            .find(|t| topic_collision_key(&t.name) == key)
+        {
+            return Err(MetadataError::InvalidTopic {
+                name: name.to_string(),
+                reason: format!("collides with existing topic {}", other.name),
+            });
+        }
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(MetadataError::InvalidPartitions(format!(
+                "{partitions} (must be between 1 and {MAX_PARTITIONS})"
+            )));
+        }
+        if replication_factor < 1 {
+            return Err(MetadataError::InvalidReplicationFactor(format!(
+                "{replication_factor} (must be at least 1)"
+            )));
+        }
+        if replication_factor > 1 {
+            return Err(MetadataError::InvalidReplicationFactor(format!(
+                "{replication_factor} cannot be reached: only 1 broker is registered"
+            )));
+        }
+        let topic_id = loop {
+            let id = random_uuid();
+            if self.image.topic_by_id(&id).is_none() {
+                break id;
+            }
+        };
+        let mut recs = Vec::with_capacity(1 + partitions as usize + configs.len());
+        recs.push(MetadataRecord::Topic {
+            name: name.to_string(),
+            topic_id,
+        });
+        for (k, v) in configs {
+            recs.push(MetadataRecord::Config {
+                resource_type: resource_type::TOPIC,
+                resource_name: name.to_string(),
+                name: k.clone(),
+                value: Some(v.clone()),
+            });
+        }
+        for p in 0..partitions {
+            recs.push(self.new_partition(topic_id, p, node_id));
+        }
+        self.append(&recs, now_ms)?;
+        self.image
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))
+    }
+
+    /// Grows a topic to `total` partitions (CreatePartitions).
+    pub fn create_partitions(
+        &mut self,
+        name: &str,
+        total: i32,
+        node_id: i32,
+        now_ms: i64,
+    ) -> Result<TopicInfo, MetadataError> {
+        let t = self
+            .image
+            .topic(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        let have = t
+            .partitions
+            .iter()
+            .map(|p| p.partition + 1)
+            .max()
+            .unwrap_or(0);
+        if total <= have || total > MAX_PARTITIONS {
+            return Err(MetadataError::InvalidPartitions(format!(
+                "topic {name} has {have} partitions; {total} is not a valid new total"
+            )));
+        }
+        let id = t.id;
+        let recs: Vec<_> = (have..total)
+            .map(|p| self.new_partition(id, p, node_id))
+            .collect();
+        self.append(&recs, now_ms)?;
+        self.image
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))
+    }
+
+    /// Deletes a topic and its config overrides.
+    pub fn delete_topic(&mut self, name: &str, now_ms: i64) -> Result<TopicInfo, MetadataError> {
+        let t = self
+            .image
+            .topic(name)
+            .cloned()
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        let mut recs: Vec<MetadataRecord> = t
+            .configs
+            .keys()
+            .map(|k| MetadataRecord::Config {
+                resource_type: resource_type::TOPIC,
+                resource_name: name.to_string(),
+                name: k.clone(),
+                value: None,
+            })
+            .collect();
+        recs.push(MetadataRecord::RemoveTopic { topic_id: t.id });
+        self.append(&recs, now_ms)?;
+        Ok(t)
+    }
+
+    /// Sets (`Some`) or removes (`None`) config overrides of an existing topic.
+    pub fn alter_topic_configs(
+        &mut self,
+        name: &str,
+        changes: &[(String, Option<String>)],
+        now_ms: i64,
+    ) -> Result<(), MetadataError> {
+        if self.image.topic(name).is_none() {
+            return Err(MetadataError::UnknownTopic(name.to_string()));
+        }
+        let recs: Vec<_> = changes
+            .iter()
+            .map(|(k, v)| MetadataRecord::Config {
+                resource_type: resource_type::TOPIC,
+                resource_name: name.to_string(),
+                name: k.clone(),
+                value: v.clone(),
+            })
+            .collect();
+        self.append(&recs, now_ms)
+    }
+
+    /// Reserves `count` producer ids (a ProducerIdsRecord, as Kafka's controller writes) and
+    /// returns the first one.
+    pub fn allocate_producer_ids(&mut self, count: i64, now_ms: i64) -> Result<i64, MetadataError> {
+        let first = self.image.next_producer_id();
+        let rec = MetadataRecord::ProducerIds {
+            broker_id: self.node_id,
+            broker_epoch: -1,
+            next_producer_id: first.saturating_add(count.max(1)),
+        };
+        self.append(std::slice::from_ref(&rec), now_ms)?;
+        Ok(first)
+    }
+
+    /// Appends `records` as one batch, fsyncs it, then applies them to the image. On error the
+    /// image is unchanged.
+    pub fn append(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut all: Vec<MetadataRecord> = Vec::with_capacity(records.len() + 1);
+        // A metadata log starts with metadata.version (Kafka requires it to read the log).
+        if self.image.feature("metadata.version").is_none() {
+            all.push(MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: METADATA_VERSION_LEVEL,
+            });
+        }
+        all.extend_from_slice(records);
+        let mut b = BatchBuilder::new(self.next_offset, now_ms).partition_leader_epoch(self.epoch);
+        let mut value = Vec::new();
+        for r in &all {
+            value.clear();
+            r.encode(&mut value);
+            b.push(None, now_ms, None, Some(&value), &[]);
+        }
+        let batch = b.finish();
+        self.write_batch(&batch)?;
+        self.next_offset += all.len() as i64;
+        for r in &all {
+            self.image.apply(r);
+        }
+        Ok(())
+    }
+
+    /// Everything is fsynced as it is appended; kept for symmetry with the partition logs.
+    pub fn flush(&mut self) -> Result<(), MetadataError> {
+        Ok(())
+    }
+
+    pub fn shutdown(&mut self) -> Result<(), MetadataError> {
+        self.flush()
+    }
+
+    fn new_partition(&self, topic_id: TopicId, p: i32, node_id: i32) -> MetadataRecord {
+        MetadataRecord::Partition(PartitionRecord {
+            partition_id: p,
+            topic_id,
+            replicas: vec![node_id],
+            isr: vec![node_id],
+            removing_replicas: vec![],
+            adding_replicas: vec![],
+            leader: node_id,
+            leader_recovery_state: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            directories: vec![self.directory_id],
+            eligible_leader_replicas: None,
+            last_known_elr: None,
+        })
+    }
+
+    fn write_batch(&mut self, batch: &[u8]) -> Result<(), MetadataError> {
+        if self.segment.is_none() {
+            fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+            let path = self.dir.join(format!("{:020}.log", self.next_offset));
+            File::create(&path).map_err(io_err(&path))?;
+            sync_dir(&self.dir);
+            self.segment = Some(Segment {
+                path,
+                valid_len: 0,
+                dropped: Vec::new(),
+                needs_repair: false,
+            });
+        }
+        let Some(seg) = self.segment.as_mut() else {
+            return Ok(());
+        };
+        let mut f = OpenOptions::new()
+            .write(true)
+            .open(&seg.path)
+            .map_err(io_err(&seg.path))?;
+        if seg.needs_repair {
+            log::warn!(
+                "metadata log {}: cutting a corrupt tail at byte {}",
+                seg.path.display(),
+                seg.valid_len
+            );
+            f.set_len(seg.valid_len).map_err(io_err(&seg.path))?;
+            for p in seg.dropped.drain(..) {
+                if let Err(e) = fs::remove_file(&p) {
+                    log::warn!("removing {}: {e}", p.display());
+                }
+            }
+            seg.needs_repair = false;
+        }
+        let at = seg.valid_len;
+        let res = (|| {
+            use std::io::Seek;
+            f.seek(io::SeekFrom::Start(at))?;
+            f.write_all(batch)?;
+            f.sync_data()
+        })();
+        if let Err(err) = res {
+            // Leave no partial batch behind: the next append starts at the same place.
+            let _ = f.set_len(at);
+            return Err(MetadataError::Io {
+                path: seg.path.clone(),
+                err,
+            });
+        }
+        seg.valid_len = at + batch.len() as u64;
+        Ok(())
+    }
+
+    /// Rebuilds the image from the latest snapshot (if any) and the log segments.
+    fn replay(&mut self) -> Result<(), MetadataError> {
+        let entries = fs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
+        let mut segments: Vec<(i64, PathBuf)> = Vec::new();
+        let mut snapshots: Vec<(i64, PathBuf)> = Vec::new();
+        for e in entries {
+            let e = e.map_err(io_err(&self.dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name.strip_suffix(".log") {
+                if let Ok(base) = stem.parse::<i64>() {
+                    segments.push((base, e.path()));
+                }
+            } else if let Some(stem) = name.strip_suffix(".checkpoint") {
+                // <end offset>-<epoch>.checkpoint
+                if let Some(Ok(end)) = stem.split('-').next().map(str::parse::<i64>) {
+                    snapshots.push((end, e.path()));
+                }
+            }
+        }
+        segments.sort();
+        snapshots.sort();
+
+        let mut from_offset = 0;
+        if let Some((end, path)) = snapshots.last() {
+            let bytes = fs::read(path).map_err(io_err(path))?;
+            let mut it = batches_checked(&bytes);
+            for item in it.by_ref() {
+                match item {
+                    Ok((h, batch)) => {
+                        if !h.is_control() {
+                            self.apply_batch(batch, h.record_count, 0);
+                        }
+                    }
+                    Err(e) => {
+                        log::warn!(
+                            "metadata snapshot {}: {e}; using what came before",
+                            path.display()
+                        );
+                        break;
+                    }
+                }
+            }
+            self.stats.snapshot = true;
+            from_offset = *end;
+            self.next_offset = *end;
+        }
+
+        for (i, (base, path)) in segments.iter().enumerate() {
+            let bytes = fs::read(path).map_err(io_err(path))?;
+            let mut it = batches_checked(&bytes);
+            let mut corrupt = None;
+            for item in it.by_ref() {
+                match item {
+                    Ok((h, batch)) => {
+                        self.epoch = self.epoch.max(h.partition_leader_epoch);
+                        self.next_offset = self.next_offset.max(h.next_offset());
+                        if h.is_control() || h.next_offset() <= from_offset {
+                            continue;
+                        }
+                        let skip = (from_offset - h.base_offset).max(0);
+                        if !self.apply_batch(batch, h.record_count, skip) {
+                            corrupt = Some("records do not decode".to_string());
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        corrupt = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            let valid = if corrupt.is_some() {
+                // The iterator stopped before the bad batch; re-find where it starts.
+                valid_prefix(&bytes)
+            } else {
+                it.position()
+            } as u64;
+            self.next_offset = self.next_offset.max(*base);
+            let dropped: Vec<PathBuf> = segments[i + 1..].iter().map(|(_, p)| p.clone()).collect();
+            let needs_repair = corrupt.is_some();
+            if let Some(why) = &corrupt {
+                self.stats.corrupt_tail_bytes = bytes.len() as u64 - valid;
+                log::warn!(
+                    "metadata log {}: {why} at byte {valid}; replay stops there{}",
+                    path.display(),
+                    if dropped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} later segment(s) ignored)", dropped.len())
+                    }
+                );
+            }
+            self.segment = Some(Segment {
+                path: path.clone(),
+                valid_len: valid,
+                dropped,
+                needs_repair,
+            });
+            if needs_repair {
+                break;
+            }
+        }
+        if self.epoch < 0 {
+            self.epoch = 0;
+        }
+        Ok(())
+    }
+
+    /// Applies the records of one data batch from offset delta `skip` on. Returns false when the
+    /// batch's records cannot be parsed (a corrupt batch whose CRC happened to match).
+    fn apply_batch(&mut self, batch: &[u8], count: i32, skip: i64) -> bool {
+        self.stats.batches += 1;
+        let payload = match records_payload(batch, DECOMPRESS_CAP) {
+            Ok(p) => p,
+            Err(RecordsError::Compression(e)) => {
+                // A codec we cannot read is not corruption: skip the batch, keep the log.
+                log::warn!("metadata batch skipped: {e}");
+                return true;
+            }
+            Err(e) => {
+                log::warn!("metadata batch: {e}");
+                return false;
+            }
+        };
+        let records = match parse_records(&payload, count) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("metadata batch: {e}");
+                return false;
+            }
+        };
+        for r in records {
+            if (r.offset_delta as i64) < skip {
+                continue;
+            }
+            self.stats.records += 1;
+            let Some(value) = r.value else {
+                self.stats.skipped_records += 1;
+                continue;
+            };
+            match MetadataRecord::decode(value) {
+                Ok(MetadataRecord::Unknown { .. }) => self.stats.skipped_records += 1,
+                Ok(rec) => self.image.apply(&rec),
+                Err(e) => {
+                    self.stats.skipped_records += 1;
+                    log::warn!("metadata record skipped: {e}");
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Length of the prefix of `bytes` made of whole batches with good CRCs and parseable records.
+fn valid_prefix(bytes: &[u8]) -> usize {
+    let mut it = batches_checked(bytes);
+    let mut good = 0;
+    for item in it.by_ref() {
+        match item {
+            Ok((h, batch)) => {
+                let ok = h.is_control()
+                    || match records_payload(batch, DECOMPRESS_CAP) {
+                        Ok(p) => parse_records(&p, h.record_count).is_ok(),
+                        Err(RecordsError::Compression(_)) => true,
+                        Err(_) => false,
+                    };
+                if !ok {
+                    break;
+                }
+                good += batch.len();
+            }
+            Err(_) => break,
+        }
+    }
+    good
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Reads `meta.properties` or writes a new one. Returns (cluster id, directory id).
+fn load_meta_properties(
+    log_dir: &Path,
+    node_id: i32,
+    want_cluster_id: Option<&str>,
+) -> Result<(String, TopicId), MetadataError> {
+    let path = log_dir.join(META_PROPERTIES);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let bad = |reason: String| MetadataError::BadMetaProperties {
+        path: path.clone(),
+        reason,
+    };
+    let mut rewrite = text.is_none();
+    let (mut cluster_id, mut directory_id) = (None, None);
+    if let Some(text) = &text {
+        let p = parse_properties(text);
+        match p.get("version").map(str::trim) {
+            None | Some("0") | Some("1") => {}
+            Some(v) => return Err(bad(format!("unsupported version {v}"))),
+        }
+        if let Some(n) = p.get("node.id").or(p.get("broker.id")) {
+            match n.trim().parse::<i32>() {
+                Ok(n) if n == node_id => {}
+                Ok(n) => log::warn!(
+                    "{}: node.id {n} differs from the configured node id {node_id}; using {node_id}",
+                    path.display()
+                ),
+                Err(_) => return Err(bad(format!("bad node.id {n:?}"))),
+            }
+        }
+        cluster_id = p
+            .get("cluster.id")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty());
+        if let (Some(have), Some(want)) = (&cluster_id, want_cluster_id) {
+            if have != want {
+                log::warn!(
+                    "{}: cluster.id {have} differs from the configured {want}; keeping {have}",
+                    path.display()
+                );
+            }
+        }
+        directory_id = match p.get("directory.id") {
+            Some(s) => Some(
+                uuid_from_string(s.trim()).ok_or_else(|| bad(format!("bad directory.id {s:?}")))?,
+            ),
+            None => None,
+        };
+        rewrite = cluster_id.is_none() || directory_id.is_none();
+    }
+    let cluster_id = cluster_id.unwrap_or_else(|| {
+        want_cluster_id
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid_to_string(&random_uuid()))
+    });
+    let directory_id = directory_id.unwrap_or_else(random_uuid);
+    if rewrite {
+        write_meta_properties(log_dir, &cluster_id, node_id, &directory_id)?;
+    }
+    Ok((cluster_id, directory_id))
+}
+
+/// Writes `meta.properties` in Kafka's v1 format, atomically.
+fn write_meta_properties(
+    log_dir: &Path,
+    cluster_id: &str,
+    node_id: i32,
+    directory_id: &TopicId,
+) -> Result<(), MetadataError> {
+    let path = log_dir.join(META_PROPERTIES);
+    let tmp = log_dir.join("meta.properties.tmp");
+    let text = format!(
+        "#\n#Written by minikafka\ncluster.id={cluster_id}\ndirectory.id={}\nnode.id={node_id}\nversion=1\n",
+        uuid_to_string(directory_id)
+    );
+    (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)
+    })()
+    .map_err(io_err(&path))?;
+    sync_dir(log_dir);
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
