@@ -1,1 +1,135 @@
-//! placeholder: owned by the log helper
+//! The partition log in Kafka's on-disk format (`LogSegment`, `OffsetIndex`, `TimeIndex`,
+//! `LogLoader`): `<log_dir>/<topic>-<partition>/` holding `<20-digit base>.log` segments with
+//! sparse `.index` and `.timeindex` files, recovery from the recovery point after a crash, and
+//! checkpoint files so a clean restart does not scan.
+
+mod index;
+mod manager;
+mod partition;
+mod scan;
+mod segment;
+
+pub use manager::{
+    read_checkpoint, read_partition_metadata, write_checkpoint, LogManager, CLEAN_SHUTDOWN_FILE,
+    LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+};
+pub use partition::{OpenStats, PartitionLog, RecoveryState};
+
+use crate::records::RecordsError;
+use std::fmt;
+use std::io;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// Per-partition settings (Kafka's topic configs of the same names).
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// `segment.bytes`
+    pub segment_bytes: u64,
+    /// `segment.ms`
+    pub segment_ms: i64,
+    /// `index.interval.bytes`
+    pub index_interval_bytes: usize,
+    /// `segment.index.bytes`
+    pub max_index_bytes: usize,
+    /// `flush.messages`
+    pub flush_messages: u64,
+    /// `flush.ms`
+    pub flush_ms: i64,
+    /// `message.timestamp.type`
+    pub timestamp_type: TimestampType,
+    /// `max.message.bytes`
+    pub max_message_bytes: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            index_interval_bytes: 4096,
+            max_index_bytes: 10 << 20,
+            flush_messages: u64::MAX,
+            flush_ms: i64::MAX,
+            timestamp_type: TimestampType::CreateTime,
+            max_message_bytes: 1_048_588,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum LogError {
+    Io(io::Error),
+    /// A batch failed validation (maps to CORRUPT_MESSAGE).
+    Records(RecordsError),
+    /// A batch above `max.message.bytes`, or a request above `segment.bytes`.
+    MessageTooLarge,
+    OffsetOutOfRange {
+        requested: i64,
+        start: i64,
+        end: i64,
+    },
+    UnsupportedMagic(i8),
+    /// On-disk data that cannot be read.
+    Corrupt(String),
+}
+
+impl fmt::Display for LogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogError::Io(e) => write!(f, "log I/O error: {e}"),
+            LogError::Records(e) => write!(f, "{e}"),
+            LogError::MessageTooLarge => write!(f, "record batch too large"),
+            LogError::OffsetOutOfRange {
+                requested,
+                start,
+                end,
+            } => write!(f, "offset {requested} out of range [{start}, {end}]"),
+            LogError::UnsupportedMagic(m) => write!(f, "unsupported record batch magic {m}"),
+            LogError::Corrupt(what) => write!(f, "corrupt log: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for LogError {}
+
+impl From<io::Error> for LogError {
+    fn from(e: io::Error) -> Self {
+        LogError::Io(e)
+    }
+}
+
+impl From<RecordsError> for LogError {
+    fn from(e: RecordsError) -> Self {
+        match e {
+            RecordsError::UnsupportedMagic(m) => LogError::UnsupportedMagic(m),
+            e => LogError::Records(e),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time stamped on the batches, -1 for CreateTime.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    pub max_timestamp: i64,
+    pub record_count: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Bytes appended to `out`.
+    pub bytes: usize,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+#[cfg(test)]
+mod tests;

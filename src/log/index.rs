@@ -1,0 +1,226 @@
+//! Kafka's sparse offset index (`.index`: relative offset u32 + position u32) and time index
+//! (`.timeindex`: timestamp i64 + relative offset u32). Plain files, appended as entries are
+//! added, mirrored in a `Vec` for lookups. No preallocation, so there is nothing to trim.
+
+use byteorder::{BigEndian, ByteOrder};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+pub(crate) trait Entry: Copy {
+    const SIZE: usize;
+    fn encode(&self, out: &mut [u8]);
+    fn decode(b: &[u8]) -> Self;
+}
+
+/// `(relative offset, file position)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct OffsetEntry {
+    pub rel: u32,
+    pub pos: u32,
+}
+
+/// `(timestamp, relative offset)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimeEntry {
+    pub ts: i64,
+    pub rel: u32,
+}
+
+impl Entry for OffsetEntry {
+    const SIZE: usize = 8;
+    fn encode(&self, out: &mut [u8]) {
+        BigEndian::write_u32(&mut out[0..4], self.rel);
+        BigEndian::write_u32(&mut out[4..8], self.pos);
+    }
+    fn decode(b: &[u8]) -> Self {
+        OffsetEntry {
+            rel: BigEndian::read_u32(&b[0..4]),
+            pos: BigEndian::read_u32(&b[4..8]),
+        }
+    }
+}
+
+impl Entry for TimeEntry {
+    const SIZE: usize = 12;
+    fn encode(&self, out: &mut [u8]) {
+        BigEndian::write_i64(&mut out[0..8], self.ts);
+        BigEndian::write_u32(&mut out[8..12], self.rel);
+    }
+    fn decode(b: &[u8]) -> Self {
+        TimeEntry {
+            ts: BigEndian::read_i64(&b[0..8]),
+            rel: BigEndian::read_u32(&b[8..12]),
+        }
+    }
+}
+
+pub(crate) struct Index<E: Entry> {
+    path: PathBuf,
+    file: File,
+    pub entries: Vec<E>,
+    /// Entries already in the file; the rest are written by `write_pending`.
+    written: usize,
+    max_entries: usize,
+    dirty: bool,
+}
+
+impl<E: Entry> Index<E> {
+    /// A new, empty index (an existing file is truncated).
+    pub fn create(path: &Path, max_bytes: usize) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        Ok(Index {
+            path: path.to_path_buf(),
+            file,
+            entries: Vec::new(),
+            written: 0,
+            max_entries: (max_bytes / E::SIZE).max(1),
+            dirty: true,
+        })
+    }
+
+    /// Loads an existing index. `Ok(None)` when the file is missing or its size is not a whole
+    /// number of entries (the caller rebuilds it). Entry contents are checked by the caller.
+    pub fn load(path: &Path, max_bytes: usize) -> io::Result<Option<Self>> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        // Even a full index is a few MiB; refuse anything absurd instead of allocating it.
+        if len % E::SIZE as u64 != 0 || len > (max_bytes as u64).max(1 << 20) * 4 {
+            return Ok(None);
+        }
+        let mut raw = vec![0u8; len as usize];
+        file.read_exact_at(&mut raw, 0)?;
+        let entries: Vec<E> = raw.chunks_exact(E::SIZE).map(E::decode).collect();
+        Ok(Some(Index {
+            path: path.to_path_buf(),
+            written: entries.len(),
+            entries,
+            file,
+            max_entries: (max_bytes / E::SIZE).max(1),
+            dirty: false,
+        }))
+    }
+
+    pub fn push(&mut self, e: E) {
+        self.entries.push(e);
+    }
+
+    pub fn last(&self) -> Option<E> {
+        self.entries.last().copied()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.entries.len() >= self.max_entries
+    }
+
+    /// Appends entries not yet in the file with one write.
+    pub fn write_pending(&mut self) -> io::Result<()> {
+        if self.written >= self.entries.len() {
+            return Ok(());
+        }
+        let mut buf = vec![0u8; (self.entries.len() - self.written) * E::SIZE];
+        for (e, chunk) in self.entries[self.written..]
+            .iter()
+            .zip(buf.chunks_exact_mut(E::SIZE))
+        {
+            e.encode(chunk);
+        }
+        self.file
+            .write_all_at(&buf, (self.written * E::SIZE) as u64)?;
+        self.written = self.entries.len();
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Drops all entries (memory and file).
+    pub fn clear(&mut self) -> io::Result<()> {
+        self.entries.clear();
+        self.written = 0;
+        self.file.set_len(0)?;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Cuts the file to exactly the entries it should hold.
+    pub fn trim(&mut self) -> io::Result<()> {
+        self.write_pending()?;
+        let want = (self.entries.len() * E::SIZE) as u64;
+        if self.file.metadata()?.len() != want {
+            self.file.set_len(want)?;
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.write_pending()?;
+        if self.dirty {
+            self.file.sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    #[allow(dead_code)]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Index<OffsetEntry> {
+    /// The last entry whose offset is `<= rel` (Kafka's `OffsetIndex.lookup`).
+    pub fn floor(&self, rel: u32) -> Option<OffsetEntry> {
+        let i = self.entries.partition_point(|e| e.rel <= rel);
+        if i == 0 {
+            None
+        } else {
+            Some(self.entries[i - 1])
+        }
+    }
+
+    /// Entries strictly increasing in offset and position, all inside the log file.
+    pub fn is_sane(&self, log_size: u64) -> bool {
+        let ordered = self
+            .entries
+            .windows(2)
+            .all(|w| w[0].rel < w[1].rel && w[0].pos < w[1].pos);
+        ordered && self.entries.iter().all(|e| (e.pos as u64) < log_size)
+    }
+}
+
+impl Index<TimeEntry> {
+    /// The last entry whose timestamp is `<= ts` (Kafka's `TimeIndex.lookup`).
+    pub fn floor(&self, ts: i64) -> Option<TimeEntry> {
+        let i = self.entries.partition_point(|e| e.ts <= ts);
+        if i == 0 {
+            None
+        } else {
+            Some(self.entries[i - 1])
+        }
+    }
+
+    /// Kafka's `maybeAppend`: only a strictly larger timestamp at a not-smaller offset.
+    pub fn maybe_append(&mut self, ts: i64, rel: u32) {
+        // An empty index behaves as if its last entry were (NO_TIMESTAMP = -1, 0), as in Kafka.
+        let (last_ts, last_rel) = self.last().map_or((-1, 0), |l| (l.ts, l.rel));
+        if ts > last_ts && rel >= last_rel {
+            self.push(TimeEntry { ts, rel });
+        }
+    }
+
+    pub fn is_sane(&self) -> bool {
+        self.entries
+            .windows(2)
+            .all(|w| w[0].ts <= w[1].ts && w[0].rel <= w[1].rel)
+    }
+}

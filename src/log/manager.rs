@@ -1,0 +1,382 @@
+//! All partition logs of one log directory, with Kafka's checkpoint files and clean-shutdown
+//! marker (Kafka's `LogManager`).
+
+use super::partition::{PartitionLog, RecoveryState};
+use super::{LogConfig, LogError};
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Owned by the metadata module.
+const METADATA_TOPIC: &str = "__cluster_metadata";
+const PARTITION_METADATA: &str = "partition.metadata";
+
+pub struct LogManager {
+    dir: PathBuf,
+    default_config: LogConfig,
+    logs: HashMap<String, HashMap<i32, PartitionLog>>,
+    had_clean_shutdown: bool,
+}
+
+/// `<topic>-<partition>` → `(topic, partition)`; `None` for anything else (including Kafka's
+/// `-delete` / `-future` / `-stray` directories).
+fn parse_partition_dir(name: &str) -> Option<(&str, i32)> {
+    let (topic, p) = name.rsplit_once('-')?;
+    if topic.is_empty() || p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((topic, p.parse().ok()?))
+}
+
+impl LogManager {
+    /// Opens every `<topic>-<partition>` directory in `log_dir` (not the metadata log). After a
+    /// clean shutdown no segment is scanned; otherwise each partition recovers from its
+    /// checkpointed recovery point (from the start if it has none).
+    pub fn open(
+        log_dir: &Path,
+        default_config: LogConfig,
+        now_ms: i64,
+    ) -> Result<LogManager, LogError> {
+        fs::create_dir_all(log_dir)?;
+        let marker = log_dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        let recovery = load_checkpoint_or_empty(&log_dir.join(RECOVERY_POINT_CHECKPOINT));
+        let starts = load_checkpoint_or_empty(&log_dir.join(LOG_START_OFFSET_CHECKPOINT));
+        let mut mgr = LogManager {
+            dir: log_dir.to_path_buf(),
+            default_config,
+            logs: HashMap::new(),
+            had_clean_shutdown: clean,
+        };
+        let mut dirs = Vec::new();
+        for entry in fs::read_dir(log_dir)? {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            if let Some(name) = entry.file_name().to_str() {
+                if let Some((t, p)) = parse_partition_dir(name) {
+                    if t != METADATA_TOPIC {
+                        dirs.push((t.to_string(), p));
+                    }
+                }
+            }
+        }
+        for (topic, p) in dirs {
+            let key = (topic.clone(), p);
+            let rp = recovery.get(&key).copied();
+            let state = RecoveryState {
+                // A partition missing from the checkpoint is scanned whole even after a clean
+                // shutdown: nothing vouches for it.
+                recovery_point: if clean && rp.is_some() {
+                    None
+                } else {
+                    Some(rp.unwrap_or(0))
+                },
+                log_start_offset: starts.get(&key).copied().unwrap_or(0),
+            };
+            let dir = log_dir.join(format!("{topic}-{p}"));
+            let log = PartitionLog::open_with(&dir, mgr.default_config.clone(), now_ms, state)?;
+            mgr.logs.entry(topic).or_default().insert(p, log);
+        }
+        if clean {
+            // From here on a crash must trigger recovery: the removal has to be durable
+            // before anything is appended.
+            fs::remove_file(&marker)?;
+            sync_dir(log_dir)?;
+        }
+        Ok(mgr)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn default_config(&self) -> &LogConfig {
+        &self.default_config
+    }
+
+    /// Whether the previous run ended with `shutdown`.
+    pub fn had_clean_shutdown(&self) -> bool {
+        self.had_clean_shutdown
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<&PartitionLog> {
+        self.logs.get(topic)?.get(&partition)
+    }
+
+    pub fn get_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionLog> {
+        self.logs.get_mut(topic)?.get_mut(&partition)
+    }
+
+    /// Every open partition.
+    pub fn partitions(&self) -> impl Iterator<Item = (&str, i32, &PartitionLog)> {
+        self.logs
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |(p, l)| (t.as_str(), *p, l)))
+    }
+
+    /// Opens or creates the partition's log and writes its `partition.metadata`. An existing
+    /// log is returned as it is (its config replaced by `config`).
+    pub fn create(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        topic_id: [u8; 16],
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<&mut PartitionLog, LogError> {
+        let dir = self.dir.join(format!("{topic}-{partition}"));
+        let exists = self.get(topic, partition).is_some();
+        if !exists {
+            let log = PartitionLog::open_with(
+                &dir,
+                config.clone(),
+                now_ms,
+                RecoveryState {
+                    recovery_point: Some(0),
+                    log_start_offset: 0,
+                },
+            )?;
+            self.logs
+                .entry(topic.to_string())
+                .or_default()
+                .insert(partition, log);
+        }
+        if read_partition_metadata(&dir)? != Some(topic_id) {
+            write_partition_metadata(&dir, &topic_id)?;
+        }
+        let log = self
+            .get_mut(topic, partition)
+            .ok_or_else(|| LogError::Corrupt("partition vanished".into()))?;
+        log.set_config(config);
+        Ok(log)
+    }
+
+    /// Closes the partition and deletes its directory (DeleteTopics).
+    pub fn delete(&mut self, topic: &str, partition: i32) -> Result<bool, LogError> {
+        let Some(ps) = self.logs.get_mut(topic) else {
+            return Ok(false);
+        };
+        let Some(log) = ps.remove(&partition) else {
+            return Ok(false);
+        };
+        if ps.is_empty() {
+            self.logs.remove(topic);
+        }
+        let dir = log.dir().to_path_buf();
+        drop(log);
+        // Rename first (as Kafka does) so a crash mid-delete never leaves a half partition
+        // that would be loaded again.
+        let trash = self.dir.join(format!(
+            "{topic}-{partition}.{}-delete",
+            uuid::Uuid::new_v4().simple()
+        ));
+        fs::rename(&dir, &trash)?;
+        sync_dir(&self.dir)?;
+        fs::remove_dir_all(&trash)?;
+        Ok(true)
+    }
+
+    /// Flushes each partition whose `flush.messages` / `flush.ms` is due: call once per loop
+    /// turn, so all appends of the turn share the fsync.
+    pub fn flush_due(&mut self, now_ms: i64) -> Result<(), LogError> {
+        for log in self.logs.values_mut().flat_map(|ps| ps.values_mut()) {
+            if log.needs_flush(now_ms) {
+                log.flush_at(now_ms)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes both checkpoint files (temp file + fsync + rename).
+    pub fn checkpoint(&mut self) -> Result<(), LogError> {
+        let mut rp = Vec::new();
+        let mut start = Vec::new();
+        for (t, p, log) in self.partitions() {
+            rp.push((t.to_string(), p, log.recovery_point()));
+            start.push((t.to_string(), p, log.log_start_offset()));
+        }
+        write_checkpoint(&self.dir.join(RECOVERY_POINT_CHECKPOINT), &rp)?;
+        write_checkpoint(&self.dir.join(LOG_START_OFFSET_CHECKPOINT), &start)?;
+        Ok(())
+    }
+
+    /// Closes every log, checkpoints, and leaves the clean-shutdown marker.
+    pub fn shutdown(&mut self) -> Result<(), LogError> {
+        for log in self.logs.values_mut().flat_map(|ps| ps.values_mut()) {
+            log.close()?;
+        }
+        self.checkpoint()?;
+        let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
+        let mut f = File::create(&marker)?;
+        f.write_all(b"{\"version\":0,\"brokerEpoch\":-1}")?;
+        f.sync_all()?;
+        sync_dir(&self.dir)?;
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn load_checkpoint_or_empty(path: &Path) -> HashMap<(String, i32), i64> {
+    match read_checkpoint(path) {
+        Ok(m) => m,
+        Err(e) => {
+            log::warn!("ignoring {}: {}", path.display(), e);
+            HashMap::new()
+        }
+    }
+}
+
+/// Reads a Kafka offset checkpoint file: `0`, a count, then `topic partition offset` lines.
+/// A missing file is empty.
+pub fn read_checkpoint(path: &Path) -> io::Result<HashMap<(String, i32), i64>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let mut lines = text.lines();
+    if lines.next().map(str::trim) != Some("0") {
+        return Err(bad("unsupported checkpoint version"));
+    }
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| bad("bad checkpoint count"))?;
+    let mut out = HashMap::new();
+    for line in lines.by_ref().take(count) {
+        let mut parts = line.split_whitespace();
+        let (Some(t), Some(p), Some(o), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad("bad checkpoint line"));
+        };
+        let p: i32 = p.parse().map_err(|_| bad("bad partition"))?;
+        let o: i64 = o.parse().map_err(|_| bad("bad offset"))?;
+        out.insert((t.to_string(), p), o);
+    }
+    if out.len() != count {
+        return Err(bad("checkpoint shorter than its count"));
+    }
+    Ok(out)
+}
+
+/// Writes a Kafka offset checkpoint file atomically.
+pub fn write_checkpoint(path: &Path, entries: &[(String, i32, i64)]) -> io::Result<()> {
+    let mut text = format!("0\n{}\n", entries.len());
+    for (t, p, o) in entries {
+        text.push_str(&format!("{t} {p} {o}\n"));
+    }
+    write_atomically(path, text.as_bytes())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Kafka's `partition.metadata`: `version: 0` and the topic id as Kafka prints a `Uuid`
+/// (URL-safe base64 without padding).
+fn write_partition_metadata(dir: &Path, id: &[u8; 16]) -> io::Result<()> {
+    let text = format!("version: 0\ntopic_id: {}\n", base64url(id));
+    write_atomically(&dir.join(PARTITION_METADATA), text.as_bytes())
+}
+
+/// The topic id in a partition directory's `partition.metadata`, if there is a valid one.
+pub fn read_partition_metadata(dir: &Path) -> io::Result<Option<[u8; 16]>> {
+    let text = match fs::read_to_string(dir.join(PARTITION_METADATA)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("topic_id:"))
+        .and_then(|v| unbase64url(v.trim())))
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn base64url(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..=chunk.len() {
+            out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
+        }
+    }
+    out
+}
+
+fn unbase64url(s: &str) -> Option<[u8; 16]> {
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = Vec::with_capacity(16);
+    for c in s.bytes() {
+        let v = B64.iter().position(|&x| x == c)? as u32;
+        bits = bits << 6 | v;
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+            bits &= (1 << nbits) - 1;
+        }
+    }
+    out.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_kafka_uuid_strings() {
+        // Kafka prints Uuid(0x0102.., ..) in URL-safe base64 without padding: 22 characters.
+        let id: [u8; 16] = *uuid::Uuid::parse_str("b0d2a2a1-5d63-4f67-9c44-58cbd2ffd3f1")
+            .unwrap()
+            .as_bytes();
+        let s = base64url(&id);
+        assert_eq!(s.len(), 22);
+        assert_eq!(s, "sNKioV1jT2ecRFjL0v_T8Q");
+        assert_eq!(unbase64url(&s), Some(id));
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    }
+
+    #[test]
+    fn partition_dir_names() {
+        assert_eq!(parse_partition_dir("foo-0"), Some(("foo", 0)));
+        assert_eq!(parse_partition_dir("a-b-12"), Some(("a-b", 12)));
+        assert_eq!(parse_partition_dir("foo-0.abc-delete"), None);
+        assert_eq!(parse_partition_dir("foo"), None);
+        assert_eq!(parse_partition_dir("-1"), None);
+    }
+}

@@ -1,0 +1,436 @@
+//! One partition's log: an ordered map of segments, the active one last.
+
+use super::segment::{file_name, parse_file_name, Segment};
+use super::{AppendInfo, LogConfig, LogError, ReadInfo, TimestampType};
+use crate::records::{
+    batches_checked, set_base_offset, set_log_append_time, set_partition_leader_epoch, RecordsError,
+};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What the caller knows about how the log was left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveryState {
+    /// `None` after a clean shutdown (no scan); otherwise the checkpointed recovery point:
+    /// the segment holding it and all later ones are scanned.
+    pub recovery_point: Option<i64>,
+    /// From `log-start-offset-checkpoint` (0 if unknown).
+    pub log_start_offset: i64,
+}
+
+/// What `open` had to do (for logs and tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenStats {
+    pub segments: usize,
+    /// Segments fully scanned with CRC checks (recovery or index rebuild).
+    pub segments_recovered: usize,
+    /// Bytes of invalid data cut off.
+    pub bytes_truncated: u64,
+    /// Bytes read by the active segment's tail check.
+    pub tail_bytes_scanned: u64,
+}
+
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    recovery_point: i64,
+    last_flush_ms: i64,
+    last_now_ms: i64,
+    /// Files were created or removed since the last directory fsync.
+    dir_dirty: bool,
+    stats: OpenStats,
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, scanning every segment: the safe choice when
+    /// nothing is known about how it was closed. `LogManager` uses `open_with`.
+    pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
+        Self::open_with(
+            dir,
+            config,
+            now_ms,
+            RecoveryState {
+                recovery_point: Some(0),
+                log_start_offset: 0,
+            },
+        )
+    }
+
+    /// Kafka's `LogLoader`: load segments; recover those at or after the recovery point
+    /// (length + CRC, truncate at the first bad batch, drop later segments, rebuild indexes);
+    /// rebuild any missing or implausible index.
+    pub fn open_with(
+        dir: &Path,
+        config: LogConfig,
+        now_ms: i64,
+        state: RecoveryState,
+    ) -> Result<PartitionLog, LogError> {
+        fs::create_dir_all(dir)?;
+        let mut bases = Vec::new();
+        let mut index_files = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(b) = parse_file_name(name, "log") {
+                bases.push(b);
+            } else if let Some(b) =
+                parse_file_name(name, "index").or_else(|| parse_file_name(name, "timeindex"))
+            {
+                index_files.push((b, name.to_string()));
+            }
+        }
+        bases.sort_unstable();
+        let mut dir_dirty = false;
+        // An index without its log is left over from a deletion: remove it, as Kafka does.
+        for (b, name) in index_files {
+            if bases.binary_search(&b).is_err() {
+                fs::remove_file(dir.join(name))?;
+                dir_dirty = true;
+            }
+        }
+
+        let mut stats = OpenStats::default();
+        let mut segments = BTreeMap::new();
+        let mut last_scanned = false;
+        let mut i = 0;
+        while i < bases.len() {
+            let base = bases[i];
+            let next = bases.get(i + 1).copied();
+            let recover = match state.recovery_point {
+                None => false,
+                Some(rp) => next.is_none_or(|n| n > rp),
+            };
+            let (mut seg, cut) = Segment::open(dir, base, &config, now_ms, recover)?;
+            if let Some(cut) = cut {
+                stats.segments_recovered += 1;
+                stats.bytes_truncated += cut;
+            }
+            last_scanned = cut.is_some();
+            if let Some(n) = next {
+                seg.next_offset = seg.next_offset.max(n);
+            }
+            segments.insert(base, seg);
+            i += 1;
+            // Data after a cut cannot be trusted to follow on: drop the later segments.
+            if recover && cut.unwrap_or(0) > 0 && i < bases.len() {
+                for &b in &bases[i..] {
+                    for ext in ["log", "index", "timeindex"] {
+                        match fs::remove_file(dir.join(file_name(b, ext))) {
+                            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                            _ => {}
+                        }
+                    }
+                    log::warn!(
+                        "{}: deleted segment {} after a truncation",
+                        dir.display(),
+                        b
+                    );
+                }
+                dir_dirty = true;
+                last_scanned = true;
+                break;
+            }
+        }
+        if segments.is_empty() {
+            let base = state.log_start_offset.max(0);
+            segments.insert(base, Segment::create(dir, base, &config, now_ms)?);
+            dir_dirty = true;
+        } else if !last_scanned {
+            if let Some(active) = segments.values_mut().next_back() {
+                // The next offset of a scanned segment is already exact; others derive it
+                // from the next segment's base, so only the active one needs its tail read.
+                active.next_offset = active.base_offset;
+                stats.tail_bytes_scanned = active.load_tail()?;
+            }
+        }
+        stats.segments = segments.len();
+
+        let mut log = PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset: 0,
+            recovery_point: 0,
+            last_flush_ms: now_ms,
+            last_now_ms: now_ms,
+            dir_dirty,
+            stats,
+        };
+        let leo = log.log_end_offset();
+        let first = log.segments.keys().next().copied().unwrap_or(0);
+        log.log_start_offset = state.log_start_offset.max(first).min(leo);
+        // Whatever was scanned is made durable now, so all of the log is below the
+        // recovery point.
+        if log.stats.segments_recovered > 0 || log.dir_dirty {
+            log.flush_at(now_ms)?;
+        }
+        log.recovery_point = leo;
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// New settings (from a topic config change); they apply from the next append.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    pub fn open_stats(&self) -> OpenStats {
+        self.stats
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Base offsets of all segments, oldest first.
+    pub fn segment_bases(&self) -> Vec<i64> {
+        self.segments.keys().copied().collect()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// The next offset to be assigned; also the high watermark on a single broker.
+    pub fn log_end_offset(&self) -> i64 {
+        self.segments
+            .values()
+            .next_back()
+            .map_or(self.log_start_offset, |s| s.next_offset)
+    }
+
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
+    }
+
+    fn active(&mut self) -> &mut Segment {
+        // `open_with` always leaves at least one segment and none are ever removed.
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a partition log always has an active segment")
+    }
+
+    /// Appends the batches of a Produce request. Everything is validated before anything is
+    /// written, so a bad request appends nothing. Offsets, the leader epoch and (if configured)
+    /// LogAppendTime are written into `batches` in place; records are never decoded.
+    pub fn append(
+        &mut self,
+        batches: &mut [u8],
+        now_ms: i64,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo, LogError> {
+        self.last_now_ms = now_ms;
+        let mut headers = Vec::new();
+        for item in batches_checked(batches) {
+            let (h, bytes) = item?;
+            if bytes.len() > self.config.max_message_bytes {
+                return Err(LogError::MessageTooLarge);
+            }
+            // Kafka's LogValidator: the offset range must match the record count.
+            if h.record_count as i64 != h.last_offset_delta as i64 + 1 {
+                return Err(LogError::Records(RecordsError::Corrupt(
+                    "inconsistent batch offset range and record count",
+                )));
+            }
+            headers.push(h);
+        }
+        if batches.len() as u64 > self.config.segment_bytes {
+            return Err(LogError::MessageTooLarge);
+        }
+        let base = self.log_end_offset();
+        let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
+        let mut next = base;
+        let mut pos = 0;
+        let mut max_timestamp = -1;
+        for h in headers.iter_mut() {
+            let len = h.total_len();
+            let b = &mut batches[pos..pos + len];
+            set_base_offset(b, next);
+            set_partition_leader_epoch(b, leader_epoch);
+            h.base_offset = next;
+            h.partition_leader_epoch = leader_epoch;
+            if log_append {
+                set_log_append_time(b, now_ms);
+                h.max_timestamp = now_ms;
+                h.attributes |= 0x08;
+            }
+            max_timestamp = max_timestamp.max(h.max_timestamp);
+            next = h.next_offset();
+            pos += len;
+        }
+        let info = AppendInfo {
+            base_offset: base,
+            last_offset: next - 1,
+            log_append_time: if log_append { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset,
+            max_timestamp,
+            record_count: next - base,
+        };
+        if headers.is_empty() {
+            return Ok(info);
+        }
+        let cfg = self.config.clone();
+        if self
+            .active()
+            .should_roll(&cfg, batches.len(), max_timestamp, next - 1, now_ms)
+        {
+            self.roll(now_ms)?;
+        }
+        self.active().append(batches, &headers)?;
+        Ok(info)
+    }
+
+    /// Closes the active segment and starts a new one at the log end offset.
+    pub fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        let leo = self.log_end_offset();
+        if self.active().base_offset == leo {
+            return Ok(());
+        }
+        self.active().seal()?;
+        let seg = Segment::create(&self.dir, leo, &self.config, now_ms)?;
+        self.segments.insert(leo, seg);
+        self.dir_dirty = true;
+        Ok(())
+    }
+
+    /// Appends to `out` whole batches starting with the one that holds `offset`, across
+    /// segments, without passing `max_bytes` — except that with `min_one` the first batch is
+    /// returned whatever its size.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<ReadInfo, LogError> {
+        let leo = self.log_end_offset();
+        if offset < self.log_start_offset || offset > leo {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                start: self.log_start_offset,
+                end: leo,
+            });
+        }
+        let mut info = ReadInfo {
+            bytes: 0,
+            high_watermark: leo,
+            log_start_offset: self.log_start_offset,
+        };
+        if offset == leo {
+            return Ok(info);
+        }
+        let first = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        let mut first_segment = true;
+        for seg in self.segments.range(first..).map(|(_, s)| s) {
+            let pos = if first_segment {
+                first_segment = false;
+                match seg.find_position(offset)? {
+                    Some(p) => p,
+                    // Past this segment's last batch (a gap): continue with the next one.
+                    None => continue,
+                }
+            } else {
+                0
+            };
+            let budget = max_bytes.saturating_sub(info.bytes);
+            let (n, at_end) = seg.read_into(pos, budget, min_one && info.bytes == 0, out)?;
+            info.bytes += n;
+            if !at_end {
+                break;
+            }
+        }
+        Ok(info)
+    }
+
+    /// `(offset, timestamp)` of the first record with timestamp `>= ts` (ListOffsets).
+    pub fn offset_for_timestamp(&self, ts: i64) -> Option<(i64, i64)> {
+        for seg in self.segments.values() {
+            if seg.max_timestamp < ts || seg.size == 0 {
+                continue;
+            }
+            match seg.find_timestamp(ts, self.log_start_offset) {
+                Ok(Some(found)) => return Some(found),
+                Ok(None) => {}
+                Err(e) => {
+                    log::warn!("{}: timestamp search: {}", self.dir.display(), e);
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// `(timestamp, offset)` of the first record with the largest timestamp.
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        let max = self
+            .segments
+            .values()
+            .filter(|s| s.size > 0)
+            .map(|s| s.max_timestamp)
+            .max()?;
+        if max < 0 {
+            return None;
+        }
+        self.offset_for_timestamp(max).map(|(o, t)| (t, o))
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+
+    /// Messages appended since the last flush.
+    pub fn unflushed_messages(&self) -> u64 {
+        (self.log_end_offset() - self.recovery_point).max(0) as u64
+    }
+
+    /// `flush.messages` or `flush.ms` says it is time to fsync.
+    pub fn needs_flush(&self, now_ms: i64) -> bool {
+        let n = self.unflushed_messages();
+        n > 0
+            && (n >= self.config.flush_messages
+                || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms)
+    }
+
+    /// fdatasync everything written since the last flush; advances the recovery point.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        self.flush_at(self.last_now_ms)
+    }
+
+    /// `flush` that also records `now_ms` as the time of the flush (for `flush.ms`).
+    pub fn flush_at(&mut self, now_ms: i64) -> Result<(), LogError> {
+        for seg in self.segments.values_mut() {
+            if seg.is_dirty() {
+                seg.sync()?;
+            }
+        }
+        if self.dir_dirty {
+            File::open(&self.dir)?.sync_all()?;
+            self.dir_dirty = false;
+        }
+        self.recovery_point = self.log_end_offset();
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Flush, write the active segment's final time index entry and trim the indexes.
+    pub fn close(&mut self) -> Result<(), LogError> {
+        self.active().seal()?;
+        self.flush()
+    }
+}
