@@ -157,7 +157,7 @@ pub fn uuid_to_string(u: &TopicId) -> String {
     out
 }
 
-/// Parses Kafka's 22-character uuid form.
+/// Parses Kafka's 22-character uuid form (also standard base64, with or without `==`).
 pub fn uuid_from_string(s: &str) -> Option<TopicId> {
     let s = s.trim_end_matches('=');
     if s.len() != 22 {
@@ -167,7 +167,12 @@ pub fn uuid_from_string(s: &str) -> Option<TopicId> {
     let mut nbits = 0;
     let mut out = Vec::with_capacity(16);
     for c in s.bytes() {
-        let v = B64.iter().position(|&x| x == c)? as u32;
+        // Standard base64 ('+', '/') is accepted too: some tools write ids that way.
+        let v = match c {
+            b'+' => 62,
+            b'/' => 63,
+            _ => B64.iter().position(|&x| x == c)? as u32,
+        };
         bits = bits << 6 | v;
         nbits += 6;
         if nbits >= 8 {
@@ -211,6 +216,15 @@ mod tests {
             assert!(!s.starts_with('-'));
             assert_eq!(uuid_from_string(&s), Some(u));
         }
+        // Standard base64 with padding, as the CodeCrafters harness writes directory.id.
+        assert_eq!(
+            uuid_from_string("EAAAAAAAQACAAAAAAAAAAQ=="),
+            Some([0x10, 0, 0, 0, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1])
+        );
+        assert_eq!(
+            uuid_from_string("+/AAAAAAAAAAAAAAAAAAAA"),
+            uuid_from_string("-_AAAAAAAAAAAAAAAAAAAA")
+        );
         assert_eq!(uuid_from_string("short"), None);
         assert_eq!(uuid_from_string("AAAAAAAAAAAAAAAAAAAAA!"), None);
         assert_eq!(uuid_from_string("AAAAAAAAAAAAAAAAAAAAAB"), None); // nonzero padding

@@ -641,13 +641,20 @@ fn load_meta_properties(
                 );
             }
         }
+        let mut bad_dir_id = false;
         directory_id = match p.get("directory.id") {
-            Some(s) => Some(
-                uuid_from_string(s.trim()).ok_or_else(|| bad(format!("bad directory.id {s:?}")))?,
-            ),
+            Some(s) => {
+                let id = uuid_from_string(s.trim());
+                if id.is_none() {
+                    // Not worth refusing to start over; the file is left as it is.
+                    log::warn!("{}: unreadable directory.id {s:?}", path.display());
+                    bad_dir_id = true;
+                }
+                id
+            }
             None => None,
         };
-        rewrite = cluster_id.is_none() || directory_id.is_none();
+        rewrite = cluster_id.is_none() || (directory_id.is_none() && !bad_dir_id);
     }
     let cluster_id = cluster_id.unwrap_or_else(|| {
         want_cluster_id

@@ -108,6 +108,24 @@ fn kafka_meta_properties_are_read() {
     assert_eq!(*s.directory_id(), crate::metadata::METADATA_TOPIC_ID);
     // A different configured node id is a warning, not a failure.
     assert!(MetadataStore::open(&d.0, 2, 0).is_ok());
+    // The CodeCrafters harness writes directory.id in standard base64 with padding.
+    let harness = "#\n#Thu Jan 01 00:00:00 UTC 2026\ncluster.id=IAAAAAAAQACAAAAAAAAAAQ\n\
+                   directory.id=EAAAAAAAQACAAAAAAAAAAQ==\nnode.id=1\nversion=1\n";
+    fs::write(d.0.join("meta.properties"), harness).unwrap();
+    let s = MetadataStore::open(&d.0, 1, 0).unwrap();
+    assert_eq!(s.cluster_id(), "IAAAAAAAQACAAAAAAAAAAQ");
+    assert_eq!(s.directory_id()[0], 0x10);
+    assert_eq!(
+        fs::read_to_string(d.0.join("meta.properties")).unwrap(),
+        harness
+    );
+    // An unreadable directory.id is tolerated.
+    fs::write(
+        d.0.join("meta.properties"),
+        "cluster.id=abc\ndirectory.id=?\n",
+    )
+    .unwrap();
+    assert_eq!(MetadataStore::open(&d.0, 1, 0).unwrap().cluster_id(), "abc");
     fs::write(d.0.join("meta.properties"), "version=7\ncluster.id=x\n").unwrap();
     assert!(MetadataStore::open(&d.0, 1, 0).is_err());
 }
