@@ -124,9 +124,10 @@ fn bad_requests_append_nothing() {
         Err(LogError::UnsupportedMagic(1))
     ));
     // Too large.
-    let mut cfg = LogConfig::default();
-    cfg.max_message_bytes = 100;
-    log.set_config(cfg);
+    log.set_config(LogConfig {
+        max_message_bytes: 100,
+        ..LogConfig::default()
+    });
     let mut big = batch(1, 1, 200);
     assert!(matches!(
         log.append(&mut big, 0, 0),
