@@ -231,6 +231,17 @@ impl Config {
         }
     }
 
+    /// The defaults with an ephemeral port (advertised as the port actually bound) and the
+    /// given log dir: for tests that start a broker in-process.
+    pub fn ephemeral(log_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            port: 0,
+            advertised_port: 0,
+            log_dir: log_dir.into(),
+            ..Config::default()
+        }
+    }
+
     /// Loads the configuration from the command-line arguments (without the program name) and
     /// the process environment. Returns the config and the warnings to log once.
     ///
@@ -1136,6 +1147,13 @@ mod tests {
         assert_eq!(d.log_level, "warn");
         assert_eq!(d.cluster_id, None);
         assert_eq!(d.log_dir, default_log_dir());
+    }
+
+    #[test]
+    fn ephemeral_config() {
+        let c = Config::ephemeral("d");
+        assert_eq!((c.port, c.advertised_port), (0, 0));
+        assert_eq!(c.log_dir, PathBuf::from("d"));
     }
 
     #[test]
