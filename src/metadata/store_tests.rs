@@ -362,3 +362,38 @@ fn snapshot_then_log() {
     assert!(s.image().topic("fromlog").is_some());
     assert_eq!(s.next_offset(), 3);
 }
+
+/// The exact files the CodeCrafters harness writes (shared fixture of the integration tests).
+#[path = "../../tests/fixtures/kraft.rs"]
+mod kraft;
+
+#[test]
+fn loads_the_codecrafters_harness_log_dir() {
+    let d = TempDir::new("harness");
+    let topics = vec![
+        kraft::TopicSpec::new("saz", kraft::topic_uuid(0x91), vec![vec!["a"]]),
+        kraft::TopicSpec::new("bar", kraft::topic_uuid(0x92), vec![vec![], vec!["b", "c"]]),
+    ];
+    kraft::write_log_dir(&d.0, &topics).unwrap();
+    let before = fs::read(seg_path(&d.0)).unwrap();
+    let mut s = MetadataStore::open(&d.0, 1, 0).unwrap();
+    assert_eq!(s.cluster_id(), kraft::CLUSTER_ID);
+    assert_eq!(*s.directory_id(), kraft::DIRECTORY_UUID);
+    assert_eq!(s.image().feature("metadata.version"), Some(20));
+    let names: Vec<_> = s.image().topics().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["bar", "saz"]);
+    let bar = s.image().topic_by_id(&kraft::topic_uuid(0x92)).unwrap();
+    assert_eq!(bar.partitions.len(), 2);
+    assert_eq!(bar.partitions[1].leader, 1);
+    assert_eq!(bar.partitions[1].directories, vec![kraft::DIRECTORY_UUID]);
+    assert_eq!(s.replay_stats().skipped_records, 0);
+    assert_eq!(s.next_offset(), 1 + 2 + 3);
+    // Opening changes nothing on disk; creating a topic appends after the harness's batches.
+    assert_eq!(fs::read(seg_path(&d.0)).unwrap(), before);
+    s.create_topic("new", 1, 1, &[], 1, 0).unwrap();
+    let after = fs::read(seg_path(&d.0)).unwrap();
+    assert_eq!(&after[..before.len()], &before[..]);
+    drop(s);
+    let s = MetadataStore::open(&d.0, 1, 0).unwrap();
+    assert_eq!(s.image().topics().count(), 3);
+}
