@@ -171,7 +171,6 @@ impl<E: Entry> Index<E> {
         Ok(())
     }
 
-    #[allow(dead_code)]
     pub fn path(&self) -> &Path {
         &self.path
     }

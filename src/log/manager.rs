@@ -193,6 +193,16 @@ impl LogManager {
         Ok(())
     }
 
+    /// Applies `retention.ms` / `retention.bytes` to every partition (deleting a segment is an
+    /// unlink, so one call is cheap). Returns the segments deleted.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        let mut n = 0;
+        for log in self.logs.values_mut().flat_map(|ps| ps.values_mut()) {
+            n += log.enforce_retention(now_ms)?;
+        }
+        Ok(n)
+    }
+
     /// Writes both checkpoint files (temp file + fsync + rename).
     pub fn checkpoint(&mut self) -> Result<(), LogError> {
         let mut rp = Vec::new();

@@ -44,6 +44,10 @@ pub struct LogConfig {
     pub timestamp_type: TimestampType,
     /// `max.message.bytes`
     pub max_message_bytes: usize,
+    /// `retention.ms` (-1: keep forever)
+    pub retention_ms: i64,
+    /// `retention.bytes` (-1: no size limit)
+    pub retention_bytes: i64,
 }
 
 impl Default for LogConfig {
@@ -57,6 +61,8 @@ impl Default for LogConfig {
             flush_ms: i64::MAX,
             timestamp_type: TimestampType::CreateTime,
             max_message_bytes: 1_048_588,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
         }
     }
 }

@@ -214,12 +214,12 @@ impl PartitionLog {
         self.recovery_point
     }
 
-    fn active(&mut self) -> &mut Segment {
-        // `open_with` always leaves at least one segment and none are ever removed.
+    /// The last segment. `open_with` always leaves one and deletions keep one.
+    fn active(&mut self) -> Result<&mut Segment, LogError> {
         self.segments
             .values_mut()
             .next_back()
-            .expect("a partition log always has an active segment")
+            .ok_or_else(|| LogError::Corrupt("partition log without a segment".into()))
     }
 
     /// Appends the batches of a Produce request. Everything is validated before anything is
@@ -281,24 +281,23 @@ impl PartitionLog {
         if headers.is_empty() {
             return Ok(info);
         }
-        let cfg = self.config.clone();
-        if self
-            .active()
-            .should_roll(&cfg, batches.len(), max_timestamp, next - 1, now_ms)
-        {
+        let roll = self.segments.values().next_back().is_some_and(|seg| {
+            seg.should_roll(&self.config, batches.len(), max_timestamp, next - 1, now_ms)
+        });
+        if roll {
             self.roll(now_ms)?;
         }
-        self.active().append(batches, &headers)?;
+        self.active()?.append(batches, &headers)?;
         Ok(info)
     }
 
     /// Closes the active segment and starts a new one at the log end offset.
     pub fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
         let leo = self.log_end_offset();
-        if self.active().base_offset == leo {
+        if self.active()?.base_offset == leo {
             return Ok(());
         }
-        self.active().seal()?;
+        self.active()?.seal()?;
         let seg = Segment::create(&self.dir, leo, &self.config, now_ms)?;
         self.segments.insert(leo, seg);
         self.dir_dirty = true;
@@ -428,9 +427,91 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Kafka's `deleteOldSegments`: drops whole segments, oldest first, while they are older
+    /// than `retention.ms` (by their largest timestamp) or the log is above `retention.bytes`.
+    /// The active segment goes too (after a roll) when everything has expired. Returns the
+    /// number of segments deleted.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        let cfg = self.config.clone();
+        let mut excess = if cfg.retention_bytes >= 0 {
+            self.size_bytes() as i64 - cfg.retention_bytes
+        } else {
+            0
+        };
+        let mut doomed = Vec::new();
+        for (&base, seg) in &self.segments {
+            if seg.size == 0 {
+                break;
+            }
+            let expired = cfg.retention_ms >= 0
+                && seg.max_timestamp >= 0
+                && now_ms.saturating_sub(seg.max_timestamp) > cfg.retention_ms;
+            let oversize = excess - seg.size as i64 >= 0;
+            if !(expired || oversize) {
+                break;
+            }
+            excess -= seg.size as i64;
+            doomed.push(base);
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        if doomed.len() == self.segments.len() {
+            self.roll(now_ms)?;
+        }
+        self.delete_segments(&doomed)?;
+        Ok(doomed.len())
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (at most the log end) and
+    /// deletes the segments wholly below it. Returns the new log start offset.
+    pub fn delete_records_before(&mut self, offset: i64, now_ms: i64) -> Result<i64, LogError> {
+        let leo = self.log_end_offset();
+        if offset < 0 || offset > leo {
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                start: self.log_start_offset,
+                end: leo,
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(self.log_start_offset);
+        }
+        self.log_start_offset = offset;
+        let bases = self.segment_bases();
+        let mut doomed = Vec::new();
+        for (i, &b) in bases.iter().enumerate() {
+            let next = bases.get(i + 1).copied().unwrap_or(leo);
+            if next <= offset && (i + 1 < bases.len() || leo > b) {
+                doomed.push(b);
+            }
+        }
+        if doomed.len() == bases.len() {
+            self.roll(now_ms)?;
+        }
+        self.delete_segments(&doomed)?;
+        Ok(self.log_start_offset)
+    }
+
+    fn delete_segments(&mut self, bases: &[i64]) -> Result<(), LogError> {
+        for b in bases {
+            if self.segments.len() <= 1 {
+                break;
+            }
+            if let Some(seg) = self.segments.remove(b) {
+                seg.delete_files()?;
+                self.dir_dirty = true;
+            }
+        }
+        if let Some(&first) = self.segments.keys().next() {
+            self.log_start_offset = self.log_start_offset.max(first);
+        }
+        Ok(())
+    }
+
     /// Flush, write the active segment's final time index entry and trim the indexes.
     pub fn close(&mut self) -> Result<(), LogError> {
-        self.active().seal()?;
+        self.active()?.seal()?;
         self.flush()
     }
 }

@@ -478,6 +478,23 @@ impl Segment {
         Ok(())
     }
 
+    /// Removes the segment's files (retention).
+    pub fn delete_files(self) -> io::Result<()> {
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ];
+        drop(self);
+        for p in paths {
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn name(&self) -> String {
         self.log_path.display().to_string()
     }

@@ -482,3 +482,72 @@ fn a_one_mib_batch_round_trips() {
     assert_eq!(all.len(), copy.len());
     assert_eq!(&all[61..], &copy[61..]);
 }
+
+#[test]
+fn retention_deletes_whole_old_segments() {
+    let d = TempDir::new("ret");
+    let mut log = PartitionLog::open(d.path(), small(), 0).unwrap();
+    for i in 0..40 {
+        log.append(&mut batch(1, 1000 * i, 100), 0, 0).unwrap();
+    }
+    let segs = log.segment_count();
+    let leo = log.log_end_offset();
+    // Size: keep at most ~3000 bytes.
+    log.set_config(LogConfig {
+        retention_bytes: 3000,
+        ..small()
+    });
+    let deleted = log.enforce_retention(40_000).unwrap();
+    assert!(deleted > 0);
+    assert_eq!(log.segment_count(), segs - deleted);
+    assert!(log.size_bytes() <= 3000 + 1000);
+    let start = log.log_start_offset();
+    assert_eq!(start, log.segment_bases()[0]);
+    let mut out = Vec::new();
+    assert!(log.read(0, 100, true, &mut out).is_err());
+    assert_eq!(offsets(&read_all(&log)).last().unwrap().1, leo);
+    // Time: everything older than 10 s at t = 100 s, the active segment included.
+    log.set_config(LogConfig {
+        retention_ms: 10_000,
+        ..small()
+    });
+    log.enforce_retention(100_000).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_start_offset(), leo);
+    assert_eq!(log.log_end_offset(), leo);
+    assert_eq!(
+        log.append(&mut batch(1, 0, 1), 0, 0).unwrap().base_offset,
+        leo
+    );
+    // Files are gone, and a reopen agrees.
+    let n_logs = fs::read_dir(d.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    assert_eq!(n_logs, 1);
+    drop(log);
+    let log = PartitionLog::open(d.path(), small(), 0).unwrap();
+    assert_eq!(log.log_start_offset(), leo);
+    assert_eq!(log.log_end_offset(), leo + 1);
+}
+
+#[test]
+fn delete_records_moves_the_start() {
+    let d = TempDir::new("delrec");
+    let mut log = PartitionLog::open(d.path(), small(), 0).unwrap();
+    fill(&mut log, 30);
+    assert_eq!(log.delete_records_before(25, 0).unwrap(), 25);
+    assert_eq!(log.log_start_offset(), 25);
+    let mut out = Vec::new();
+    assert!(log.read(24, 100, true, &mut out).is_err());
+    log.read(25, 1, true, &mut out).unwrap();
+    assert!(offsets(&out)[0].0 <= 25);
+    assert!(log.segment_bases()[0] <= 25);
+    assert!(log.delete_records_before(1000, 0).is_err());
+}
