@@ -9,3 +9,6 @@ pub mod metadata;
 pub mod protocol;
 pub mod reactor;
 pub mod records;
+pub mod api;
+pub mod broker;
+pub mod server;

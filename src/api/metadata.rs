@@ -3,7 +3,7 @@
 
 use super::{encode, ALL_TOPIC_OPERATIONS, OPERATIONS_NOT_REQUESTED};
 use crate::broker::{is_internal_topic, Broker, Outcome};
-use crate::metadata::validate_topic_name;
+use crate::metadata::{validate_topic_name, TopicInfo};
 use crate::protocol::error;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::metadata_request::MetadataRequest;
@@ -60,34 +60,14 @@ pub fn handle(
         OPERATIONS_NOT_REQUESTED
     };
     let image = b.meta.image();
-    let describe = |t: &crate::metadata::TopicInfo| MetadataResponseTopic {
-        error_code: error::NONE,
-        name: Some(t.name.as_str()),
-        topic_id: t.id,
-        is_internal: is_internal_topic(&t.name),
-        partitions: t
-            .partitions
-            .iter()
-            .map(|p| MetadataResponsePartition {
-                error_code: error::NONE,
-                partition_index: p.partition,
-                leader_id: p.leader,
-                leader_epoch: p.leader_epoch,
-                replica_nodes: p.replicas.clone(),
-                isr_nodes: p.isr.clone(),
-                offline_replicas: Vec::new(),
-            })
-            .collect(),
-        topic_authorized_operations: ops,
-    };
     let mut topics = Vec::new();
     if all {
-        topics.extend(image.topics().map(describe));
+        topics.extend(image.topics().map(|t| describe(t, ops)));
     } else {
         for w in &wants {
             match w {
                 Want::Name(n) => match image.topic(n) {
-                    Some(t) => topics.push(describe(t)),
+                    Some(t) => topics.push(describe(t, ops)),
                     None => topics.push(MetadataResponseTopic {
                         error_code: if validate_topic_name(n).is_err() {
                             error::INVALID_TOPIC_EXCEPTION
@@ -100,7 +80,7 @@ pub fn handle(
                     }),
                 },
                 Want::Id(id) => match image.topic_by_id(id) {
-                    Some(t) => topics.push(describe(t)),
+                    Some(t) => topics.push(describe(t, ops)),
                     None => topics.push(MetadataResponseTopic {
                         error_code: error::UNKNOWN_TOPIC_ID,
                         name: None,
@@ -127,4 +107,27 @@ pub fn handle(
         error_code: error::NONE,
     };
     Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))))
+}
+
+fn describe(t: &TopicInfo, ops: i32) -> MetadataResponseTopic<'_> {
+    MetadataResponseTopic {
+        error_code: error::NONE,
+        name: Some(t.name.as_str()),
+        topic_id: t.id,
+        is_internal: is_internal_topic(&t.name),
+        partitions: t
+            .partitions
+            .iter()
+            .map(|p| MetadataResponsePartition {
+                error_code: error::NONE,
+                partition_index: p.partition,
+                leader_id: p.leader,
+                leader_epoch: p.leader_epoch,
+                replica_nodes: p.replicas.clone(),
+                isr_nodes: p.isr.clone(),
+                offline_replicas: Vec::new(),
+            })
+            .collect(),
+        topic_authorized_operations: ops,
+    }
 }
