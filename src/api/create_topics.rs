@@ -172,9 +172,13 @@ pub fn handle(
                 .iter()
                 .filter_map(|c| c.value.map(|v| (c.name.to_string(), v.to_string())))
                 .collect();
-            if let Err(e) =
-                b.create_topic(t.name, verdict.partitions, verdict.replication, &configs, now)
-            {
+            if let Err(e) = b.create_topic(
+                t.name,
+                verdict.partitions,
+                verdict.replication,
+                &configs,
+                now,
+            ) {
                 log::error!("creating topic {}: {e}", t.name);
                 verdict.error = error::UNKNOWN_SERVER_ERROR;
                 verdict.message = Some(e.to_string());

@@ -62,8 +62,7 @@ pub fn handle(
                             }
                         }
                         ts if ts >= 0 => {
-                            if let Some((off, found)) =
-                                log.and_then(|l| l.offset_for_timestamp(ts))
+                            if let Some((off, found)) = log.and_then(|l| l.offset_for_timestamp(ts))
                             {
                                 out.offset = off;
                                 out.timestamp = found;

@@ -24,7 +24,8 @@ pub fn handle(
         None => true,
         Some(t) => t.is_empty() && v == 0,
     };
-    let allow_create = (v < 4 || req.allow_auto_topic_creation) && b.config.auto_create_topics_enable;
+    let allow_create =
+        (v < 4 || req.allow_auto_topic_creation) && b.config.auto_create_topics_enable;
 
     // Resolve what was asked for (creating where allowed) before building the response.
     enum Want<'a> {
@@ -42,8 +43,7 @@ pub fn handle(
     }
     for w in &wants {
         if let Want::Name(n) = w {
-            if allow_create && b.meta.image().topic(n).is_none() && validate_topic_name(n).is_ok()
-            {
+            if allow_create && b.meta.image().topic(n).is_none() && validate_topic_name(n).is_ok() {
                 let parts = b.config.num_partitions;
                 let rf = b.config.default_replication_factor;
                 if let Err(e) = b.create_topic(n, parts, rf, &[], now) {

@@ -370,9 +370,9 @@ impl Broker {
         )?;
         let log_config = self.topic_log_config(name);
         for p in &info.partitions {
-            if let Err(e) =
-                self.logs
-                    .create(name, p.partition, info.id, log_config.clone(), now_ms)
+            if let Err(e) = self
+                .logs
+                .create(name, p.partition, info.id, log_config.clone(), now_ms)
             {
                 // The topic exists in metadata; the log is created again on first use.
                 log::error!("creating log for {name}-{}: {e}", p.partition);

@@ -441,10 +441,7 @@ mod tests {
     fn lengths_are_checked_before_use() {
         // A string that claims 100 bytes in a 3-byte buffer.
         let b = [0x00, 0x64, b'a'];
-        assert_eq!(
-            Reader::new(&b).string(),
-            Err(DecodeError::BadLength(100))
-        );
+        assert_eq!(Reader::new(&b).string(), Err(DecodeError::BadLength(100)));
         // An array of 2^31-1 elements.
         let b = [0x7f, 0xff, 0xff, 0xff];
         assert!(Reader::new(&b).array_len(false, 4).is_err());
