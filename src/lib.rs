@@ -3,12 +3,12 @@
 //! Layers: `reactor` (sockets, framing, timers) drives `broker` (sans-IO request handling), which
 //! joins `protocol` (bytes and versions) with `log` (segments) and `metadata` (the KRaft image).
 
+pub mod api;
+pub mod broker;
 pub mod config;
 pub mod log;
 pub mod metadata;
 pub mod protocol;
 pub mod reactor;
 pub mod records;
-pub mod api;
-pub mod broker;
 pub mod server;
