@@ -3,6 +3,9 @@
 
 use crate::records::{validate_batch, BatchHeader, RecordsError, BATCH_HEADER_LEN};
 use std::fs::File;
+
+/// The CRC covers the batch from the attributes field on.
+const CRC_START: usize = 21;
 use std::io;
 use std::os::unix::fs::FileExt;
 
@@ -71,16 +74,47 @@ impl<'f> Scanner<'f> {
             return Ok(Step::Bad(RecordsError::Truncated));
         }
         if check_crc {
-            let bytes = match self.get(pos, total)? {
-                Some(b) => b,
-                None => return Ok(Step::Bad(RecordsError::Truncated)),
-            };
-            if let Err(e) = validate_batch(bytes) {
+            if total <= self.window {
+                let bytes = match self.get(pos, total)? {
+                    Some(b) => b,
+                    None => return Ok(Step::Bad(RecordsError::Truncated)),
+                };
+                if let Err(e) = validate_batch(bytes) {
+                    return Ok(Step::Bad(e));
+                }
+            } else if let Some(e) = self.check_large(pos, &h)? {
+                // A (possibly bogus) huge length: CRC it in window-sized pieces rather than
+                // allocating the whole claimed size.
                 return Ok(Step::Bad(e));
             }
         }
         self.pos = pos + total as u64;
         Ok(Step::Batch(h))
+    }
+
+    /// `validate_batch` for a batch larger than the window, streaming the CRC.
+    fn check_large(&mut self, pos: u64, h: &BatchHeader) -> io::Result<Option<RecordsError>> {
+        let mut crc = 0u32;
+        let mut at = pos + CRC_START as u64;
+        let end = pos + h.total_len() as u64;
+        while at < end {
+            let n = ((end - at) as usize).min(self.window);
+            match self.get(at, n)? {
+                Some(b) => crc = crc32c::crc32c_append(crc, b),
+                None => return Ok(Some(RecordsError::Truncated)),
+            }
+            at += n as u64;
+        }
+        if crc != h.crc {
+            return Ok(Some(RecordsError::BadCrc {
+                expected: h.crc,
+                actual: crc,
+            }));
+        }
+        if h.record_count < 0 || h.last_offset_delta < 0 {
+            return Ok(Some(RecordsError::Corrupt("negative count")));
+        }
+        Ok(None)
     }
 
     /// The whole batch at `pos` (for record-level searches). Call before `next` moves on.

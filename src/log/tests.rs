@@ -551,3 +551,27 @@ fn delete_records_moves_the_start() {
     assert!(log.segment_bases()[0] <= 25);
     assert!(log.delete_records_before(1000, 0).is_err());
 }
+
+#[test]
+fn recovery_checks_batches_larger_than_the_read_window() {
+    let d = TempDir::new("bigcrc");
+    let cfg = LogConfig {
+        max_message_bytes: 4 << 20,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(d.path(), cfg.clone(), 0).unwrap();
+    log.append(&mut batch(1, 0, 10), 0, 0).unwrap();
+    log.append(&mut batch(3, 0, 1 << 20), 0, 0).unwrap();
+    drop(log);
+    let log = PartitionLog::open(d.path(), cfg.clone(), 0).unwrap();
+    assert_eq!(log.log_end_offset(), 4);
+    drop(log);
+    // Flip a byte deep inside the big batch.
+    let f = active_log_file(d.path());
+    let mut bytes = fs::read(&f).unwrap();
+    let n = bytes.len();
+    bytes[n - 1_500_000] ^= 1;
+    fs::write(&f, &bytes).unwrap();
+    let log = PartitionLog::open(d.path(), cfg, 0).unwrap();
+    assert_eq!(log.log_end_offset(), 1);
+}
