@@ -71,7 +71,13 @@ pub struct Broker {
     awaiting_flush: Vec<(ConnId, Vec<u8>)>,
     /// Set when an append happened this turn, so parked fetches are re-checked.
     appended: bool,
+    /// Wall-clock times (ms) of the next periodic jobs run from `tick`.
+    next_retention_ms: i64,
+    next_checkpoint_ms: i64,
 }
+
+/// Kafka's `log.flush.offset.checkpoint.interval.ms`: how often recovery points are written.
+const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
 
 /// What a handler returns.
 pub enum Outcome {
@@ -89,11 +95,18 @@ impl Broker {
     pub fn open(config: Config, now: Instant) -> Result<Broker, StartError> {
         let clock = Clock::system(now);
         let now_ms = clock.ms(now);
-        let meta = MetadataStore::open(&config.log_dir, config.node_id, now_ms)
-            .map_err(StartError::Metadata)?;
+        let meta = MetadataStore::open_with(
+            &config.log_dir,
+            config.node_id,
+            config.cluster_id.as_deref(),
+            now_ms,
+        )
+        .map_err(StartError::Metadata)?;
         let logs = LogManager::open(&config.log_dir, default_log_config(&config), now_ms)
             .map_err(StartError::Log)?;
-        Ok(Broker {
+        let mut broker = Broker {
+            next_retention_ms: now_ms + config.log_retention_check_interval_ms.max(1000),
+            next_checkpoint_ms: now_ms + CHECKPOINT_INTERVAL_MS,
             config,
             logs,
             meta,
@@ -102,7 +115,51 @@ impl Broker {
             completions: Vec::new(),
             awaiting_flush: Vec::new(),
             appended: false,
-        })
+        };
+        broker.apply_topic_overrides();
+        Ok(broker)
+    }
+
+    /// Partition logs are opened with the broker defaults; topics with their own configs get
+    /// them here.
+    fn apply_topic_overrides(&mut self) {
+        let topics: Vec<(String, LogConfig)> = self
+            .meta
+            .image()
+            .topics()
+            .filter(|t| !t.configs.is_empty())
+            .map(|t| (t.name.clone(), self.topic_log_config(&t.name)))
+            .collect();
+        for (name, cfg) in topics {
+            let n = self
+                .meta
+                .image()
+                .topic(&name)
+                .map_or(0, |t| t.partitions.len());
+            for p in 0..n as i32 {
+                if let Some(log) = self.logs.get_mut(&name, p) {
+                    log.set_config(cfg.clone());
+                }
+            }
+        }
+    }
+
+    /// Periodic log maintenance: retention and recovery-point checkpoints.
+    fn maintain(&mut self, now_ms: i64) {
+        if now_ms >= self.next_retention_ms {
+            self.next_retention_ms = now_ms + self.config.log_retention_check_interval_ms.max(1000);
+            match self.logs.enforce_retention(now_ms) {
+                Ok(0) => {}
+                Ok(n) => log::info!("retention deleted {n} segment(s)"),
+                Err(e) => log::error!("retention: {e}"),
+            }
+        }
+        if now_ms >= self.next_checkpoint_ms {
+            self.next_checkpoint_ms = now_ms + CHECKPOINT_INTERVAL_MS;
+            if let Err(e) = self.logs.checkpoint() {
+                log::error!("writing checkpoints: {e}");
+            }
+        }
     }
 
     pub fn now_ms(&self, now: Instant) -> i64 {
@@ -246,6 +303,10 @@ pub fn default_log_config(c: &Config) -> LogConfig {
             TimestampType::CreateTime
         },
         max_message_bytes: c.message_max_bytes,
+        retention_ms: c.log_retention_ms,
+        retention_bytes: c.log_retention_bytes,
+        index_interval_bytes: c.log_index_interval_bytes,
+        max_index_bytes: c.log_index_size_max_bytes,
         ..LogConfig::default()
     }
 }
@@ -277,6 +338,16 @@ pub fn apply_topic_configs<'a>(
                     c.flush_ms = n
                 }
             }
+            "retention.ms" => {
+                if let Ok(n) = v.parse() {
+                    c.retention_ms = n
+                }
+            }
+            "retention.bytes" => {
+                if let Ok(n) = v.parse() {
+                    c.retention_bytes = n
+                }
+            }
             "max.message.bytes" => {
                 if let Ok(n) = v.parse() {
                     c.max_message_bytes = n
@@ -301,6 +372,8 @@ impl Service for Broker {
 
     fn tick(&mut self, now: Instant) {
         self.run_parked(now);
+        let now_ms = self.clock.ms(now);
+        self.maintain(now_ms);
     }
 
     fn flush(&mut self, now: Instant) {
