@@ -926,3 +926,395 @@ fn restart_keeps_topics_and_data() {
     // A topic with the same name cannot be created again.
     assert_eq!(c.create_topics(7, &[("keep", 1, 1)], false)[0].error, 36);
 }
+
+// ---------------------------------------------------------------- Framing and ordering
+
+#[test]
+fn pipelined_requests_are_answered_in_order_even_behind_a_parked_fetch() {
+    let b = TestBroker::start("pipeline");
+    let mut c = b.client();
+    c.create_topic("pipe", 1);
+    // A long-poll fetch, then ApiVersions and Metadata on the same connection without reading.
+    let t0 = Instant::now();
+    let f = c
+        .send(FETCH, 12, |w| fetch_body(w, "pipe", 0, 300))
+        .unwrap();
+    let req = ApiVersionsRequest::default();
+    let a = c.send(API_VERSIONS, 4, |w| req.encode(w, 4)).unwrap();
+    let m = c
+        .send(METADATA, 12, |w| {
+            use minikafka::protocol::messages::metadata_request::MetadataRequest;
+            MetadataRequest::default().encode(w, 12)
+        })
+        .unwrap();
+    c.read_response(FETCH, 12, f).expect("fetch first");
+    assert!(t0.elapsed() >= Duration::from_millis(250));
+    c.read_response(API_VERSIONS, 4, a)
+        .expect("then ApiVersions");
+    c.read_response(METADATA, 12, m).expect("then Metadata");
+
+    // Many small requests in one write.
+    let mut all = Vec::new();
+    let mut corrs = Vec::new();
+    for i in 0..50 {
+        let corr = 1000 + i;
+        let v = (i % 5) as i16;
+        all.extend(c.frame(API_VERSIONS, v, corr, |w| req.encode(w, v)));
+        corrs.push(corr);
+    }
+    c.send_raw(&all).unwrap();
+    for (i, corr) in corrs.into_iter().enumerate() {
+        let v = (i % 5) as i16;
+        let body = c.read_response(API_VERSIONS, v, corr).unwrap();
+        assert_eq!(decode!(ApiVersionsResponse, &body, v).error_code, 0);
+    }
+}
+
+#[test]
+fn a_request_sent_byte_by_byte_is_reassembled() {
+    let b = TestBroker::start("bytewise");
+    let mut c = b.client();
+    let req = ApiVersionsRequest {
+        client_software_name: "slow",
+        client_software_version: "1",
+    };
+    let frame = c.frame(API_VERSIONS, 4, 77, |w| req.encode(w, 4));
+    for byte in &frame {
+        c.send_raw(std::slice::from_ref(byte)).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let body = c.read_response(API_VERSIONS, 4, 77).unwrap();
+    assert_eq!(decode!(ApiVersionsResponse, &body, 4).error_code, 0);
+    // Null client id (header v1 with length -1).
+    c.client_id = None;
+    let body = api_versions_body(&mut c, 2);
+    assert_eq!(decode!(ApiVersionsResponse, &body, 2).error_code, 0);
+}
+
+#[test]
+fn frames_above_socket_request_max_bytes_close_the_connection() {
+    let b = TestBroker::start_with("maxreq", |c| c.socket_request_max_bytes = 4096);
+    let mut c = b.client();
+    c.create_topic("cap", 1);
+    let bt = big_batch(8000);
+    let big = c.frame(PRODUCE, 9, 5, |w| {
+        use minikafka::protocol::messages::produce_request::*;
+        ProduceRequest {
+            acks: 1,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: "cap",
+                partition_data: vec![PartitionProduceData {
+                    index: 0,
+                    records: Some(&bt),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode(w, 9)
+    });
+    assert!(closes(&b, &big));
+    // Just the size prefix is enough to refuse it.
+    assert!(closes(&b, &5000i32.to_be_bytes()));
+    // Others are fine.
+    assert_eq!(c.produce("cap", 0, &batch(1, "small")), (0, 0));
+}
+
+#[test]
+fn shutdown_with_a_parked_fetch_does_not_hang() {
+    let b = TestBroker::start("park-shutdown");
+    let mut c = b.client();
+    c.create_topic("p", 1);
+    c.send(FETCH, 12, |w| fetch_body(w, "p", 0, 30_000))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let t0 = Instant::now();
+    drop(b);
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        t0.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------- More Produce / Fetch
+
+#[test]
+fn several_batches_in_one_produce_and_compressed_batches() {
+    let b = TestBroker::start("multi");
+    let mut c = b.client();
+    c.create_topic("m", 1);
+    let b1 = batch(2, "x");
+    let b2 = batch(3, "y");
+    // Kafka: "Produce requests with version 3+ must contain exactly one record batch per
+    // partition" (INVALID_RECORD), and nothing of it is stored.
+    let both = [b1.clone(), b2.clone()].concat();
+    assert_eq!(c.produce("m", 0, &both).0, 87);
+    assert_eq!(c.produce("m", 0, &b1), (0, 0));
+    assert_eq!(c.produce("m", 0, &b2), (0, 2));
+    let mut gz = minikafka::records::BatchBuilder::new(0, 1_700_000_000_000)
+        .compression(minikafka::records::Compression::Gzip);
+    for i in 0..10 {
+        gz.push(
+            None,
+            1_700_000_000_000,
+            None,
+            Some(format!("z{i}").as_bytes()),
+            &[],
+        );
+    }
+    let gz = gz.finish();
+    assert_eq!(c.produce("m", 0, &gz), (0, 5));
+    assert_eq!(c.produce("m", 0, &b1), (0, 15));
+    let f = c.fetch(&FetchArgs::new("m", 0));
+    assert_eq!(f.high_watermark, 17);
+    let (bs, _) = split_batches(f.records.as_deref().unwrap());
+    let offs: Vec<_> = bs.iter().map(|b| (b.base_offset, b.last_offset)).collect();
+    assert_eq!(offs, vec![(0, 1), (2, 4), (5, 14), (15, 16)]);
+    assert_same_batch(&bs[1].bytes, &b2);
+    assert_same_batch(&bs[2].bytes, &gz);
+}
+
+#[test]
+fn fetch_of_several_partitions_respects_the_response_max_bytes() {
+    let b = TestBroker::start("multi-part");
+    let mut c = b.client();
+    c.create_topic("mp", 3);
+    let one = big_batch(1000);
+    for p in 0..3 {
+        for _ in 0..2 {
+            assert_eq!(c.produce("mp", p, &one).0, 0);
+        }
+    }
+    use minikafka::protocol::messages::fetch_request::*;
+    use minikafka::protocol::messages::fetch_response::FetchResponse;
+    let fetch = |c: &mut Client, max_bytes: i32, pmax: i32| -> Vec<(i32, i16, usize)> {
+        let req = FetchRequest {
+            max_bytes,
+            topics: vec![FetchTopic {
+                topic: "mp",
+                topic_id: [0; 16],
+                partitions: (0..3)
+                    .map(|p| FetchPartition {
+                        partition: p,
+                        fetch_offset: 0,
+                        partition_max_bytes: pmax,
+                        ..Default::default()
+                    })
+                    .collect(),
+            }],
+            ..Default::default()
+        };
+        let body = c.call(FETCH, 12, |w| req.encode(w, 12));
+        let r = decode!(FetchResponse, &body, 12);
+        r.responses[0]
+            .partitions
+            .iter()
+            .map(|p| {
+                (
+                    p.partition_index,
+                    p.error_code,
+                    p.records.map(|r| r.len()).unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let n = one.len();
+    // Plenty of room: each partition gives both its batches.
+    let all = fetch(&mut c, 1 << 20, 1 << 20);
+    assert_eq!(all, vec![(0, 0, 2 * n), (1, 0, 2 * n), (2, 0, 2 * n)]);
+    // Partition limit of one batch each.
+    let per = fetch(&mut c, 1 << 20, n as i32);
+    assert_eq!(per, vec![(0, 0, n), (1, 0, n), (2, 0, n)]);
+    // Response limit of 1 byte: the first partition still gets one batch, the others nothing.
+    let tiny = fetch(&mut c, 1, 1 << 20);
+    assert_eq!(tiny[0], (0, 0, n), "{tiny:?}");
+    let rest: usize = tiny[1..].iter().map(|p| p.2).sum();
+    assert_eq!(rest, 0, "{tiny:?}");
+    // Response limit of three batches: at most that many bytes in total.
+    let three = fetch(&mut c, 3 * n as i32, 1 << 20);
+    let total: usize = three.iter().map(|p| p.2).sum();
+    assert_eq!(total, 3 * n, "{three:?}");
+}
+
+#[test]
+fn fetch_min_bytes_waits_for_enough_data() {
+    let b = TestBroker::start("minbytes");
+    let mut c = b.client();
+    c.create_topic("mb", 1);
+    let small = batch(1, "s");
+    assert_eq!(c.produce("mb", 0, &small).0, 0);
+    // Less than min_bytes available: wait out max_wait, then answer with what there is.
+    let t0 = Instant::now();
+    let f = c.fetch(&FetchArgs {
+        max_wait_ms: 300,
+        min_bytes: 100_000,
+        ..FetchArgs::new("mb", 0)
+    });
+    let ms = t0.elapsed().as_millis();
+    assert!((250..1500).contains(&ms), "answered after {ms} ms");
+    assert_eq!(f.records.as_deref().map(|r| r.len()), Some(small.len()));
+    // Enough available: at once.
+    let t0 = Instant::now();
+    let f = c.fetch(&FetchArgs {
+        max_wait_ms: 5000,
+        min_bytes: 1,
+        ..FetchArgs::new("mb", 0)
+    });
+    assert!(t0.elapsed() < Duration::from_millis(500));
+    assert_eq!(f.records.as_deref().map(|r| r.len()), Some(small.len()));
+}
+
+#[test]
+fn produce_with_null_or_empty_records() {
+    let b = TestBroker::start("nullrec");
+    let mut c = b.client();
+    c.create_topic("n", 1);
+    use minikafka::protocol::messages::produce_request::*;
+    use minikafka::protocol::messages::produce_response::ProduceResponse;
+    for records in [None, Some(&[][..])] {
+        let req = ProduceRequest {
+            acks: 1,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: "n",
+                partition_data: vec![PartitionProduceData { index: 0, records }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let body = c.call(PRODUCE, 9, |w| req.encode(w, 9));
+        let r = decode!(ProduceResponse, &body, 9);
+        let e = r.responses[0].partition_responses[0].error_code;
+        assert_ne!(e, 0, "records {records:?} accepted");
+    }
+    assert_eq!(c.produce("n", 0, &batch(1, "after")), (0, 0));
+}
+
+// ---------------------------------------------------------------- More CreateTopics
+
+#[test]
+fn create_topics_duplicates_configs_and_assignments() {
+    let b = TestBroker::start("create2");
+    let mut c = b.client();
+    use minikafka::protocol::messages::create_topics_request::*;
+    use minikafka::protocol::messages::create_topics_response::CreateTopicsResponse;
+    let mut call = |topics: Vec<CreatableTopic<'_>>| -> Vec<(String, i16, i32)> {
+        let req = CreateTopicsRequest {
+            topics,
+            timeout_ms: 1000,
+            validate_only: false,
+        };
+        let body = c.call(CREATE_TOPICS, 7, |w| req.encode(w, 7));
+        let r = decode!(CreateTopicsResponse, &body, 7);
+        r.topics
+            .iter()
+            .map(|t| (t.name.to_string(), t.error_code, t.num_partitions))
+            .collect()
+    };
+    let plain = |name| CreatableTopic {
+        name,
+        num_partitions: 1,
+        replication_factor: 1,
+        ..Default::default()
+    };
+    // The same name twice in one request: INVALID_REQUEST for it (42).
+    let r = call(vec![plain("dup"), plain("dup"), plain("single")]);
+    assert!(
+        r.iter().filter(|t| t.0 == "dup").all(|t| t.1 == 42),
+        "{r:?}"
+    );
+    assert!(r.iter().any(|t| t.0 == "single" && t.1 == 0), "{r:?}");
+
+    // A valid topic config, an unknown one, a bad value.
+    let with = |name, key, value| CreatableTopic {
+        configs: vec![CreatableTopicConfig {
+            name: key,
+            value: Some(value),
+        }],
+        ..plain(name)
+    };
+    assert_eq!(call(vec![with("cfg-ok", "retention.ms", "1000")])[0].1, 0);
+    assert_eq!(call(vec![with("cfg-unk", "no.such.config", "1")])[0].1, 40);
+
+    // Manual assignment on this broker (node id 1 by default).
+    let assigned = CreatableTopic {
+        name: "assigned",
+        num_partitions: -1,
+        replication_factor: -1,
+        assignments: (0..2)
+            .map(|i| CreatableReplicaAssignment {
+                partition_index: i,
+                broker_ids: vec![b.config.node_id],
+            })
+            .collect(),
+        configs: vec![],
+    };
+    let r = call(vec![assigned]);
+    assert_eq!((r[0].1, r[0].2), (0, 2), "{r:?}");
+    // To a broker that does not exist: INVALID_REPLICA_ASSIGNMENT (39).
+    let nowhere = CreatableTopic {
+        name: "nowhere",
+        num_partitions: -1,
+        replication_factor: -1,
+        assignments: vec![CreatableReplicaAssignment {
+            partition_index: 0,
+            broker_ids: vec![b.config.node_id + 41],
+        }],
+        configs: vec![],
+    };
+    assert_eq!(call(vec![nowhere])[0].1, 39);
+
+    let names: Vec<String> = c
+        .metadata_topics(None, false)
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    for n in ["dup", "cfg-unk", "nowhere"] {
+        assert!(!names.iter().any(|x| x == n), "{n} was created: {names:?}");
+    }
+}
+
+#[test]
+#[ignore = "broker bug: CreateTopics does not validate topic config values (expects INVALID_CONFIG 40)"]
+fn create_topics_rejects_bad_config_values() {
+    let b = TestBroker::start("create-cfg");
+    let mut c = b.client();
+    use minikafka::protocol::messages::create_topics_request::*;
+    use minikafka::protocol::messages::create_topics_response::CreateTopicsResponse;
+    let cases: &[(&str, &str, Option<&str>, i16)] = &[
+        ("c1", "retention.ms", Some("soon"), 40),
+        ("c2", "cleanup.policy", Some("bogus"), 40),
+        ("c3", "segment.bytes", Some("-5"), 40),
+        ("c4", "min.cleanable.dirty.ratio", Some("2.5"), 40),
+        ("c5", "message.timestamp.type", Some("Sometime"), 40),
+        // Kafka: "Null value not supported for topic configs" (INVALID_REQUEST).
+        ("c6", "retention.ms", None, 42),
+    ];
+    let mut wrong = Vec::new();
+    for &(name, key, value, want) in cases {
+        let req = CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name,
+                num_partitions: 1,
+                replication_factor: 1,
+                configs: vec![CreatableTopicConfig { name: key, value }],
+                ..Default::default()
+            }],
+            timeout_ms: 1000,
+            validate_only: false,
+        };
+        let body = c.call(CREATE_TOPICS, 7, |w| req.encode(w, 7));
+        let r = decode!(CreateTopicsResponse, &body, 7);
+        if r.topics[0].error_code != want {
+            wrong.push(format!(
+                "{key}={value:?}: {} (want {want})",
+                r.topics[0].error_code
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let t = c.metadata_topics(None, false);
+    assert!(t.is_empty(), "created: {t:?}");
+}
