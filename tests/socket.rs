@@ -1318,3 +1318,144 @@ fn create_topics_rejects_bad_config_values() {
     let t = c.metadata_topics(None, false);
     assert!(t.is_empty(), "created: {t:?}");
 }
+
+// ---------------------------------------------------------------- Every advertised version
+
+#[test]
+fn every_advertised_version_works() {
+    let b = TestBroker::start("versions");
+    let mut c = b.client();
+    let id = c.create_topic("ev", 1);
+    for v in 3..=13 {
+        let (e, off, _) = c.produce_to(v, "ev", id, 0, &batch(1, "v"), 1);
+        assert_eq!((e, off), (0, (v - 3) as i64), "Produce v{v}");
+    }
+    for v in 4..=18 {
+        let f = c.fetch(&FetchArgs {
+            version: v,
+            topic_id: id,
+            ..FetchArgs::new("ev", 0)
+        });
+        assert_eq!((f.error, f.high_watermark), (0, 11), "Fetch v{v}");
+        assert_eq!(split_batches(f.records.as_deref().unwrap()).0.len(), 11);
+    }
+    for v in 1..=9 {
+        assert_eq!(
+            c.list_offset(v, "ev", 0, -1),
+            (0, -1, 11),
+            "ListOffsets v{v}"
+        );
+    }
+    for v in 0..=13 {
+        let body = c.metadata_body(v, Some(&["ev"]), false);
+        let m = decode!(MetadataResponse, &body, v);
+        assert_eq!(m.topics.len(), 1, "Metadata v{v}");
+        assert_eq!(m.topics[0].error_code, 0, "Metadata v{v}");
+        assert_eq!(m.topics[0].partitions.len(), 1, "Metadata v{v}");
+    }
+    for v in 2..=7 {
+        let name = format!("ct{v}");
+        let r = c.create_topics(v, &[(&name, 1, 1)], false);
+        assert_eq!(r[0].error, 0, "CreateTopics v{v}");
+    }
+}
+
+// ---------------------------------------------------------------- Record validation
+
+#[test]
+fn produce_validation_acks_timestamps_and_batch_fields() {
+    let b = TestBroker::start("validate");
+    let mut c = b.client();
+    c.create_topic("val", 1);
+    // acks other than -1, 0, 1: INVALID_REQUIRED_ACKS (21).
+    let (e, _, _) = c.produce_to(9, "val", [0; 16], 0, &batch(1, "a"), 2);
+    assert_eq!(e, 21);
+    // A client's base offset is ignored: the broker assigns offsets.
+    let mut b1 = batch(2, "b");
+    b1[..8].copy_from_slice(&1234i64.to_be_bytes());
+    assert_eq!(c.produce("val", 0, &b1), (0, 0));
+    // A record count that does not match the records: CORRUPT_MESSAGE.
+    let mut b2 = batch(2, "c");
+    b2[57..61].copy_from_slice(&3i32.to_be_bytes());
+    let crc = crc32c::crc32c(&b2[21..]);
+    b2[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(c.produce("val", 0, &b2).0, 2);
+    assert_eq!(c.fetch(&FetchArgs::new("val", 0)).high_watermark, 2);
+}
+
+#[test]
+#[ignore = "broker gap: message.timestamp.after.max.ms (Kafka 4 default 1 h) is not enforced"]
+fn produce_rejects_timestamps_too_far_in_the_future() {
+    // Kafka 4: message.timestamp.after.max.ms defaults to one hour (INVALID_TIMESTAMP 32).
+    let b = TestBroker::start("future");
+    let mut c = b.client();
+    c.create_topic("fut", 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(c.produce("fut", 0, &batch_at(1, "n", now)).0, 0);
+    assert_eq!(
+        c.produce("fut", 0, &batch_at(1, "f", now + 3 * 3_600_000))
+            .0,
+        32
+    );
+}
+
+#[test]
+fn log_append_time_topics_stamp_batches() {
+    let b = TestBroker::start("lat");
+    let mut c = b.client();
+    use minikafka::protocol::messages::create_topics_request::*;
+    let req = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "lat",
+            num_partitions: 1,
+            replication_factor: 1,
+            configs: vec![CreatableTopicConfig {
+                name: "message.timestamp.type",
+                value: Some("LogAppendTime"),
+            }],
+            ..Default::default()
+        }],
+        timeout_ms: 1000,
+        validate_only: false,
+    };
+    c.call(CREATE_TOPICS, 7, |w| req.encode(w, 7));
+    use minikafka::protocol::messages::produce_request::*;
+    use minikafka::protocol::messages::produce_response::ProduceResponse;
+    let records = batch_at(2, "l", 1000);
+    let req = ProduceRequest {
+        acks: 1,
+        timeout_ms: 1000,
+        topic_data: vec![TopicProduceData {
+            name: "lat",
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(&records),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let body = c.call(PRODUCE, 9, |w| req.encode(w, 9));
+    let r = decode!(ProduceResponse, &body, 9);
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0);
+    assert!(p.log_append_time_ms >= before - 1000, "{p:?}");
+    let f = c.fetch(&FetchArgs::new("lat", 0));
+    let (bs, _) = split_batches(f.records.as_deref().unwrap());
+    let bt = &bs[0].bytes;
+    let attrs = i16::from_be_bytes([bt[21], bt[22]]);
+    assert_ne!(attrs & 0x08, 0, "timestamp type bit");
+    let max_ts = i64::from_be_bytes(bt[35..43].try_into().unwrap());
+    assert_eq!(max_ts, p.log_append_time_ms);
+    // Both records carry the append time; MAX_TIMESTAMP gives the first of them (KIP-734,
+    // KAFKA-16310).
+    let (_, ts, off) = c.list_offset(9, "lat", 0, -3);
+    assert_eq!((ts, off), (p.log_append_time_ms, 0));
+}
