@@ -1459,3 +1459,88 @@ fn log_append_time_topics_stamp_batches() {
     let (_, ts, off) = c.list_offset(9, "lat", 0, -3);
     assert_eq!((ts, off), (p.log_append_time_ms, 0));
 }
+
+#[test]
+fn pipelined_produces_are_answered_in_order_with_increasing_offsets() {
+    let b = TestBroker::start("pipe-produce");
+    let mut c = b.client();
+    c.create_topic("pp", 2);
+    use minikafka::protocol::messages::produce_request::*;
+    use minikafka::protocol::messages::produce_response::ProduceResponse;
+    let records = batch(3, "p");
+    let mut all = Vec::new();
+    for i in 0..40 {
+        let req = ProduceRequest {
+            acks: if i % 7 == 3 { -1 } else { 1 },
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: "pp",
+                partition_data: vec![PartitionProduceData {
+                    index: i % 2,
+                    records: Some(&records),
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        all.extend(c.frame(PRODUCE, 9, 500 + i, |w| req.encode(w, 9)));
+        // An interleaved metadata request.
+        if i % 10 == 0 {
+            all.extend(c.frame(API_VERSIONS, 0, 10_000 + i, |_| {}));
+        }
+    }
+    c.send_raw(&all).unwrap();
+    for i in 0..40 {
+        let body = c.read_response(PRODUCE, 9, 500 + i).unwrap();
+        let r = decode!(ProduceResponse, &body, 9);
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(
+            (p.index, p.error_code, p.base_offset),
+            (i % 2, 0, (i / 2 * 3) as i64)
+        );
+        if i % 10 == 0 {
+            c.read_response(API_VERSIONS, 0, 10_000 + i).unwrap();
+        }
+    }
+}
+
+#[test]
+fn restart_keeps_topic_configs() {
+    let mut b = TestBroker::start("restart-cfg");
+    let mut c = b.client();
+    use minikafka::protocol::messages::create_topics_request::*;
+    let req = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "small-seg",
+            num_partitions: 1,
+            replication_factor: 1,
+            configs: vec![CreatableTopicConfig {
+                name: "segment.bytes",
+                value: Some("1024"),
+            }],
+            ..Default::default()
+        }],
+        timeout_ms: 1000,
+        validate_only: false,
+    };
+    c.call(CREATE_TOPICS, 7, |w| req.encode(w, 7));
+    for _ in 0..10 {
+        assert_eq!(c.produce("small-seg", 0, &big_batch(400)).0, 0);
+    }
+    let before = log_files(b.dir.path(), "small-seg-0");
+    assert!(
+        before >= 3,
+        "topic segment.bytes ignored: {before} segments"
+    );
+    drop(c);
+    b.restart();
+    let mut c = b.client();
+    for _ in 0..10 {
+        assert_eq!(c.produce("small-seg", 0, &big_batch(400)).0, 0);
+    }
+    let after = log_files(b.dir.path(), "small-seg-0");
+    assert!(
+        after >= before + 3,
+        "segment.bytes lost on restart: {before} -> {after}"
+    );
+}
