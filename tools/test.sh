@@ -12,6 +12,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/minikafka
 
 mode=all
 for arg in "$@"; do
@@ -108,7 +109,7 @@ install_kafkajs() {
 run_pytest() {
   section "interop: pytest (kcat, confluent-kafka, kafka-python)"
   local xml=$WORK/pytest.xml status
-  MINIKAFKA_BIN=$ROOT/target/release/minikafka timeout 1800 \
+  MINIKAFKA_BIN=$BIN timeout 1800 \
     python3 -m pytest tests/interop -v --junitxml="$xml" -p no:cacheprovider
   status=$?
   local counts
@@ -132,7 +133,7 @@ EOF
 run_node() {
   section "interop: node --test (kafkajs)"
   local log=$WORK/node.log status
-  MINIKAFKA_BIN=$ROOT/target/release/minikafka timeout 900 \
+  MINIKAFKA_BIN=$BIN timeout 900 \
     node --test --test-reporter=tap tests/interop/ 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
   local p f
@@ -152,7 +153,7 @@ if [ "$mode" != quick ]; then
   check "install kcat" install_kcat
   check "install Python clients" install_python_clients
   check "install kafkajs" install_kafkajs
-  if [ -x target/release/minikafka ]; then
+  if [ -x "$BIN" ]; then
     run_pytest
     run_node
   else
