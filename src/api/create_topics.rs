@@ -1,7 +1,7 @@
 //! CreateTopics: validate each topic as Kafka does, then append its records to the metadata log.
 
 use super::encode;
-use crate::broker::{Broker, Outcome};
+use crate::broker::{topic_config, Broker, Outcome};
 use crate::metadata::validate_topic_name;
 use crate::protocol::error;
 use crate::protocol::header::RequestHeader;
@@ -10,34 +10,6 @@ use crate::protocol::messages::create_topics_response::*;
 use crate::protocol::wire::{DResult, Reader};
 use std::collections::HashMap;
 use std::time::Instant;
-
-/// Topic-level configs this broker accepts (Kafka's names).
-pub const TOPIC_CONFIGS: &[&str] = &[
-    "cleanup.policy",
-    "compression.type",
-    "delete.retention.ms",
-    "file.delete.delay.ms",
-    "flush.messages",
-    "flush.ms",
-    "index.interval.bytes",
-    "max.compaction.lag.ms",
-    "max.message.bytes",
-    "message.timestamp.type",
-    "message.timestamp.before.max.ms",
-    "message.timestamp.after.max.ms",
-    "min.cleanable.dirty.ratio",
-    "min.compaction.lag.ms",
-    "min.insync.replicas",
-    "preallocate",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.index.bytes",
-    "segment.jitter.ms",
-    "segment.ms",
-    "unclean.leader.election.enable",
-    "message.downconversion.enable",
-];
 
 struct Verdict {
     error: i16,
@@ -127,11 +99,13 @@ fn check(b: &Broker, t: &CreatableTopic<'_>) -> Verdict {
         );
     }
     for c in &t.configs {
-        if !TOPIC_CONFIGS.contains(&c.name) {
-            return fail(
-                error::INVALID_CONFIG,
-                format!("Unknown topic config name: {}", c.name),
-            );
+        if let Err(why) = topic_config::validate(c.name, c.value) {
+            let code = if c.value.is_none() {
+                error::INVALID_REQUEST
+            } else {
+                error::INVALID_CONFIG
+            };
+            return fail(code, why);
         }
     }
     Verdict {

@@ -89,6 +89,10 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
             "The request included a message larger than the max message size the server will accept.",
         ),
         LogError::UnsupportedMagic(_) => (error::INVALID_RECORD, "unsupported record batch magic"),
+        LogError::InvalidTimestamp(_) => (
+            error::INVALID_TIMESTAMP,
+            "Timestamp of the record batch is out of the acceptable range.",
+        ),
         LogError::Records(_) | LogError::Corrupt(_) => (
             error::CORRUPT_MESSAGE,
             "This message has failed its CRC checksum, exceeds the valid size, has a null key for a compacted topic, or is otherwise corrupt.",

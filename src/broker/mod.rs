@@ -5,6 +5,7 @@
 //! fetch, produce waiting for its fsync) until `flush`/`tick` complete it.
 
 mod parked;
+pub mod topic_config;
 
 use crate::api;
 use crate::config::Config;
@@ -170,7 +171,7 @@ impl Broker {
     pub fn topic_log_config(&self, topic: &str) -> LogConfig {
         let mut c = default_log_config(&self.config);
         if let Some(t) = self.meta.image().topic(topic) {
-            apply_topic_configs(&mut c, t.configs.iter());
+            topic_config::apply(&mut c, t.configs.iter());
         }
         c
     }
@@ -308,60 +309,6 @@ pub fn default_log_config(c: &Config) -> LogConfig {
         index_interval_bytes: c.log_index_interval_bytes,
         max_index_bytes: c.log_index_size_max_bytes,
         ..LogConfig::default()
-    }
-}
-
-/// Applies topic-level overrides (Kafka's topic config names) to a log configuration.
-pub fn apply_topic_configs<'a>(
-    c: &mut LogConfig,
-    configs: impl Iterator<Item = (&'a String, &'a String)>,
-) {
-    for (k, v) in configs {
-        match k.as_str() {
-            "segment.bytes" => {
-                if let Ok(n) = v.parse() {
-                    c.segment_bytes = n
-                }
-            }
-            "segment.ms" => {
-                if let Ok(n) = v.parse() {
-                    c.segment_ms = n
-                }
-            }
-            "flush.messages" => {
-                if let Ok(n) = v.parse() {
-                    c.flush_messages = n
-                }
-            }
-            "flush.ms" => {
-                if let Ok(n) = v.parse() {
-                    c.flush_ms = n
-                }
-            }
-            "retention.ms" => {
-                if let Ok(n) = v.parse() {
-                    c.retention_ms = n
-                }
-            }
-            "retention.bytes" => {
-                if let Ok(n) = v.parse() {
-                    c.retention_bytes = n
-                }
-            }
-            "max.message.bytes" => {
-                if let Ok(n) = v.parse() {
-                    c.max_message_bytes = n
-                }
-            }
-            "message.timestamp.type" => {
-                c.timestamp_type = if v == "LogAppendTime" {
-                    TimestampType::LogAppendTime
-                } else {
-                    TimestampType::CreateTime
-                }
-            }
-            _ => {}
-        }
     }
 }
 

@@ -48,6 +48,10 @@ pub struct LogConfig {
     pub retention_ms: i64,
     /// `retention.bytes` (-1: no size limit)
     pub retention_bytes: i64,
+    /// `message.timestamp.before.max.ms`: how far in the past a CreateTime may be.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future a CreateTime may be (Kafka 4: 1 h).
+    pub timestamp_after_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -63,6 +67,8 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             retention_ms: 7 * 24 * 60 * 60 * 1000,
             retention_bytes: -1,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
         }
     }
 }
@@ -80,6 +86,8 @@ pub enum LogError {
         end: i64,
     },
     UnsupportedMagic(i8),
+    /// A CreateTime outside `message.timestamp.before/after.max.ms` (INVALID_TIMESTAMP).
+    InvalidTimestamp(i64),
     /// On-disk data that cannot be read.
     Corrupt(String),
 }
@@ -96,6 +104,9 @@ impl fmt::Display for LogError {
                 end,
             } => write!(f, "offset {requested} out of range [{start}, {end}]"),
             LogError::UnsupportedMagic(m) => write!(f, "unsupported record batch magic {m}"),
+            LogError::InvalidTimestamp(ts) => {
+                write!(f, "timestamp {ts} is out of the accepted range")
+            }
             LogError::Corrupt(what) => write!(f, "corrupt log: {what}"),
         }
     }

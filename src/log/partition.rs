@@ -222,6 +222,26 @@ impl PartitionLog {
             .ok_or_else(|| LogError::Corrupt("partition log without a segment".into()))
     }
 
+    /// Kafka's timestamp bounds for CreateTime batches. The batch header carries the first
+    /// record's timestamp (base) and the largest; records without a timestamp (-1) pass.
+    fn check_timestamps(
+        &self,
+        h: &crate::records::BatchHeader,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let c = &self.config;
+        if h.max_timestamp >= 0 && h.max_timestamp.saturating_sub(now_ms) > c.timestamp_after_max_ms
+        {
+            return Err(LogError::InvalidTimestamp(h.max_timestamp));
+        }
+        if h.base_timestamp >= 0
+            && now_ms.saturating_sub(h.base_timestamp) > c.timestamp_before_max_ms
+        {
+            return Err(LogError::InvalidTimestamp(h.base_timestamp));
+        }
+        Ok(())
+    }
+
     /// Appends the batches of a Produce request. Everything is validated before anything is
     /// written, so a bad request appends nothing. Offsets, the leader epoch and (if configured)
     /// LogAppendTime are written into `batches` in place; records are never decoded.
@@ -243,6 +263,9 @@ impl PartitionLog {
                 return Err(LogError::Records(RecordsError::Corrupt(
                     "inconsistent batch offset range and record count",
                 )));
+            }
+            if self.config.timestamp_type == TimestampType::CreateTime {
+                self.check_timestamps(&h, now_ms)?;
             }
             headers.push(h);
         }

@@ -26,3 +26,4 @@ pub const KAFKA_STORAGE_ERROR: ErrorCode = 56;
 pub const UNKNOWN_TOPIC_ID: ErrorCode = 100;
 pub const INVALID_RECORD: ErrorCode = 87;
 pub const INVALID_REPLICA_ASSIGNMENT: ErrorCode = 39;
+pub const INVALID_TIMESTAMP: ErrorCode = 32;
