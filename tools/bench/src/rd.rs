@@ -20,7 +20,18 @@ struct Counts {
 #[derive(Clone, Default)]
 struct Ctx(Arc<Counts>);
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    // librdkafka's log (only with BENCH_RDKAFKA_DEBUG): straight to stderr with a timestamp.
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        eprintln!("{t:.6} {fac} {msg}");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Ctx {}
 
 impl ProducerContext for Ctx {
     type DeliveryOpaque = ();
@@ -34,7 +45,8 @@ impl ProducerContext for Ctx {
 
 fn producer(addr: &str, extra: &[(&str, &str)]) -> Result<(BaseProducer<Ctx>, Ctx), String> {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", addr)
+    debug(&mut c)
+        .set("bootstrap.servers", addr)
         .set("acks", "1")
         .set("compression.type", "none")
         .set("queue.buffering.max.messages", "2000000")
@@ -50,14 +62,27 @@ fn producer(addr: &str, extra: &[(&str, &str)]) -> Result<(BaseProducer<Ctx>, Ct
     Ok((p, ctx))
 }
 
-fn consumer(addr: &str) -> Result<BaseConsumer, String> {
-    ClientConfig::new()
+/// `BENCH_RDKAFKA_DEBUG=fetch,...` turns on librdkafka's debug log (to stderr).
+fn debug(c: &mut ClientConfig) -> &mut ClientConfig {
+    if let Ok(d) = std::env::var("BENCH_RDKAFKA_DEBUG") {
+        c.set("debug", d);
+        c.set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+    }
+    c
+}
+
+fn consumer(addr: &str) -> Result<BaseConsumer<Ctx>, String> {
+    debug(&mut ClientConfig::new())
         .set("bootstrap.servers", addr)
         .set("group.id", "bench") // required by librdkafka's consumer; no group API is used
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
-        .create()
+        // librdkafka stops fetching for fetch.queue.backoff.ms (1 s) once queued.min.messages
+        // (100,000) wait in its queue: against a fast broker that alone halves the rate.
+        .set("queued.min.messages", "1000000")
+        .set("fetch.queue.backoff.ms", "10")
+        .create_with_context(Ctx::default())
         .map_err(|e| format!("consumer: {e}"))
 }
 
@@ -114,9 +139,11 @@ pub fn consume(addr: &str, topic: &str, count: u64, pid: Option<u32>) -> Result<
     c.assign(&tpl).map_err(|e| format!("assign: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut n, mut bytes, mut errors) = (0u64, 0u64, 0u64);
+    let mut first: Option<Instant> = None;
     while n < count && Instant::now() < deadline {
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
                 n += 1;
                 bytes += m.payload_len() as u64;
             }
@@ -125,10 +152,14 @@ pub fn consume(addr: &str, topic: &str, count: u64, pid: Option<u32>) -> Result<
         }
     }
     let (wall, s) = w.finish();
+    // Steady state: first message to last, without connecting, metadata and ListOffsets.
+    let steady = first.map_or(wall, |f| f.elapsed().as_secs_f64());
     Ok(format!(
-        "msgs={n} errors={errors} msg_s={:.0} mb_s={:.1} {s}",
+        "msgs={n} errors={errors} msg_s={:.0} msg_s_total={:.0} mb_s={:.1} first_msg_s={:.3} {s}",
+        n as f64 / steady,
         n as f64 / wall,
-        bytes as f64 / wall / 1e6
+        bytes as f64 / steady / 1e6,
+        wall - steady
     ))
 }
 
@@ -172,19 +203,20 @@ pub fn latency(addr: &str, topic: &str, rate: u64, secs: u64) -> Result<String, 
     payload[0] = 0;
     while warm.elapsed() < Duration::from_secs(1) {
         send_retrying(&p, topic, &payload)?;
-        p.poll(Duration::from_millis(10));
+        p.poll(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(1));
     }
     payload[0] = 1;
     let start = Instant::now();
     let step = Duration::from_nanos(1_000_000_000 / rate.max(1));
     for i in 0..total {
         let due = start + step * i as u32;
-        loop {
-            let now = Instant::now();
-            if now >= due {
-                break;
-            }
-            p.poll(due - now);
+        // Sleep, not poll(timeout): BaseProducer::poll returns at once here and would spin a
+        // core that the broker and librdkafka's threads need.
+        p.poll(Duration::ZERO);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
         }
         let t = epoch.elapsed().as_nanos() as u64;
         payload[1..9].copy_from_slice(&t.to_be_bytes());
@@ -195,6 +227,11 @@ pub fn latency(addr: &str, topic: &str, rate: u64, secs: u64) -> Result<String, 
     let mut lat = reader.join().map_err(|_| "consumer thread panicked")?;
     if lat.is_empty() {
         return Err("no message came back".into());
+    }
+    if let Ok(path) = std::env::var("BENCH_LAT_DUMP") {
+        // Arrival order, one latency in ns a line, for looking at the spikes.
+        let text: String = lat.iter().map(|l| format!("{l}\n")).collect();
+        let _ = std::fs::write(path, text);
     }
     lat.sort_unstable();
     let pct = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize] as f64 / 1e6;

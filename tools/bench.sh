@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Benchmarks the release broker against the targets of the performance issue and prints one
+# table: figure | target | measured | broker CPU% | notes.
+#
+#   tools/bench.sh            build both binaries, run every scenario (a few minutes)
+#   BENCH_SKIP_BUILD=1        use the binaries already built
+#   BENCH_DROP_CACHES=0       do not drop the page cache before the throughput scenarios
+#
+# Each scenario gets a fresh broker in a temporary directory on a free loopback port. The
+# client is tools/bench (a Cargo project of its own: librdkafka through the rdkafka crate, and
+# a raw pipelined producer). Broker CPU is utime+stime from /proc/PID/stat over the measured
+# window, CPU% = CPU seconds / wall seconds of that window; RSS is VmRSS from /proc/PID/status.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BROKER=$ROOT/target/release/minikafka
+BENCH=$ROOT/tools/bench/target/release/bench
+GIB=$((1 << 30))
+
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    echo "== building the broker (release) and the bench client" >&2
+    (cd "$ROOT" && cargo build --release --quiet)
+    (cd "$ROOT/tools/bench" && cargo build --release --quiet)
+fi
+[ -x "$BROKER" ] && [ -x "$BENCH" ] || { echo "missing $BROKER or $BENCH" >&2; exit 1; }
+
+# 1,000 connections on each side, plus the client's own files.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/minikafka-bench.XXXXXX")
+BPID=
+ADDR=
+cleanup() {
+    if [ -n "$BPID" ]; then kill -KILL "$BPID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+FIGS=() TARGETS=() MEASURED=() CPUS=() NOTES=()
+row() { FIGS+=("$1"); TARGETS+=("$2"); MEASURED+=("$3"); CPUS+=("$4"); NOTES+=("$5"); }
+
+# start_broker NAME [server.properties line]...: a fresh broker in $WORK/NAME.
+start_broker() {
+    local name=$1
+    shift
+    local dir=$WORK/$name port
+    mkdir -p "$dir"
+    port=$("$BENCH" freeport)
+    local args=()
+    if [ $# -gt 0 ]; then
+        {
+            echo "listeners=PLAINTEXT://127.0.0.1:$port"
+            echo "log.dirs=$dir"
+            printf '%s\n' "$@"
+        } >"$WORK/$name.properties"
+        args=("$WORK/$name.properties")
+    fi
+    BROKER_PORT=$port LOG_DIR=$dir LOG_LEVEL=warn "$BROKER" "${args[@]}" 2>"$WORK/$name.log" &
+    BPID=$!
+    ADDR=127.0.0.1:$port
+    if ! "$BENCH" wait --addr "$ADDR" --timeout-ms 20000 >/dev/null; then
+        echo "broker $name did not start:" >&2
+        tail -20 "$WORK/$name.log" >&2
+        exit 1
+    fi
+}
+
+# Graceful stop (SIGTERM), SIGKILL after 30 s.
+stop_broker() {
+    [ -n "$BPID" ] || return 0
+    kill -TERM "$BPID" 2>/dev/null || true
+    for _ in $(seq 300); do
+        kill -0 "$BPID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$BPID" 2>/dev/null || true
+    wait "$BPID" 2>/dev/null || true
+    BPID=
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# field KEY LINE: the value of KEY=... in a RESULT line.
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+# verdict OK?: "ok" or "MISS".
+verdict() { if awk "BEGIN {exit !($1)}"; then echo ok; else echo MISS; fi; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
+commas() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
+drop_caches() {
+    [ "${BENCH_DROP_CACHES:-1}" = 1 ] || return 0
+    sync
+    echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
+}
+# run CMD...: the RESULT line of a bench command, bounded in time.
+run() {
+    local out
+    if ! out=$(timeout 300 "$BENCH" "$@"); then
+        echo "bench $1 failed" >&2
+        echo "RESULT failed=1"
+        return 0
+    fi
+    grep '^RESULT' <<<"$out" || echo "RESULT failed=1"
+}
+
+T0=$(date +%s)
+
+# --- 1, 4, 7: librdkafka produce and consume of 1,000,000 x 100 B on one broker -----------
+echo "== 1/4/7: librdkafka produce + consume, idle and loaded RSS" >&2
+start_broker s1
+sleep 0.3
+IDLE_RSS=$(rss_kib "$BPID")
+"$BENCH" create --addr "$ADDR" --topic bench1 >/dev/null
+R=$(run rdprod --addr "$ADDR" --topic bench1 --count 1000000 --size 100 --pid "$BPID")
+MSGS=$(field msgs "$R")
+if [ -n "$MSGS" ]; then
+    MSG_S=$(field msg_s "$R")
+    CPU=$(field cpu "$R")
+    PER_M=$(awk -v c="$CPU" -v n="$MSGS" 'BEGIN {printf "%.3f", c * 1e6 / n}')
+    row "1. librdkafka produce 1M x 100 B (acks=1, linger 5 ms, 1 MB batches)" ">= 1,000,000 msg/s" \
+        "$(commas "$MSG_S") msg/s" "$(field cpu_pct "$R")%" \
+        "$(verdict "$MSG_S >= 1000000"); $(field failed "$R") failed, $(field mb_s "$R") MB/s, wall $(field wall "$R") s"
+    row "1. broker CPU per 1M records produced" "<= 0.10 s" "$PER_M s" "-" \
+        "$(verdict "$PER_M <= 0.10"); $CPU s for $(commas "$MSGS") records"
+else
+    row "1. librdkafka produce" ">= 1,000,000 msg/s" "failed" "-" "MISS; see stderr"
+fi
+sleep 0.3
+LOADED_RSS=$(rss_kib "$BPID")
+R=$(run rdcons --addr "$ADDR" --topic bench1 --count 1000000 --pid "$BPID")
+MSG_S=$(field msg_s "$R")
+row "4. librdkafka consume 1M from offset 0 (assign, no group)" ">= 1,500,000 msg/s" \
+    "$(commas "${MSG_S:-0}") msg/s" "$(field cpu_pct "$R")%" \
+    "$(verdict "${MSG_S:-0} >= 1500000"); first to last message; $(commas "$(field msg_s_total "$R")") msg/s counting the $(field first_msg_s "$R") s from assign() to the first message (librdkafka's offset query)"
+row "7. idle RSS after start" "<= 3 MiB" "$(mib "$IDLE_RSS")" "-" "$(verdict "$IDLE_RSS <= 3072"); VmRSS 0.3 s after the first ApiVersions"
+row "7. RSS after storing 1M records" "<= 16 MiB" "$(mib "$LOADED_RSS")" "-" \
+    "$(verdict "$LOADED_RSS <= 16384"); after scenario 1; $(mib "$(field rss_kib "$R")") after consuming them"
+stop_broker
+
+# --- 5: produce -> consume latency at 1,000 msg/s --------------------------------------
+echo "== 5: latency at 1,000 msg/s for 10 s" >&2
+sync # write back what scenario 1 left dirty, so the kernel's flusher does not compete
+start_broker s5
+"$BENCH" create --addr "$ADDR" --topic lat >/dev/null
+C0=$(awk '{print $14 + $15}' "/proc/$BPID/stat") W0=$(date +%s.%N)
+R=$(run latency --addr "$ADDR" --topic lat --rate 1000 --secs 10)
+C1=$(awk '{print $14 + $15}' "/proc/$BPID/stat")
+P99=$(field p99_ms "$R")
+LAT_CPU=$(awk -v a="$C0" -v b="$C1" -v t="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", 100 * (b - a) / t / 11}')
+row "5. produce->consume latency, 1,000 msg/s, linger 0" "p99 <= 1 ms" \
+    "p50 $(field p50_ms "$R") / p99 ${P99:-?} / max $(field max_ms "$R") ms" "${LAT_CPU}%" \
+    "$(verdict "${P99:-999} <= 1"); $(field msgs "$R")/$(field sent "$R") received, p99.9 $(field p999_ms "$R") ms; client and broker share 2 cores"
+stop_broker
+
+# --- 2: raw pipelined produce into the page cache ---------------------------------------
+echo "== 2: raw pipelined produce, 1 MiB batches, acks=1" >&2
+drop_caches
+# Reference: the same 2 GiB written by dd (the second of two runs: this VM is slow the first
+# time its memory is touched, and the broker then reuses the pages dd freed).
+for _ in 1 2; do
+    DD=$(dd if=/dev/zero of="$WORK/dd.ref" bs=1M count=2048 2>&1 | awk '/copied/ {print $(NF-1), $NF}')
+    rm -f "$WORK/dd.ref"
+done
+drop_caches
+start_broker s2
+"$BENCH" create --addr "$ADDR" --topic raw >/dev/null
+R=$(run rawprod --addr "$ADDR" --topic raw --bytes $((2 * GIB)) --conns 1 --inflight 8 --acks 1 --pid "$BPID")
+MB_S=$(field mb_s "$R")
+row "2. raw produce, 1 MiB batches, acks=1, 1 conn x 8 in flight" ">= 1,000 MB/s" "${MB_S:-0} MB/s" \
+    "$(field cpu_pct "$R")%" \
+    "$(verdict "${MB_S:-0} >= 1000"); 2 GiB, $(field errors "$R") errors; dd 2 GiB into the same fs: $DD"
+stop_broker
+rm -rf "$WORK/s2"
+
+# --- 3: group commit: flush every message, 32 connections with acks=-1 --------------------
+echo "== 3: raw produce, log.flush.interval.messages=1, 32 x acks=-1" >&2
+drop_caches
+start_broker s3 "log.flush.interval.messages=1" "num.partitions=1"
+"$BENCH" create --addr "$ADDR" --topic sync >/dev/null
+R=$(run rawprod --addr "$ADDR" --topic sync --bytes $((2 * GIB)) --conns 32 --inflight 1 --acks -1 \
+    --max-secs 30 --pid "$BPID")
+MB_S=$(field mb_s "$R")
+row "3. group commit: flush.messages=1, 32 conns x acks=-1" ">= 200 MB/s" "${MB_S:-0} MB/s" \
+    "$(field cpu_pct "$R")%" \
+    "$(verdict "${MB_S:-0} >= 200"); $(awk -v b="$(field bytes "$R")" 'BEGIN {printf "%.2f", b / 2^30}') GiB in $(field wall "$R") s, $(field errors "$R") errors, 1 request in flight per conn"
+stop_broker
+rm -rf "$WORK/s3"
+
+# --- 9: 1,000 concurrent producing connections -------------------------------------------
+echo "== 9: 1,000 concurrent connections" >&2
+start_broker s9
+"$BENCH" create --addr "$ADDR" --topic many >/dev/null
+R=$(run manyconns --addr "$ADDR" --topic many --conns 1000 --requests 5 --records 10)
+OK=$(field ok "$R")
+row "9. 1,000 concurrent connections producing" "1,000 ok" "${OK:-0} ok" "-" \
+    "$(verdict "${OK:-0} >= 1000"); 5 x 10-record batches each, all open at once; $(field wall "$R") s; first error: $(field first_error "$R")"
+stop_broker
+
+# --- 8: start-up time ---------------------------------------------------------------------
+echo "== 8: start-up, empty dir and ~1 GiB of log" >&2
+R=$(run startup --broker "$BROKER" --dir "$WORK/s8e" --runs 9 --fresh)
+S=$(field serve_ms "$R")
+row "8. start to serving, empty dir (median of 9)" "<= 10 ms" "$S ms" "-" \
+    "$(verdict "${S:-999} <= 10"); connect() accepted at $(field connect_ms "$R") ms, first ApiVersions answered at $S ms"
+start_broker s8
+"$BENCH" create --addr "$ADDR" --topic full >/dev/null
+run rawprod --addr "$ADDR" --topic full --bytes "$GIB" --inflight 8 >/dev/null
+stop_broker
+SIZE=$(du -sm "$WORK/s8" | cut -f1)
+R=$(run startup --broker "$BROKER" --dir "$WORK/s8" --runs 7)
+S=$(field serve_ms "$R")
+row "8. start to serving, ${SIZE} MB of log after clean stop (median of 7)" "<= 50 ms" "$S ms" "-" \
+    "$(verdict "${S:-999} <= 50"); connect() accepted at $(field connect_ms "$R") ms; runs: $(field serve_all "$R")"
+rm -rf "$WORK/s8"
+
+# --- 6: binary size -----------------------------------------------------------------------
+BYTES=$(stat -c %s "$BROKER")
+STRIPPED=$(file -b "$BROKER" 2>/dev/null | grep -o 'not stripped\|stripped' || echo "?")
+row "6. release binary size" "<= 3 MB" "$(awk -v b="$BYTES" 'BEGIN {printf "%.2f MB", b / 1e6}')" "-" \
+    "$(verdict "$BYTES <= 3000000"); $BYTES bytes, $STRIPPED"
+
+# --- the table ------------------------------------------------------------------------------
+echo
+echo "minikafka benchmarks: commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $(uname -r), $(($(date +%s) - T0)) s"
+echo
+W0=8 W1=6 W2=8 W3=11
+for i in "${!FIGS[@]}"; do
+    ((${#FIGS[i]} > W0)) && W0=${#FIGS[i]}
+    ((${#TARGETS[i]} > W1)) && W1=${#TARGETS[i]}
+    ((${#MEASURED[i]} > W2)) && W2=${#MEASURED[i]}
+    ((${#CPUS[i]} > W3)) && W3=${#CPUS[i]}
+done
+printf "| %-${W0}s | %-${W1}s | %-${W2}s | %-${W3}s | %s\n" figure target measured "broker CPU%" notes
+printf "|-%s-|-%s-|-%s-|-%s-|-%s\n" "$(printf '%*s' "$W0" '' | tr ' ' -)" "$(printf '%*s' "$W1" '' | tr ' ' -)" \
+    "$(printf '%*s' "$W2" '' | tr ' ' -)" "$(printf '%*s' "$W3" '' | tr ' ' -)" "-----"
+for i in "${!FIGS[@]}"; do
+    printf "| %-${W0}s | %-${W1}s | %-${W2}s | %-${W3}s | %s\n" "${FIGS[i]}" "${TARGETS[i]}" "${MEASURED[i]}" "${CPUS[i]}" "${NOTES[i]}"
+done
