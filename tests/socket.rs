@@ -1544,3 +1544,51 @@ fn restart_keeps_topic_configs() {
         "segment.bytes lost on restart: {before} -> {after}"
     );
 }
+
+/// An idempotent producer: InitProducerId hands out distinct ids; a retried batch is answered
+/// with its original offset and stored once; a sequence gap and a stale epoch are refused.
+#[test]
+fn idempotent_producer_retries_are_stored_once() {
+    use minikafka::protocol::messages::init_producer_id_request::InitProducerIdRequest;
+    use minikafka::protocol::messages::init_producer_id_response::InitProducerIdResponse;
+    use minikafka::records::BatchBuilder;
+    let b = TestBroker::start("idempotence");
+    let mut c = b.client();
+    c.create_topic("idem", 1);
+    let mut init = |c: &mut Client| {
+        let body = c.call(INIT_PRODUCER_ID, 4, |w| {
+            InitProducerIdRequest::default().encode(w, 4)
+        });
+        let r = decode!(InitProducerIdResponse, &body, 4);
+        assert_eq!(r.error_code, 0);
+        assert_eq!(r.producer_epoch, 0);
+        r.producer_id
+    };
+    let pid = init(&mut c);
+    assert_ne!(init(&mut c), pid, "producer ids are never reused");
+    let batch = |epoch: i16, seq: i32, n: usize| {
+        let mut bb = BatchBuilder::new(0, 1_700_000_000_000).producer(pid, epoch, seq);
+        for i in 0..n {
+            bb.push(
+                None,
+                1_700_000_000_000,
+                None,
+                Some(format!("v{i}").as_bytes()),
+                &[],
+            );
+        }
+        bb.finish()
+    };
+    assert_eq!(c.produce("idem", 0, &batch(0, 0, 3)), (0, 0));
+    assert_eq!(c.produce("idem", 0, &batch(0, 3, 2)), (0, 3));
+    // The same batch again (a retry): the original offset, nothing appended.
+    assert_eq!(c.produce("idem", 0, &batch(0, 3, 2)), (0, 3));
+    assert_eq!(c.produce("idem", 0, &batch(0, 0, 3)), (0, 0));
+    assert_eq!(c.list_offset(7, "idem", 0, -1).2, 5);
+    // A gap in the sequence.
+    assert_eq!(c.produce("idem", 0, &batch(0, 9, 1)).0, 45);
+    // A new epoch starts at 0; the old epoch is then fenced.
+    assert_eq!(c.produce("idem", 0, &batch(1, 0, 1)), (0, 5));
+    assert_eq!(c.produce("idem", 0, &batch(0, 5, 1)).0, 47);
+    assert_eq!(c.list_offset(7, "idem", 0, -1).2, 6);
+}

@@ -89,6 +89,14 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
             "The request included a message larger than the max message size the server will accept.",
         ),
         LogError::UnsupportedMagic(_) => (error::INVALID_RECORD, "unsupported record batch magic"),
+        LogError::OutOfOrderSequence { .. } => (
+            error::OUT_OF_ORDER_SEQUENCE_NUMBER,
+            "The broker received an out of order sequence number.",
+        ),
+        LogError::InvalidProducerEpoch(_) => (
+            error::INVALID_PRODUCER_EPOCH,
+            "Producer attempted to produce with an old epoch.",
+        ),
         LogError::InvalidTimestamp(_) => (
             error::INVALID_TIMESTAMP,
             "Timestamp of the record batch is out of the acceptable range.",

@@ -75,7 +75,12 @@ pub struct Broker {
     /// Wall-clock times (ms) of the next periodic jobs run from `tick`.
     next_retention_ms: i64,
     next_checkpoint_ms: i64,
+    /// Producer ids reserved in the metadata log and not yet handed out: [next, end).
+    producer_ids: (i64, i64),
 }
+
+/// Producer ids reserved per ProducerIdsRecord, as Kafka's controller allocates them.
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 /// Kafka's `log.flush.offset.checkpoint.interval.ms`: how often recovery points are written.
 const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
@@ -116,6 +121,7 @@ impl Broker {
             completions: Vec::new(),
             awaiting_flush: Vec::new(),
             appended: false,
+            producer_ids: (0, 0),
         };
         broker.apply_topic_overrides();
         Ok(broker)
@@ -176,6 +182,23 @@ impl Broker {
         c
     }
 
+    /// A new producer id, reserving a block in the metadata log when the last one is used up,
+    /// so that ids are never handed out twice, also across restarts.
+    pub fn next_producer_id(
+        &mut self,
+        now: Instant,
+    ) -> Result<i64, crate::metadata::MetadataError> {
+        if self.producer_ids.0 >= self.producer_ids.1 {
+            let first = self
+                .meta
+                .allocate_producer_ids(PRODUCER_ID_BLOCK, self.clock.ms(now))?;
+            self.producer_ids = (first, first + PRODUCER_ID_BLOCK);
+        }
+        let id = self.producer_ids.0;
+        self.producer_ids.0 += 1;
+        Ok(id)
+    }
+
     pub(crate) fn note_append(&mut self) {
         self.appended = true;
     }
@@ -190,6 +213,7 @@ impl Broker {
             apis::API_VERSIONS => api::api_versions::handle(self, hdr, body),
             apis::METADATA => api::metadata::handle(self, hdr, body, now),
             apis::CREATE_TOPICS => api::create_topics::handle(self, hdr, body, now),
+            apis::INIT_PRODUCER_ID => api::init_producer_id::handle(self, hdr, body, now),
             apis::PRODUCE => api::produce::handle(self, hdr, body, now),
             apis::FETCH => api::fetch::handle(self, hdr, body, now, false),
             apis::LIST_OFFSETS => api::list_offsets::handle(self, hdr, body, now),

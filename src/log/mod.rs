@@ -6,6 +6,7 @@
 mod index;
 mod manager;
 mod partition;
+pub mod producer_state;
 mod scan;
 mod segment;
 
@@ -86,6 +87,14 @@ pub enum LogError {
         end: i64,
     },
     UnsupportedMagic(i8),
+    /// An idempotent producer's sequence does not follow its last one (OUT_OF_ORDER_SEQUENCE_NUMBER).
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i64,
+        got: i32,
+    },
+    /// An idempotent producer's epoch is older than its current one (INVALID_PRODUCER_EPOCH).
+    InvalidProducerEpoch(i64),
     /// A CreateTime outside `message.timestamp.before/after.max.ms` (INVALID_TIMESTAMP).
     InvalidTimestamp(i64),
     /// On-disk data that cannot be read.
@@ -104,6 +113,17 @@ impl fmt::Display for LogError {
                 end,
             } => write!(f, "offset {requested} out of range [{start}, {end}]"),
             LogError::UnsupportedMagic(m) => write!(f, "unsupported record batch magic {m}"),
+            LogError::OutOfOrderSequence {
+                producer_id,
+                expected,
+                got,
+            } => write!(
+                f,
+                "out of order sequence for producer {producer_id}: expected {expected}, got {got}"
+            ),
+            LogError::InvalidProducerEpoch(pid) => {
+                write!(f, "stale epoch for producer {pid}")
+            }
             LogError::InvalidTimestamp(ts) => {
                 write!(f, "timestamp {ts} is out of the accepted range")
             }

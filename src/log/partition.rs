@@ -1,5 +1,6 @@
 //! One partition's log: an ordered map of segments, the active one last.
 
+use super::producer_state::{BatchMeta, ProducerStates, SequenceCheck};
 use super::segment::{file_name, parse_file_name, Segment};
 use super::{AppendInfo, LogConfig, LogError, ReadInfo, TimestampType};
 use crate::records::{
@@ -43,6 +44,8 @@ pub struct PartitionLog {
     /// Files were created or removed since the last directory fsync.
     dir_dirty: bool,
     stats: OpenStats,
+    /// Idempotent producers' recent batches (kept in memory; lost state accepts any sequence).
+    producers: ProducerStates,
 }
 
 impl PartitionLog {
@@ -159,6 +162,7 @@ impl PartitionLog {
             last_now_ms: now_ms,
             dir_dirty,
             stats,
+            producers: ProducerStates::default(),
         };
         let leo = log.log_end_offset();
         let first = log.segments.keys().next().copied().unwrap_or(0);
@@ -267,6 +271,29 @@ impl PartitionLog {
             if self.config.timestamp_type == TimestampType::CreateTime {
                 self.check_timestamps(&h, now_ms)?;
             }
+            if h.producer_id >= 0 && !h.is_control() {
+                let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta);
+                match self.producers.check(
+                    h.producer_id,
+                    h.producer_epoch,
+                    h.base_sequence,
+                    last_seq,
+                ) {
+                    SequenceCheck::Append => {}
+                    // A retry of a batch already written: answer with its offsets, write nothing.
+                    SequenceCheck::Duplicate(m) => return Ok(self.duplicate_info(m)),
+                    SequenceCheck::StaleEpoch => {
+                        return Err(LogError::InvalidProducerEpoch(h.producer_id))
+                    }
+                    SequenceCheck::OutOfOrder { expected, got } => {
+                        return Err(LogError::OutOfOrderSequence {
+                            producer_id: h.producer_id,
+                            expected,
+                            got,
+                        })
+                    }
+                }
+            }
             headers.push(h);
         }
         if batches.len() as u64 > self.config.segment_bytes {
@@ -311,7 +338,32 @@ impl PartitionLog {
             self.roll(now_ms)?;
         }
         self.active()?.append(batches, &headers)?;
+        for h in headers
+            .iter()
+            .filter(|h| h.producer_id >= 0 && !h.is_control())
+        {
+            let meta = BatchMeta {
+                first_seq: h.base_sequence,
+                last_seq: h.base_sequence.wrapping_add(h.last_offset_delta),
+                first_offset: h.base_offset,
+                last_offset: h.last_offset(),
+                max_timestamp: h.max_timestamp,
+            };
+            self.producers.update(h.producer_id, h.producer_epoch, meta);
+        }
         Ok(info)
+    }
+
+    fn duplicate_info(&self, m: BatchMeta) -> AppendInfo {
+        let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
+        AppendInfo {
+            base_offset: m.first_offset,
+            last_offset: m.last_offset,
+            log_append_time: if log_append { m.max_timestamp } else { -1 },
+            log_start_offset: self.log_start_offset,
+            max_timestamp: m.max_timestamp,
+            record_count: 0,
+        }
     }
 
     /// Closes the active segment and starts a new one at the log end offset.

@@ -8,6 +8,7 @@ pub const FETCH: i16 = 1;
 pub const LIST_OFFSETS: i16 = 2;
 pub const METADATA: i16 = 3;
 pub const API_VERSIONS: i16 = 18;
+pub const INIT_PRODUCER_ID: i16 = 22;
 pub const CREATE_TOPICS: i16 = 19;
 pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
 
@@ -40,6 +41,7 @@ pub const APIS: &[Api] = &[
     api!("Metadata", metadata_request),
     api!("ApiVersions", api_versions_request),
     api!("CreateTopics", create_topics_request),
+    api!("InitProducerId", init_producer_id_request),
     api!("DescribeTopicPartitions", describe_topic_partitions_request),
 ];
 
@@ -75,5 +77,6 @@ mod tests {
         assert_eq!(r(API_VERSIONS), Some((0, 4)));
         assert_eq!(r(CREATE_TOPICS), Some((2, 7)));
         assert_eq!(r(DESCRIBE_TOPIC_PARTITIONS), Some((0, 0)));
+        assert_eq!(r(INIT_PRODUCER_ID), Some((0, 5)));
     }
 }

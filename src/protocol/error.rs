@@ -27,3 +27,7 @@ pub const UNKNOWN_TOPIC_ID: ErrorCode = 100;
 pub const INVALID_RECORD: ErrorCode = 87;
 pub const INVALID_REPLICA_ASSIGNMENT: ErrorCode = 39;
 pub const INVALID_TIMESTAMP: ErrorCode = 32;
+pub const OUT_OF_ORDER_SEQUENCE_NUMBER: ErrorCode = 45;
+pub const INVALID_PRODUCER_EPOCH: ErrorCode = 47;
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ErrorCode = 53;
+pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = 15;

@@ -36,7 +36,8 @@ def produce_all(bootstrap, topic, acks, count):
             "bootstrap.servers": bootstrap,
             "acks": acks,
             "linger.ms": 5,
-            "enable.idempotence": False,
+            # acks=all runs as an idempotent producer (InitProducerId, sequences).
+            "enable.idempotence": acks in ("all", -1, "-1"),
             "compression.type": "none",
         }
     )

@@ -18,9 +18,9 @@ def test_kafka_python_roundtrip(broker):
     finally:
         admin.close()
 
-    # kafka-python 3 turns idempotence on by default; InitProducerId is not served yet.
+    # kafka-python 3 turns idempotence on by default: InitProducerId and sequences are served.
     producer = KafkaProducer(
-        bootstrap_servers=broker.bootstrap, acks="all", linger_ms=5, enable_idempotence=False
+        bootstrap_servers=broker.bootstrap, acks="all", linger_ms=5
     )
     futures = []
     for i in range(COUNT):

@@ -24,6 +24,7 @@ pub const METADATA: i16 = 3;
 pub const API_VERSIONS: i16 = 18;
 pub const CREATE_TOPICS: i16 = 19;
 pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
+pub const INIT_PRODUCER_ID: i16 = 22;
 
 /// First flexible version of each API (from Kafka's schemas' `flexibleVersions`).
 pub fn first_flexible(api_key: i16) -> i16 {
@@ -35,6 +36,7 @@ pub fn first_flexible(api_key: i16) -> i16 {
         API_VERSIONS => 3,
         CREATE_TOPICS => 5,
         DESCRIBE_TOPIC_PARTITIONS => 0,
+        INIT_PRODUCER_ID => 2,
         _ => i16::MAX,
     }
 }

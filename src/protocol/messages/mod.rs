@@ -9,6 +9,8 @@ pub mod describe_topic_partitions_request;
 pub mod describe_topic_partitions_response;
 pub mod fetch_request;
 pub mod fetch_response;
+pub mod init_producer_id_request;
+pub mod init_producer_id_response;
 pub mod list_offsets_request;
 pub mod list_offsets_response;
 pub mod metadata_request;
