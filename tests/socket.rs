@@ -1555,7 +1555,7 @@ fn idempotent_producer_retries_are_stored_once() {
     let b = TestBroker::start("idempotence");
     let mut c = b.client();
     c.create_topic("idem", 1);
-    let mut init = |c: &mut Client| {
+    let init = |c: &mut Client| {
         let body = c.call(INIT_PRODUCER_ID, 4, |w| {
             InitProducerIdRequest::default().encode(w, 4)
         });
