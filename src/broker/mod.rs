@@ -448,3 +448,6 @@ impl Broker {
         self.logs.get_mut(topic, partition)
     }
 }
+
+#[cfg(test)]
+mod tests;
