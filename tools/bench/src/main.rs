@@ -84,7 +84,8 @@ fn free_port() -> Result<u16, String> {
 fn wait_serving(addr: &str, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
-        let r = raw::connect(addr, Duration::from_millis(500)).and_then(|mut s| raw::api_versions(&mut s));
+        let r = raw::connect(addr, Duration::from_millis(500))
+            .and_then(|mut s| raw::api_versions(&mut s));
         match r {
             Ok(()) => return Ok(()),
             Err(e) if Instant::now() > deadline => return Err(format!("{addr}: {e}")),
@@ -118,7 +119,15 @@ fn rawprod(a: &Args) -> Result<String, String> {
             let mut f = frame.clone();
             let bl = batch.len() as u64;
             std::thread::spawn(move || {
-                raw::pipeline(&mut s, &mut f, records as u64, bl, per_conn, inflight, deadline)
+                raw::pipeline(
+                    &mut s,
+                    &mut f,
+                    records as u64,
+                    bl,
+                    per_conn,
+                    inflight,
+                    deadline,
+                )
             })
         })
         .collect();
@@ -156,8 +165,12 @@ fn manyconns(a: &Args) -> Result<String, String> {
     let t0 = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..conns {
-        let (addr, frame, opened, finished) =
-            (addr.clone(), frame.clone(), opened.clone(), finished.clone());
+        let (addr, frame, opened, finished) = (
+            addr.clone(),
+            frame.clone(),
+            opened.clone(),
+            finished.clone(),
+        );
         let h = std::thread::Builder::new()
             .stack_size(256 << 10)
             .spawn(move || {
@@ -190,7 +203,10 @@ fn manyconns(a: &Args) -> Result<String, String> {
         .map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into())))
         .collect();
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    let first = results.iter().find_map(|r| r.as_ref().err().cloned()).unwrap_or_default();
+    let first = results
+        .iter()
+        .find_map(|r| r.as_ref().err().cloned())
+        .unwrap_or_default();
     Ok(format!(
         "conns={conns} ok={ok} failed={} records_each={} wall={:.3} first_error={first:?}",
         conns - ok,
@@ -247,7 +263,10 @@ fn startup(a: &Args) -> Result<String, String> {
             raw::api_versions(s)
         });
         let t_serve = t0.elapsed();
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let stop = Instant::now();
         loop {
             match child.try_wait() {
@@ -268,7 +287,12 @@ fn startup(a: &Args) -> Result<String, String> {
         conn_ms.push(t_conn.as_secs_f64() * 1e3);
         serve_ms.push(t_serve.as_secs_f64() * 1e3);
     }
-    let all = |v: &[f64]| v.iter().map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(",");
+    let all = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     let (ca, sa) = (all(&conn_ms), all(&serve_ms));
     Ok(format!(
         "runs={runs} connect_ms={:.2} serve_ms={:.2} connect_all={ca} serve_all={sa}",
@@ -295,10 +319,20 @@ fn run(cmd: &str, a: &Args) -> Result<String, String> {
             a.pid()?,
         )
         .map(|s| format!("RESULT {s}")),
-        "rdcons" => rd::consume(a.str("addr")?, a.str("topic")?, a.num("count", 1_000_000)?, a.pid()?)
-            .map(|s| format!("RESULT {s}")),
-        "latency" => rd::latency(a.str("addr")?, a.str("topic")?, a.num("rate", 1000)?, a.num("secs", 10)?)
-            .map(|s| format!("RESULT {s}")),
+        "rdcons" => rd::consume(
+            a.str("addr")?,
+            a.str("topic")?,
+            a.num("count", 1_000_000)?,
+            a.pid()?,
+        )
+        .map(|s| format!("RESULT {s}")),
+        "latency" => rd::latency(
+            a.str("addr")?,
+            a.str("topic")?,
+            a.num("rate", 1000)?,
+            a.num("secs", 10)?,
+        )
+        .map(|s| format!("RESULT {s}")),
         "rawprod" => rawprod(a).map(|s| format!("RESULT {s}")),
         "manyconns" => manyconns(a).map(|s| format!("RESULT {s}")),
         "startup" => startup(a).map(|s| format!("RESULT {s}")),

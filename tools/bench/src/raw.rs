@@ -90,7 +90,13 @@ fn frame(api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
 }
 
 /// A whole ProduceRequest v8 frame for one batch to one partition.
-pub fn produce_frame(topic: &str, partition: i32, acks: i16, timeout_ms: i32, batch: &[u8]) -> Vec<u8> {
+pub fn produce_frame(
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    timeout_ms: i32,
+    batch: &[u8],
+) -> Vec<u8> {
     let mut body = Vec::with_capacity(batch.len() + 64);
     body.extend_from_slice(&(-1i16).to_be_bytes()); // transactional id: null
     body.extend_from_slice(&acks.to_be_bytes());
@@ -216,7 +222,9 @@ pub fn create_topic(addr: &str, topic: &str, partitions: i32) -> io::Result<()> 
         c.string()?;
         let err = c.i16()?;
         if err != 0 && err != 36 {
-            return Err(io::Error::other(format!("CreateTopics {topic}: error {err}")));
+            return Err(io::Error::other(format!(
+                "CreateTopics {topic}: error {err}"
+            )));
         }
         c.string()?;
     }
@@ -310,7 +318,10 @@ mod tests {
         assert_eq!(len + 12, b.len());
         let crc = u32::from_be_bytes(b[17..21].try_into().unwrap());
         assert_eq!(crc, crc32c::crc32c(&b[21..]));
-        assert_eq!(i32::from_be_bytes(b[57..61].try_into().unwrap()) as usize, n);
+        assert_eq!(
+            i32::from_be_bytes(b[57..61].try_into().unwrap()) as usize,
+            n
+        );
     }
 
     #[test]

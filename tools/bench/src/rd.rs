@@ -87,7 +87,9 @@ fn consumer(addr: &str) -> Result<BaseConsumer<Ctx>, String> {
 }
 
 fn send_retrying(p: &BaseProducer<Ctx>, topic: &str, payload: &[u8]) -> Result<(), String> {
-    let mut rec = BaseRecord::<(), [u8], ()>::to(topic).payload(payload).partition(0);
+    let mut rec = BaseRecord::<(), [u8], ()>::to(topic)
+        .payload(payload)
+        .partition(0);
     loop {
         match p.send(rec) {
             Ok(()) => return Ok(()),
@@ -101,14 +103,25 @@ fn send_retrying(p: &BaseProducer<Ctx>, topic: &str, payload: &[u8]) -> Result<(
 }
 
 /// Scenario 1: `count` records of `size` bytes, acks=1, linger.ms=5, 1 MB batches.
-pub fn produce(addr: &str, topic: &str, count: u64, size: usize, pid: Option<u32>) -> Result<String, String> {
+pub fn produce(
+    addr: &str,
+    topic: &str,
+    count: u64,
+    size: usize,
+    pid: Option<u32>,
+) -> Result<String, String> {
     let (p, ctx) = producer(
         addr,
-        &[("linger.ms", "5"), ("batch.size", "1000000"), ("batch.num.messages", "100000")],
+        &[
+            ("linger.ms", "5"),
+            ("batch.size", "1000000"),
+            ("batch.num.messages", "100000"),
+        ],
     )?;
     // Warm up: metadata and the connection, outside the measured window.
     send_retrying(&p, topic, b"warmup")?;
-    p.flush(Duration::from_secs(10)).map_err(|e| format!("flush: {e}"))?;
+    p.flush(Duration::from_secs(10))
+        .map_err(|e| format!("flush: {e}"))?;
     let base_ok = ctx.0.ok.load(Ordering::Relaxed);
     let payload = vec![b'v'; size];
     let w = Window::start(pid);
@@ -118,7 +131,8 @@ pub fn produce(addr: &str, topic: &str, count: u64, size: usize, pid: Option<u32
             p.poll(Duration::ZERO);
         }
     }
-    p.flush(Duration::from_secs(60)).map_err(|e| format!("flush: {e}"))?;
+    p.flush(Duration::from_secs(60))
+        .map_err(|e| format!("flush: {e}"))?;
     let (wall, s) = w.finish();
     let ok = ctx.0.ok.load(Ordering::Relaxed) - base_ok;
     let failed = ctx.0.failed.load(Ordering::Relaxed);
@@ -222,7 +236,8 @@ pub fn latency(addr: &str, topic: &str, rate: u64, secs: u64) -> Result<String, 
         payload[1..9].copy_from_slice(&t.to_be_bytes());
         send_retrying(&p, topic, &payload)?;
     }
-    p.flush(Duration::from_secs(10)).map_err(|e| format!("flush: {e}"))?;
+    p.flush(Duration::from_secs(10))
+        .map_err(|e| format!("flush: {e}"))?;
     done.store(true, Ordering::Relaxed);
     let mut lat = reader.join().map_err(|_| "consumer thread panicked")?;
     if lat.is_empty() {
