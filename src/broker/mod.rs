@@ -17,7 +17,7 @@ use crate::protocol::wire::DecodeError;
 use crate::reactor::{ConnId, Reply, Service};
 use parked::{Parked, ParkedFetch};
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Why a broker could not start.
 #[derive(Debug)]
@@ -197,6 +197,61 @@ impl Broker {
         let id = self.producer_ids.0;
         self.producer_ids.0 += 1;
         Ok(id)
+    }
+
+    /// Creates a topic in the metadata log and its partition logs. Validation of names,
+    /// counts and configs is the caller's (CreateTopics and auto-creation differ in errors).
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(String, String)],
+        now: Instant,
+    ) -> Result<(), crate::metadata::MetadataError> {
+        let now_ms = self.clock.ms(now);
+        let info = self.meta.create_topic(
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            self.config.node_id,
+            now_ms,
+        )?;
+        let log_config = self.topic_log_config(name);
+        for p in &info.partitions {
+            if let Err(e) = self
+                .logs
+                .create(name, p.partition, info.id, log_config.clone(), now_ms)
+            {
+                // The topic exists in metadata; the log is created again on first use.
+                log::error!("creating log for {name}-{}: {e}", p.partition);
+            }
+        }
+        Ok(())
+    }
+
+    /// The log of an existing partition, created on first use if its directory is missing.
+    pub fn partition_log_mut(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        now: Instant,
+    ) -> Option<&mut crate::log::PartitionLog> {
+        let t = self.meta.image().topic(topic)?;
+        if partition < 0 || partition as usize >= t.partitions.len() {
+            return None;
+        }
+        let id = t.id;
+        if self.logs.get(topic, partition).is_none() {
+            let cfg = self.topic_log_config(topic);
+            let now_ms = self.clock.ms(now);
+            if let Err(e) = self.logs.create(topic, partition, id, cfg, now_ms) {
+                log::error!("creating log for {topic}-{partition}: {e}");
+                return None;
+            }
+        }
+        self.logs.get_mut(topic, partition)
     }
 
     pub(crate) fn note_append(&mut self) {
@@ -381,72 +436,12 @@ impl Service for Broker {
     }
 }
 
-/// Poll at least this often so that time-based flushes (`flush.ms`) and expiries run.
-pub const MAX_TICK: Duration = Duration::from_millis(100);
-
 /// Topics Kafka marks internal.
 pub fn is_internal_topic(name: &str) -> bool {
     matches!(
         name,
         "__consumer_offsets" | "__transaction_state" | "__share_group_state"
     )
-}
-
-impl Broker {
-    /// Creates a topic in the metadata log and its partition logs. Validation of names,
-    /// counts and configs is the caller's (CreateTopics and auto-creation differ in errors).
-    pub fn create_topic(
-        &mut self,
-        name: &str,
-        partitions: i32,
-        replication_factor: i16,
-        configs: &[(String, String)],
-        now: Instant,
-    ) -> Result<(), crate::metadata::MetadataError> {
-        let now_ms = self.clock.ms(now);
-        let info = self.meta.create_topic(
-            name,
-            partitions,
-            replication_factor,
-            configs,
-            self.config.node_id,
-            now_ms,
-        )?;
-        let log_config = self.topic_log_config(name);
-        for p in &info.partitions {
-            if let Err(e) = self
-                .logs
-                .create(name, p.partition, info.id, log_config.clone(), now_ms)
-            {
-                // The topic exists in metadata; the log is created again on first use.
-                log::error!("creating log for {name}-{}: {e}", p.partition);
-            }
-        }
-        Ok(())
-    }
-
-    /// The log of an existing partition, created on first use if its directory is missing.
-    pub fn partition_log_mut(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        now: Instant,
-    ) -> Option<&mut crate::log::PartitionLog> {
-        let t = self.meta.image().topic(topic)?;
-        if partition < 0 || partition as usize >= t.partitions.len() {
-            return None;
-        }
-        let id = t.id;
-        if self.logs.get(topic, partition).is_none() {
-            let cfg = self.topic_log_config(topic);
-            let now_ms = self.clock.ms(now);
-            if let Err(e) = self.logs.create(topic, partition, id, cfg, now_ms) {
-                log::error!("creating log for {topic}-{partition}: {e}");
-                return None;
-            }
-        }
-        self.logs.get_mut(topic, partition)
-    }
 }
 
 #[cfg(test)]
