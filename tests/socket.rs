@@ -1592,3 +1592,31 @@ fn idempotent_producer_retries_are_stored_once() {
     assert_eq!(c.produce("idem", 0, &batch(0, 5, 1)).0, 47);
     assert_eq!(c.list_offset(7, "idem", 0, -1).2, 6);
 }
+
+/// acks=-1 is refused with NOT_ENOUGH_REPLICAS when the ISR (this broker alone) is smaller
+/// than `min.insync.replicas`; acks=1 still succeeds.
+#[test]
+fn acks_all_respects_min_insync_replicas() {
+    use minikafka::protocol::messages::create_topics_request::*;
+    let b = TestBroker::start("min-isr");
+    let mut c = b.client();
+    let req = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: "strict",
+            num_partitions: 1,
+            replication_factor: 1,
+            configs: vec![CreatableTopicConfig {
+                name: "min.insync.replicas",
+                value: Some("2"),
+            }],
+            ..Default::default()
+        }],
+        timeout_ms: 1000,
+        validate_only: false,
+    };
+    c.call(CREATE_TOPICS, 7, |w| req.encode(w, 7));
+    let (e, _, _) = c.produce_to(9, "strict", [0; 16], 0, &batch(1, "x"), -1);
+    assert_eq!(e, 19);
+    let (e, off, _) = c.produce_to(9, "strict", [0; 16], 0, &batch(1, "x"), 1);
+    assert_eq!((e, off), (0, 0));
+}

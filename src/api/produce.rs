@@ -110,6 +110,23 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
     }
 }
 
+/// acks=-1 needs at least `min.insync.replicas` (topic config, else the broker's) in the ISR.
+fn enough_in_sync(b: &Broker, topic: &str, partition: i32) -> bool {
+    let Some(t) = b.meta.image().topic(topic) else {
+        return true;
+    };
+    let min = t
+        .configs
+        .get("min.insync.replicas")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(b.config.min_insync_replicas);
+    let isr = t
+        .partitions
+        .get(partition.max(0) as usize)
+        .map_or(0, |p| p.isr.len() as i32);
+    isr >= min
+}
+
 pub fn handle(
     b: &mut Broker,
     hdr: &RequestHeader<'_>,
@@ -169,6 +186,13 @@ pub fn handle(
             };
             if let Err((code, msg)) = check_shape(&body[range.clone()]) {
                 rs.push(PartResult::err(code, Some(msg)));
+                continue;
+            }
+            if acks == -1 && !enough_in_sync(b, name, p.index) {
+                rs.push(PartResult::err(
+                    error::NOT_ENOUGH_REPLICAS,
+                    Some("Messages are rejected since there are fewer in-sync replicas than required."),
+                ));
                 continue;
             }
             let Some(log) = b.partition_log_mut(name, p.index, now) else {

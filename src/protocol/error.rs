@@ -31,3 +31,4 @@ pub const OUT_OF_ORDER_SEQUENCE_NUMBER: ErrorCode = 45;
 pub const INVALID_PRODUCER_EPOCH: ErrorCode = 47;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ErrorCode = 53;
 pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = 15;
+pub const NOT_ENOUGH_REPLICAS: ErrorCode = 19;
