@@ -49,7 +49,10 @@ pub fn handle(
         return Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))));
     }
     let max_total = (req.max_bytes.max(0) as usize).min(BROKER_FETCH_MAX_BYTES);
-    let mut data: Vec<u8> = Vec::new();
+    // Records are read into the broker's reusable buffer: no fresh allocation (and page faults)
+    // per fetch.
+    let mut data = std::mem::take(&mut b.fetch_buf);
+    data.clear();
     let mut any_error = false;
     let mut topics_out: Vec<(usize, Vec<PartOut>)> = Vec::with_capacity(req.topics.len());
     for (ti, t) in req.topics.iter().enumerate() {
@@ -120,6 +123,7 @@ pub fn handle(
 
     let enough = data.len() >= req.min_bytes.max(0) as usize;
     if !expired && req.max_wait_ms > 0 && !enough && !any_error && !req.topics.is_empty() {
+        b.return_fetch_buf(data);
         return Ok(Outcome::ParkFetch {
             deadline: now + Duration::from_millis(req.max_wait_ms as u64),
         });
@@ -157,9 +161,8 @@ pub fn handle(
             .collect(),
         node_endpoints: Vec::new(),
     };
-    Ok(Outcome::Body(frame_response(
-        hdr,
-        |w| resp.encode(w, v),
-        data.len() + 256,
-    )))
+    let out = frame_response(hdr, |w| resp.encode(w, v), data.len() + 256);
+    drop(resp);
+    b.return_fetch_buf(data);
+    Ok(Outcome::Body(out))
 }

@@ -120,11 +120,14 @@ fn enough_in_sync(b: &Broker, topic: &str, partition: i32) -> bool {
         .get("min.insync.replicas")
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(b.config.min_insync_replicas);
-    let isr = t
-        .partitions
-        .get(partition.max(0) as usize)
-        .map_or(0, |p| p.isr.len() as i32);
-    isr >= min
+    // A partition that does not exist is answered UNKNOWN_TOPIC_OR_PARTITION by the caller.
+    let Some(p) = usize::try_from(partition)
+        .ok()
+        .and_then(|i| t.partitions.get(i))
+    else {
+        return true;
+    };
+    p.isr.len() as i32 >= min
 }
 
 pub fn handle(

@@ -75,6 +75,8 @@ pub struct Broker {
     /// Wall-clock times (ms) of the next periodic jobs run from `tick`.
     next_retention_ms: i64,
     next_checkpoint_ms: i64,
+    /// The fetch handler's read buffer, kept between requests.
+    pub(crate) fetch_buf: Vec<u8>,
     /// Producer ids reserved in the metadata log and not yet handed out: [next, end).
     producer_ids: (i64, i64),
 }
@@ -122,6 +124,7 @@ impl Broker {
             awaiting_flush: Vec::new(),
             appended: false,
             producer_ids: (0, 0),
+            fetch_buf: Vec::new(),
         };
         broker.apply_topic_overrides();
         Ok(broker)
@@ -252,6 +255,14 @@ impl Broker {
             }
         }
         self.logs.get_mut(topic, partition)
+    }
+
+    /// Keeps the fetch buffer for the next request unless one huge fetch made it large.
+    pub(crate) fn return_fetch_buf(&mut self, buf: Vec<u8>) {
+        const KEEP_AT_MOST: usize = 8 << 20;
+        if buf.capacity() <= KEEP_AT_MOST {
+            self.fetch_buf = buf;
+        }
     }
 
     pub(crate) fn note_append(&mut self) {
