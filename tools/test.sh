@@ -6,7 +6,7 @@
 #   tools/test.sh --quick         skip the interop tests (no release build, no client installs)
 #   tools/test.sh --interop-only  only build the release binary and run tests/interop
 #
-# Interop needs kcat (apt-get), confluent-kafka + kafka-python + pytest (pip) and kafkajs (npm, into
+# Interop needs kcat (apt-get), confluent-kafka + kafka-python + aiokafka + pytest (pip) and kafkajs (npm, into
 # tests/interop/node_modules from the committed package-lock.json); missing ones are installed here.
 set -uo pipefail
 
@@ -92,11 +92,11 @@ install_kcat() {
 }
 
 install_python_clients() {
-  python3 -c 'import confluent_kafka, kafka, pytest, pytest_timeout' 2>/dev/null && return 0
+  python3 -c 'import confluent_kafka, kafka, aiokafka, pytest, pytest_timeout' 2>/dev/null && return 0
   echo "installing Python clients (tests/interop/requirements.txt)"
   local pip=(python3 -m pip install -q --disable-pip-version-check -r tests/interop/requirements.txt)
   "${pip[@]}" || "${pip[@]}" --break-system-packages || return 1
-  python3 -c 'import confluent_kafka, kafka, pytest, pytest_timeout'
+  python3 -c 'import confluent_kafka, kafka, aiokafka, pytest, pytest_timeout'
 }
 
 install_kafkajs() {
@@ -107,7 +107,7 @@ install_kafkajs() {
 }
 
 run_pytest() {
-  section "interop: pytest (kcat, confluent-kafka, kafka-python)"
+  section "interop: pytest (kcat, confluent-kafka, kafka-python, aiokafka)"
   local xml=$WORK/pytest.xml status
   MINIKAFKA_BIN=$BIN timeout 1800 \
     python3 -m pytest tests/interop -v --junitxml="$xml" -p no:cacheprovider
