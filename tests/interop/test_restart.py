@@ -61,7 +61,10 @@ def produce(bootstrap, topic, partitions, start, count, acked):
     return producer
 
 
-def test_sigterm_keeps_everything(broker):
+def test_sigterm_keeps_everything(broker_factory, monkeypatch):
+    # Info level, to read the broker's account of how it opened its logs.
+    monkeypatch.setenv("MINIKAFKA_TEST_LOG_LEVEL", "info")
+    broker = broker_factory()
     topic, parts = "restart-term", 2
     create_topics(broker.bootstrap, [(topic, parts)])
     acked = {}
@@ -70,6 +73,8 @@ def test_sigterm_keeps_everything(broker):
     code = broker.stop()
     assert code == 0, f"broker exited with {code} on SIGTERM"
     broker.start()
+    opened = [l for l in broker.output_tail(200).splitlines() if "partition logs after" in l]
+    assert opened and "after a clean shutdown: 0 segments recovered" in opened[-1], opened
     got, _ = read_all(broker.bootstrap, topic, parts, len(acked))
     assert got == acked
     # The topic and its id survive too: new writes continue at the old end.
@@ -81,7 +86,8 @@ def test_sigterm_keeps_everything(broker):
     assert got == {**acked, **more}
 
 
-def test_kill9_keeps_acknowledged(broker_factory):
+def test_kill9_keeps_acknowledged(broker_factory, monkeypatch):
+    monkeypatch.setenv("MINIKAFKA_TEST_LOG_LEVEL", "info")
     broker = broker_factory({"log.flush.interval.messages": "1"})
     topic, parts = "restart-kill", 2
     create_topics(broker.bootstrap, [(topic, parts)])
@@ -111,6 +117,8 @@ def test_kill9_keeps_acknowledged(broker_factory):
     del producer
 
     broker.start()
+    opened = [l for l in broker.output_tail(200).splitlines() if "partition logs after" in l]
+    assert opened and "after an unclean shutdown" in opened[-1], opened
     got, _ = read_all(broker.bootstrap, topic, parts, len(snapshot))
     missing = [k for k in snapshot if k not in got]
     assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {missing[:3]}"
