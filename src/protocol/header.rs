@@ -33,7 +33,14 @@ impl<'a> RequestHeader<'a> {
             client_id,
         };
         if apis::is_flexible(api_key, api_version) {
-            r.skip_tagged_fields()?;
+            let tags = r.skip_tagged_fields();
+            // An ApiVersions we cannot serve is answered from its correlation id alone, so a
+            // header we cannot fully read (a newer client's, or a v1 header) is still enough.
+            let answerable =
+                api_key == apis::API_VERSIONS && !apis::is_supported(api_key, api_version);
+            if !answerable {
+                tags?;
+            }
         }
         Ok((hdr, r.rest()))
     }
@@ -91,6 +98,16 @@ mod tests {
         };
         let f = frame_response(&h, |w| w.i16(0), 0);
         assert_eq!(f, vec![0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn unsupported_api_versions_header_is_read_leniently() {
+        // ApiVersions v99 with a v1 header (no tagged-field byte): still answerable.
+        let f = [0, 18, 0, 99, 0, 0, 0, 7, 0, 0];
+        let (h, _) = RequestHeader::parse(&f).unwrap();
+        assert_eq!((h.api_key, h.api_version, h.correlation_id), (18, 99, 7));
+        // A supported flexible version must carry its tagged fields.
+        assert!(RequestHeader::parse(&[0, 18, 0, 3, 0, 0, 0, 7, 0, 0]).is_err());
     }
 
     #[test]
