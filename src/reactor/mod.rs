@@ -69,6 +69,8 @@ pub trait Service {
     fn take_completions(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>);
     /// Earliest deadline the service has (poll timeout), if any.
     fn next_deadline(&self) -> Option<Instant>;
+    /// A connection was accepted (its id is new or reused after a close).
+    fn connection_opened(&mut self, _conn: ConnId, _peer: std::net::SocketAddr) {}
     /// The connection is gone: drop whatever is parked for it (its id may be reused later).
     fn connection_closed(&mut self, conn: ConnId);
     /// Flush, checkpoints, clean-shutdown marker.

@@ -151,7 +151,7 @@ impl Reactor {
             let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
             let writable = ev.is_writable() || ev.is_write_closed();
             match ev.token() {
-                LISTENER => self.accept(now),
+                LISTENER => self.accept(service, now),
                 WAKER => {} // the stop flag is checked by the loop
                 SIGNALS => {
                     if let Some(sig) = self.signals.as_mut() {
@@ -199,7 +199,7 @@ impl Reactor {
     }
 
     /// Accepts until WouldBlock or the connection cap.
-    fn accept(&mut self, now: Instant) {
+    fn accept<S: Service>(&mut self, service: &mut S, now: Instant) {
         loop {
             if self.conns.len() >= self.limits.max_connections {
                 self.accept_pending = true;
@@ -222,6 +222,7 @@ impl Reactor {
                     }
                     ::log::debug!("reactor: connection {id} from {peer}");
                     entry.insert(Conn::new(stream, peer, now));
+                    service.connection_opened(id, peer);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_pending = false;
@@ -427,7 +428,7 @@ impl Reactor {
             ::log::debug!("reactor: connection {id} from {} closed", conn.peer);
             service.connection_closed(id);
             if self.accept_pending {
-                self.accept(Instant::now());
+                self.accept(service, Instant::now());
             }
         }
     }
@@ -448,7 +449,7 @@ impl Reactor {
             self.close(id, service);
         }
         if self.accept_pending {
-            self.accept(now);
+            self.accept(service, now);
         }
         let period = (idle / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
         self.next_sweep = now + period;
