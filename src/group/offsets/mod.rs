@@ -113,6 +113,9 @@ impl GroupEntry {
 #[derive(Default)]
 pub struct OffsetStore {
     groups: HashMap<String, GroupEntry>,
+    /// Replay only: records of transactional batches (TxnOffsetCommit) per producer id, applied
+    /// when that producer's COMMIT marker is replayed, dropped at ABORT.
+    pending_txn: HashMap<i64, Vec<KeyValue>>,
 }
 
 impl OffsetStore {
@@ -261,6 +264,7 @@ impl OffsetStore {
     /// Applies every record of back-to-back batches (a `__consumer_offsets` partition log);
     /// returns the group snapshots and deletions seen, in order. Control batches are skipped. A
     /// corrupt batch or record stops the replay with an error, keeping what came before.
+    /// Transactional batches wait for their producer's marker (which may come in a later call).
     pub fn replay(&mut self, batches: &[u8]) -> Result<Vec<Replayed>, OffsetsError> {
         let (seen, err) = self.replay_partial(batches);
         match err {
@@ -283,21 +287,57 @@ impl OffsetStore {
     ) -> Result<(), OffsetsError> {
         for b in records::batches_checked(batches) {
             let (h, bytes) = b?;
+            let payload = records::records_payload(bytes, records::DEFAULT_DECOMPRESS_CAP)?;
+            let recs = records::parse_records(&payload, h.record_count)?;
             if h.is_control() {
+                // A transaction marker: apply (commit) or drop (abort) that producer's pending
+                // transactional offset commits.
+                let pending = self.pending_txn.remove(&h.producer_id).unwrap_or_default();
+                if h.is_transactional()
+                    && recs
+                        .first()
+                        .and_then(|r| r.key)
+                        .is_some_and(is_commit_marker)
+                {
+                    for (k, v) in &pending {
+                        self.apply_replayed(k, v.as_deref(), seen)?;
+                    }
+                }
                 continue;
             }
-            let payload = records::records_payload(bytes, records::DEFAULT_DECOMPRESS_CAP)?;
-            for r in records::parse_records(&payload, h.record_count)? {
+            for r in recs {
                 let key = r
                     .key
                     .ok_or_else(|| OffsetsError::Decode("record without a key".into()))?;
-                let x = self.apply(key, r.value)?;
-                if matches!(x, Replayed::Group(_) | Replayed::GroupDeleted(_)) {
-                    seen.push(x);
+                if h.is_transactional() {
+                    self.pending_txn
+                        .entry(h.producer_id)
+                        .or_default()
+                        .push((key.to_vec(), r.value.map(<[u8]>::to_vec)));
+                } else {
+                    self.apply_replayed(key, r.value, seen)?;
                 }
             }
         }
         Ok(())
+    }
+
+    fn apply_replayed(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        seen: &mut Vec<Replayed>,
+    ) -> Result<(), OffsetsError> {
+        let x = self.apply(key, value)?;
+        if matches!(x, Replayed::Group(_) | Replayed::GroupDeleted(_)) {
+            seen.push(x);
+        }
+        Ok(())
+    }
+
+    /// Producers with transactional offset commits replayed but not yet ended by a marker.
+    pub fn pending_transactions(&self) -> usize {
+        self.pending_txn.len()
     }
 
     /// The group has no members any more (from `now_ms`): its offsets start to age.
@@ -358,4 +398,9 @@ impl OffsetStore {
             self.groups.remove(group);
         }
     }
+}
+
+/// A control record key is version (i16) then type (i16): 0 = ABORT, 1 = COMMIT.
+fn is_commit_marker(key: &[u8]) -> bool {
+    key.len() >= 4 && key[2..4] == [0, 1]
 }

@@ -461,3 +461,51 @@ fn memory_stays_flat_under_repeated_commits() {
     }
     assert_eq!(s.groups.len(), 1);
 }
+
+fn txn_batch(pid: i64, recs: &[KeyValue]) -> Vec<u8> {
+    let mut b = records::BatchBuilder::new(0, 1)
+        .producer(pid, 0, 0)
+        .transactional(true);
+    for (k, v) in recs {
+        b.push(None, 1, Some(k), v.as_deref(), &[]);
+    }
+    b.finish()
+}
+
+fn marker(pid: i64, commit: bool) -> Vec<u8> {
+    let mut b = records::BatchBuilder::new(0, 1)
+        .producer(pid, 0, -1)
+        .transactional(true)
+        .control(true);
+    b.push(
+        None,
+        1,
+        Some(&[0, 0, 0, commit as u8]),
+        Some(&[0, 0, 0, 0, 0, 0]),
+        &[],
+    );
+    b.finish()
+}
+
+#[test]
+fn replay_applies_transactional_commits_only_at_their_commit_marker() {
+    let mut log = txn_batch(
+        7,
+        &OffsetStore::commit_records("g", &[("t", 0, off(70, 1))]),
+    );
+    log.extend(txn_batch(
+        8,
+        &OffsetStore::commit_records("g", &[("t", 1, off(80, 1))]),
+    ));
+    let mut s = OffsetStore::new();
+    s.replay(&log).unwrap();
+    assert_eq!(s.offset_count(), 0);
+    assert_eq!(s.pending_transactions(), 2);
+    // The markers come in a later buffer.
+    let mut tail = marker(8, false);
+    tail.extend(marker(7, true));
+    s.replay(&tail).unwrap();
+    assert_eq!(s.fetch("g", "t", 0).map(|c| c.offset), Some(70));
+    assert_eq!(s.fetch("g", "t", 1), None);
+    assert_eq!(s.pending_transactions(), 0);
+}
