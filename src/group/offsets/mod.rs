@@ -239,7 +239,17 @@ impl OffsetStore {
             },
             Key::Group(group) => match value {
                 None => {
-                    self.set_membership(group, Membership::Simple);
+                    // Offsets outliving their group keep ageing from when it became empty.
+                    let m = match self.membership(group) {
+                        Membership::Active => Membership::Empty(None),
+                        m => m,
+                    };
+                    let m = if self.has_offsets(group) {
+                        m
+                    } else {
+                        Membership::Simple
+                    };
+                    self.set_membership(group, m);
                     Ok(Replayed::GroupDeleted(group.to_string()))
                 }
                 Some(v) => {
@@ -248,10 +258,14 @@ impl OffsetStore {
                         Membership::Active
                     } else if s.protocol_type.is_empty() {
                         Membership::Simple
+                    } else if s.current_state_timestamp > 0 {
+                        Membership::Empty(Some(s.current_state_timestamp))
                     } else {
-                        Membership::Empty(
-                            (s.current_state_timestamp >= 0).then_some(s.current_state_timestamp),
-                        )
+                        // No usable timestamp (records before v2): keep what mark_empty set.
+                        match self.membership(group) {
+                            e @ Membership::Empty(Some(_)) => e,
+                            _ => Membership::Empty(None),
+                        }
                     };
                     self.set_membership(group, m);
                     Ok(Replayed::Group(s))
@@ -340,9 +354,19 @@ impl OffsetStore {
         self.pending_txn.len()
     }
 
-    /// The group has no members any more (from `now_ms`): its offsets start to age.
+    /// The group has no members any more (from `now_ms`): its offsets start to age. A group
+    /// already marked empty keeps its first timestamp, so repeated calls do not defer expiry.
     pub fn mark_empty(&mut self, group: &str, now_ms: i64) {
+        if let Membership::Empty(Some(_)) = self.membership(group) {
+            return;
+        }
         self.set_membership(group, Membership::Empty(Some(now_ms)));
+    }
+
+    fn membership(&self, group: &str) -> Membership {
+        self.groups
+            .get(group)
+            .map_or(Membership::Simple, |g| g.membership)
     }
 
     /// The group has members: its offsets do not expire.

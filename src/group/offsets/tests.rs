@@ -509,3 +509,29 @@ fn replay_applies_transactional_commits_only_at_their_commit_marker() {
     assert_eq!(s.fetch("g", "t", 1), None);
     assert_eq!(s.pending_transactions(), 0);
 }
+
+#[test]
+fn retention_clock_survives_group_tombstone_and_repeated_marks() {
+    let mut s = OffsetStore::new();
+    apply_all(
+        &mut s,
+        &OffsetStore::commit_records("g", &[("t", 0, off(1, 1_000))]),
+    );
+    s.mark_active("g");
+    s.mark_empty("g", 100_000);
+    // A second mark does not restart the clock.
+    s.mark_empty("g", 200_000);
+    // An empty-group record without a timestamp keeps the mark.
+    let mut empty = snapshot("g", 0);
+    empty.current_state_timestamp = -1;
+    apply_all(&mut s, &[OffsetStore::group_record(&empty)]);
+    // The group itself is deleted while its offsets remain: they keep ageing from 100_000.
+    apply_all(&mut s, &[OffsetStore::group_tombstone("g")]);
+    assert!(s.expired(100_999, 1_000).is_empty());
+    assert_eq!(expired_groups(&s, 101_000, 1_000), vec![("g".into(), 2)]);
+    // Without offsets, a group tombstone leaves nothing behind.
+    let mut s = OffsetStore::new();
+    s.mark_active("x");
+    apply_all(&mut s, &[OffsetStore::group_tombstone("x")]);
+    assert!(s.groups.is_empty());
+}
