@@ -593,7 +593,9 @@ impl GroupCoordinator {
             let Some((_, timer)) = self.ctx.timers.pop_first() else {
                 break;
             };
-            self.fire(id, timer, now);
+            // A late tick acts as if each timer fired on time, so chained timers (the
+            // initial delay's extensions) keep their spacing.
+            self.fire(id, timer, id.0);
         }
     }
 
@@ -611,9 +613,11 @@ impl GroupCoordinator {
                     return;
                 }
                 m.session_timer = None;
-                // Members in a rebalance are kept alive (the session restarts when it
-                // completes), except new members parked too long in JoinGroup.
+                // Members in a rebalance are kept alive (checked again a session later; the
+                // session restarts when the rebalance completes), except new members parked
+                // too long in JoinGroup.
                 if m.awaiting_sync || (m.awaiting_join && !m.is_new) {
+                    g.refresh_session(&member, now, ctx);
                     return;
                 }
                 g.remove_and_update(&member, now, ctx);
