@@ -245,7 +245,12 @@ impl GroupCoordinator {
             args,
             protocols,
             session,
-            rebalance: millis(args.rebalance_timeout_ms),
+            // JoinGroup v0 has no rebalance timeout: the session timeout stands in for it.
+            rebalance: if args.rebalance_timeout_ms > 0 {
+                millis(args.rebalance_timeout_ms)
+            } else {
+                session
+            },
             waiter,
             now,
         };

@@ -668,17 +668,110 @@ fn static_member_with_changed_protocol_rebalances() {
     h.finish_sync(&ids, 1);
     // Both now prefer roundrobin over range: the selected protocol changes.
     let both: &[(&str, &[u8])] = &[("roundrobin", b"x"), ("range", b"y")];
-    let (_, a) = h.join_with(J {
+    let (w1, a) = h.join_with(J {
         instance: Some("i1"),
         ..j(&ids[0], both)
     });
     assert!(is_parked(&a));
-    let (w, a) = h.join_with(J {
-        instance: Some("i2"),
-        ..j("", both)
-    });
-    assert!(is_parked(&a) || matches!(a, Answer::Now(_)));
-    let _ = w;
+    // i2 restarts during the rebalance: its old id is replaced and its join completes it.
+    let r2 = now_of(
+        h.join_with(J {
+            instance: Some("i2"),
+            ..j("", both)
+        })
+        .1,
+    );
+    let r1 = h.joined(w1);
+    assert_eq!(r2.generation_id, 2);
+    assert_eq!(r2.protocol_name.as_deref(), Some("roundrobin"));
+    assert_ne!(r2.member_id, ids[1]);
+    assert_eq!(r1.leader, ids[0]);
+    let metas: Vec<&[u8]> = r1.members.iter().map(|m| m.metadata.as_slice()).collect();
+    assert_eq!(metas, vec![&b"x"[..], &b"x"[..]]);
+    assert_eq!(
+        h.c.heartbeat(G, &ids[1], Some("i2"), 2, h.now),
+        FENCED_INSTANCE_ID
+    );
+
+    // Alone and Stable: a restart whose protocols change the group's choice rebalances.
+    let mut h = H::new();
+    let (w, _) = h.sjoin("", "solo");
+    h.advance(Duration::from_secs(3));
+    let id = h.joined(w).member_id;
+    h.finish_sync(std::slice::from_ref(&id), 1);
+    let r = now_of(
+        h.join_with(J {
+            instance: Some("solo"),
+            ..j("", both)
+        })
+        .1,
+    );
+    assert_eq!(r.generation_id, 2);
+    assert_eq!(r.protocol_name.as_deref(), Some("roundrobin"));
+    assert!(!r.skip_assignment);
+    assert_eq!(r.members.len(), 1);
+    assert_eq!(h.state(), "CompletingRebalance");
+}
+
+#[test]
+fn unsynced_members_are_removed_after_the_rebalance_timeout() {
+    let mut h = H::new();
+    let (ids, generation) = h.stable(2);
+    let (w0, _) = h.join(&ids[0]);
+    let r1 = now_of(h.join(&ids[1]).1);
+    assert_eq!(h.joined(w0).generation_id, generation + 1);
+    assert_eq!(r1.generation_id, generation + 1);
+    // Only the leader syncs; the follower heartbeats but never syncs.
+    let assignments = vec![(ids[1].clone(), b"p0".to_vec())];
+    now_of(h.sync_with(&ids[0], None, generation + 1, &assignments).1);
+    for _ in 0..11 {
+        h.advance(Duration::from_secs(5));
+        assert_eq!(h.hb(&ids[0], generation + 1), NONE);
+        assert_eq!(h.hb(&ids[1], generation + 1), NONE);
+    }
+    h.advance(Duration::from_secs(5)); // 60 s after the join completed
+    assert_eq!(h.state(), "PreparingRebalance");
+    assert_eq!(h.hb(&ids[1], generation + 1), UNKNOWN_MEMBER_ID);
+    let r0 = now_of(h.join(&ids[0]).1);
+    assert_eq!(r0.members.len(), 1);
+}
+
+#[test]
+fn new_member_joining_a_stable_group() {
+    let mut h = H::new();
+    let (ids, generation) = h.stable(1);
+    let (wn, a) = h.join("");
+    assert!(is_parked(&a));
+    assert_eq!(h.state(), "PreparingRebalance");
+    assert_eq!(h.hb(&ids[0], generation), REBALANCE_IN_PROGRESS);
+    let r0 = now_of(h.join(&ids[0]).1);
+    let rn = h.joined(wn);
+    assert_eq!(r0.members.len(), 2);
+    assert_eq!(rn.generation_id, generation + 1);
+    assert_eq!(rn.leader, ids[0]);
+}
+
+#[test]
+fn join_v0_uses_the_session_timeout_as_rebalance_timeout() {
+    let mut h = H::new();
+    let v0 = |m| J {
+        rebalance_ms: 0,
+        ..j(m, RANGE)
+    };
+    let (w0, _) = h.join_with(v0(""));
+    let (w1, _) = h.join_with(v0(""));
+    h.advance(Duration::from_secs(6));
+    let ids = vec![h.joined(w0).member_id, h.joined(w1).member_id];
+    h.finish_sync(&ids, 1);
+    let (w, _) = h.join_with(v0(&ids[0]));
+    for _ in 0..3 {
+        h.advance(Duration::from_secs(3));
+        assert_eq!(h.hb(&ids[1], 1), REBALANCE_IN_PROGRESS);
+    }
+    h.advance(Duration::from_millis(999));
+    assert!(h.done.is_empty());
+    h.advance(Duration::from_millis(1)); // 10 s: the follower did not rejoin
+    assert_eq!(h.joined(w).members.len(), 1);
 }
 
 #[test]
