@@ -1031,3 +1031,36 @@ fn deadlines_are_ordered_and_only_due_ones_fire() {
     h.c.tick(first);
     assert_eq!(h.state(), "PreparingRebalance");
 }
+
+#[test]
+fn a_second_parked_join_replaces_the_first() {
+    let mut h = H::new();
+    let (ids, generation) = h.stable(2);
+    let (wa, _) = h.join(&ids[0]);
+    let (wb, b) = h.join(&ids[0]);
+    assert!(is_parked(&b));
+    assert_eq!(h.joined(wa).error, REBALANCE_IN_PROGRESS);
+    let r1 = now_of(h.join(&ids[1]).1);
+    assert_eq!(r1.generation_id, generation + 1);
+    assert_eq!(h.joined(wb).members.len(), 2);
+    assert!(h.done.is_empty());
+}
+
+#[test]
+fn txn_commit_without_member_is_allowed_in_a_live_group() {
+    let mut h = H::new();
+    let (ids, generation) = h.stable(1);
+    assert_eq!(h.c.validate_txn_commit(G, "", None, -1, h.now), NONE);
+    assert_eq!(
+        h.c.validate_commit(G, "", None, -1, h.now),
+        UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        h.c.validate_txn_commit(G, &ids[0], None, generation, h.now),
+        NONE
+    );
+    assert_eq!(
+        h.c.validate_commit("", "", None, -1, h.now),
+        INVALID_GROUP_ID
+    );
+}
