@@ -5,9 +5,12 @@ pub mod api_versions;
 pub mod create_topics;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 
 use crate::protocol::header::{frame_response, RequestHeader};

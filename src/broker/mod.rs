@@ -4,6 +4,7 @@
 //! handler in `crate::api`, and returns the encoded response, or parks the request (long-poll
 //! fetch, produce waiting for its fsync) until `flush`/`tick` complete it.
 
+mod groups;
 mod parked;
 pub mod topic_config;
 
@@ -75,10 +76,25 @@ pub struct Broker {
     /// Wall-clock times (ms) of the next periodic jobs run from `tick`.
     next_retention_ms: i64,
     next_checkpoint_ms: i64,
+    /// The group coordinator and the committed offsets it guards.
+    pub groups: crate::group::coordinator::GroupCoordinator,
+    pub offsets: crate::group::offsets::OffsetStore,
+    /// JoinGroup/SyncGroup requests waiting for a rebalance, by the coordinator's waiter id.
+    group_waiters: std::collections::HashMap<u64, ParkedGroupRequest>,
+    next_waiter: u64,
+    /// Peer addresses of open connections (for the client host Kafka reports for members).
+    peers: std::collections::HashMap<ConnId, std::net::SocketAddr>,
+    next_offsets_expiry_ms: i64,
     /// The fetch handler's read buffer, kept between requests.
     pub(crate) fetch_buf: Vec<u8>,
     /// Producer ids reserved in the metadata log and not yet handed out: [next, end).
     producer_ids: (i64, i64),
+}
+
+/// A parked group request: where to send the answer and how to encode it.
+pub(crate) struct ParkedGroupRequest {
+    conn: ConnId,
+    hdr: RequestHeader<'static>,
 }
 
 /// Producer ids reserved per ProducerIdsRecord, as Kafka's controller allocates them.
@@ -95,6 +111,8 @@ pub enum Outcome {
     AfterFlush(Vec<u8>),
     /// Long-poll fetch: park until data arrives or the deadline.
     ParkFetch { deadline: Instant },
+    /// Registered with the group coordinator; answered through `take_completions`.
+    Parked,
     /// Nothing to send (Produce acks=0).
     NoResponse,
 }
@@ -112,6 +130,7 @@ impl Broker {
         .map_err(StartError::Metadata)?;
         let logs = LogManager::open(&config.log_dir, default_log_config(&config), now_ms)
             .map_err(StartError::Log)?;
+        let group_cfg = group_config(&config);
         let mut broker = Broker {
             next_retention_ms: now_ms + config.log_retention_check_interval_ms.max(1000),
             next_checkpoint_ms: now_ms + CHECKPOINT_INTERVAL_MS,
@@ -125,8 +144,15 @@ impl Broker {
             appended: false,
             producer_ids: (0, 0),
             fetch_buf: Vec::new(),
+            groups: crate::group::coordinator::GroupCoordinator::new(group_cfg),
+            offsets: Default::default(),
+            group_waiters: Default::default(),
+            next_waiter: 0,
+            peers: Default::default(),
+            next_offsets_expiry_ms: now_ms + groups::OFFSETS_EXPIRY_INTERVAL_MS,
         };
         broker.apply_topic_overrides();
+        broker.load_groups(now);
         broker.log_open_summary(now);
         Ok(broker)
     }
@@ -146,6 +172,8 @@ impl Broker {
              {truncated} bytes truncated, {tail} tail bytes checked, in {:?}",
             if self.logs.had_clean_shutdown() {
                 "a clean"
+            } else if parts == 0 {
+                "no previous"
             } else {
                 "an unclean"
             },
@@ -178,7 +206,8 @@ impl Broker {
     }
 
     /// Periodic log maintenance: retention and recovery-point checkpoints.
-    fn maintain(&mut self, now_ms: i64) {
+    fn maintain(&mut self, now: Instant) {
+        let now_ms = self.clock.ms(now);
         if now_ms >= self.next_retention_ms {
             self.next_retention_ms = now_ms + self.config.log_retention_check_interval_ms.max(1000);
             match self.logs.enforce_retention(now_ms) {
@@ -186,6 +215,10 @@ impl Broker {
                 Ok(n) => log::info!("retention deleted {n} segment(s)"),
                 Err(e) => log::error!("retention: {e}"),
             }
+        }
+        if now_ms >= self.next_offsets_expiry_ms {
+            self.next_offsets_expiry_ms = now_ms + groups::OFFSETS_EXPIRY_INTERVAL_MS;
+            self.expire_offsets(now);
         }
         if now_ms >= self.next_checkpoint_ms {
             self.next_checkpoint_ms = now_ms + CHECKPOINT_INTERVAL_MS;
@@ -294,11 +327,25 @@ impl Broker {
 
     fn dispatch(
         &mut self,
-        hdr: &RequestHeader<'_>,
+        conn: ConnId,
+        hdr: &RequestHeader<'static>,
+        client_id: &str,
         body: &mut [u8],
         now: Instant,
     ) -> Result<Outcome, DecodeError> {
+        use api::{find_coordinator, groups, offsets};
         match hdr.api_key {
+            apis::FIND_COORDINATOR => find_coordinator::handle(self, hdr, body, now),
+            apis::JOIN_GROUP => groups::join(self, conn, hdr, client_id, body, now),
+            apis::SYNC_GROUP => groups::sync(self, conn, hdr, body, now),
+            apis::HEARTBEAT => groups::heartbeat(self, hdr, body, now),
+            apis::LEAVE_GROUP => groups::leave(self, hdr, body, now),
+            apis::DESCRIBE_GROUPS => groups::describe(self, hdr, body),
+            apis::LIST_GROUPS => groups::list(self, hdr, body),
+            apis::DELETE_GROUPS => groups::delete(self, hdr, body, now),
+            apis::OFFSET_COMMIT => offsets::commit(self, hdr, body, now),
+            apis::OFFSET_FETCH => offsets::fetch(self, hdr, body),
+            apis::OFFSET_DELETE => offsets::delete(self, hdr, body, now),
             apis::API_VERSIONS => api::api_versions::handle(self, hdr, body),
             apis::METADATA => api::metadata::handle(self, hdr, body, now),
             apis::CREATE_TOPICS => api::create_topics::handle(self, hdr, body, now),
@@ -317,7 +364,12 @@ impl Broker {
     fn handle_frame(&mut self, conn: ConnId, frame: &mut [u8], now: Instant) -> Reply {
         // The header is copied out (without the client id) so that the body can be borrowed
         // mutably: Produce rewrites batch offsets in place.
+        // JoinGroup records the client id of its member; other requests need not copy it.
+        let mut client_id = String::new();
         let parsed = RequestHeader::parse(frame).map(|(h, body)| {
+            if h.api_key == apis::JOIN_GROUP {
+                client_id = h.client_id.unwrap_or("").to_string();
+            }
             let h: RequestHeader<'static> = RequestHeader {
                 api_key: h.api_key,
                 api_version: h.api_version,
@@ -356,7 +408,7 @@ impl Broker {
             return Reply::Close;
         }
         let body = &mut frame[body_at..];
-        match self.dispatch(&hdr, body, now) {
+        match self.dispatch(conn, &hdr, &client_id, body, now) {
             Ok(Outcome::Body(b)) => Reply::Now(b),
             Ok(Outcome::AfterFlush(b)) => {
                 self.awaiting_flush.push((conn, b));
@@ -371,6 +423,7 @@ impl Broker {
                 Reply::Parked
             }
             Ok(Outcome::NoResponse) => Reply::None,
+            Ok(Outcome::Parked) => Reply::Parked,
             Err(e) => {
                 let name = apis::find(hdr.api_key).map(|a| a.name).unwrap_or("?");
                 log::warn!(
@@ -405,6 +458,16 @@ impl Broker {
     }
 }
 
+fn group_config(c: &Config) -> crate::group::coordinator::GroupConfig {
+    let ms = |v: i64| std::time::Duration::from_millis(v.max(0) as u64);
+    crate::group::coordinator::GroupConfig {
+        initial_rebalance_delay: ms(c.group_initial_rebalance_delay_ms),
+        min_session_timeout: ms(c.group_min_session_timeout_ms as i64),
+        max_session_timeout: ms(c.group_max_session_timeout_ms as i64),
+        max_size: c.group_max_size.max(1) as usize,
+    }
+}
+
 pub fn default_log_config(c: &Config) -> LogConfig {
     LogConfig {
         segment_bytes: c.log_segment_bytes,
@@ -431,9 +494,10 @@ impl Service for Broker {
     }
 
     fn tick(&mut self, now: Instant) {
+        self.groups.tick(now);
+        self.collect_group_completions();
         self.run_parked(now);
-        let now_ms = self.clock.ms(now);
-        self.maintain(now_ms);
+        self.maintain(now);
     }
 
     fn flush(&mut self, now: Instant) {
@@ -443,6 +507,8 @@ impl Service for Broker {
             log::error!("flush failed: {e}");
         }
         self.completions.append(&mut self.awaiting_flush);
+        self.collect_group_completions();
+        self.persist_dirty_groups(now);
         self.run_parked(now);
     }
 
@@ -451,10 +517,19 @@ impl Service for Broker {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.parked.next_deadline()
+        match (self.parked.next_deadline(), self.groups.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn connection_opened(&mut self, conn: ConnId, peer: std::net::SocketAddr) {
+        self.peers.insert(conn, peer);
     }
 
     fn connection_closed(&mut self, conn: ConnId) {
+        self.peers.remove(&conn);
+        self.drop_group_requests_of(conn);
         self.parked.remove_conn(conn);
         self.awaiting_flush.retain(|(c, _)| *c != conn);
         self.completions.retain(|(c, _)| *c != conn);

@@ -52,6 +52,29 @@ fn sample_body(key: i16, version: i16) -> Vec<u8> {
             describe_topic_partitions_request::sample::describe_topic_partitions_request()
                 .encode(w, version)
         }
+        apis::FIND_COORDINATOR => {
+            find_coordinator_request::sample::find_coordinator_request().encode(w, version)
+        }
+        apis::JOIN_GROUP => join_group_request::sample::join_group_request().encode(w, version),
+        apis::SYNC_GROUP => sync_group_request::sample::sync_group_request().encode(w, version),
+        apis::HEARTBEAT => heartbeat_request::sample::heartbeat_request().encode(w, version),
+        apis::LEAVE_GROUP => leave_group_request::sample::leave_group_request().encode(w, version),
+        apis::OFFSET_COMMIT => {
+            offset_commit_request::sample::offset_commit_request().encode(w, version)
+        }
+        apis::OFFSET_FETCH => {
+            offset_fetch_request::sample::offset_fetch_request().encode(w, version)
+        }
+        apis::DESCRIBE_GROUPS => {
+            describe_groups_request::sample::describe_groups_request().encode(w, version)
+        }
+        apis::LIST_GROUPS => list_groups_request::sample::list_groups_request().encode(w, version),
+        apis::DELETE_GROUPS => {
+            delete_groups_request::sample::delete_groups_request().encode(w, version)
+        }
+        apis::OFFSET_DELETE => {
+            offset_delete_request::sample::offset_delete_request().encode(w, version)
+        }
         _ => panic!("no sample for api {key}"),
     }
     b

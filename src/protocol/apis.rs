@@ -7,7 +7,18 @@ pub const PRODUCE: i16 = 0;
 pub const FETCH: i16 = 1;
 pub const LIST_OFFSETS: i16 = 2;
 pub const METADATA: i16 = 3;
+pub const OFFSET_COMMIT: i16 = 8;
+pub const OFFSET_FETCH: i16 = 9;
+pub const FIND_COORDINATOR: i16 = 10;
+pub const JOIN_GROUP: i16 = 11;
+pub const HEARTBEAT: i16 = 12;
+pub const LEAVE_GROUP: i16 = 13;
+pub const SYNC_GROUP: i16 = 14;
+pub const DESCRIBE_GROUPS: i16 = 15;
+pub const LIST_GROUPS: i16 = 16;
 pub const API_VERSIONS: i16 = 18;
+pub const DELETE_GROUPS: i16 = 42;
+pub const OFFSET_DELETE: i16 = 47;
 pub const INIT_PRODUCER_ID: i16 = 22;
 pub const CREATE_TOPICS: i16 = 19;
 pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
@@ -39,9 +50,20 @@ pub const APIS: &[Api] = &[
     api!("Fetch", fetch_request),
     api!("ListOffsets", list_offsets_request),
     api!("Metadata", metadata_request),
+    api!("OffsetCommit", offset_commit_request),
+    api!("OffsetFetch", offset_fetch_request),
+    api!("FindCoordinator", find_coordinator_request),
+    api!("JoinGroup", join_group_request),
+    api!("Heartbeat", heartbeat_request),
+    api!("LeaveGroup", leave_group_request),
+    api!("SyncGroup", sync_group_request),
+    api!("DescribeGroups", describe_groups_request),
+    api!("ListGroups", list_groups_request),
     api!("ApiVersions", api_versions_request),
     api!("CreateTopics", create_topics_request),
     api!("InitProducerId", init_producer_id_request),
+    api!("DeleteGroups", delete_groups_request),
+    api!("OffsetDelete", offset_delete_request),
     api!("DescribeTopicPartitions", describe_topic_partitions_request),
 ];
 
@@ -78,5 +100,18 @@ mod tests {
         assert_eq!(r(CREATE_TOPICS), Some((2, 7)));
         assert_eq!(r(DESCRIBE_TOPIC_PARTITIONS), Some((0, 0)));
         assert_eq!(r(INIT_PRODUCER_ID), Some((0, 5)));
+        assert_eq!(r(FIND_COORDINATOR), Some((0, 6)));
+        assert_eq!(r(JOIN_GROUP), Some((0, 9)));
+        assert_eq!(r(SYNC_GROUP), Some((0, 5)));
+        assert_eq!(r(HEARTBEAT), Some((0, 4)));
+        assert_eq!(r(LEAVE_GROUP), Some((0, 5)));
+        assert_eq!(r(OFFSET_COMMIT), Some((2, 9)));
+        assert_eq!(r(OFFSET_FETCH), Some((1, 9)));
+        assert_eq!(r(DESCRIBE_GROUPS), Some((0, 6)));
+        assert_eq!(r(LIST_GROUPS), Some((0, 5)));
+        assert_eq!(r(DELETE_GROUPS), Some((0, 2)));
+        assert_eq!(r(OFFSET_DELETE), Some((0, 0)));
+        // Ordered by key, as ApiVersions lists them.
+        assert!(APIS.windows(2).all(|w| w[0].key < w[1].key));
     }
 }
