@@ -25,6 +25,17 @@ pub const API_VERSIONS: i16 = 18;
 pub const CREATE_TOPICS: i16 = 19;
 pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
 pub const INIT_PRODUCER_ID: i16 = 22;
+pub const OFFSET_COMMIT: i16 = 8;
+pub const OFFSET_FETCH: i16 = 9;
+pub const FIND_COORDINATOR: i16 = 10;
+pub const JOIN_GROUP: i16 = 11;
+pub const HEARTBEAT: i16 = 12;
+pub const LEAVE_GROUP: i16 = 13;
+pub const SYNC_GROUP: i16 = 14;
+pub const DESCRIBE_GROUPS: i16 = 15;
+pub const LIST_GROUPS: i16 = 16;
+pub const DELETE_GROUPS: i16 = 42;
+pub const OFFSET_DELETE: i16 = 47;
 
 /// First flexible version of each API (from Kafka's schemas' `flexibleVersions`).
 pub fn first_flexible(api_key: i16) -> i16 {
@@ -37,6 +48,16 @@ pub fn first_flexible(api_key: i16) -> i16 {
         CREATE_TOPICS => 5,
         DESCRIBE_TOPIC_PARTITIONS => 0,
         INIT_PRODUCER_ID => 2,
+        OFFSET_COMMIT => 8,
+        OFFSET_FETCH => 6,
+        FIND_COORDINATOR => 3,
+        JOIN_GROUP => 6,
+        HEARTBEAT => 4,
+        LEAVE_GROUP => 4,
+        SYNC_GROUP => 4,
+        DESCRIBE_GROUPS => 5,
+        LIST_GROUPS => 3,
+        DELETE_GROUPS => 2,
         _ => i16::MAX,
     }
 }
