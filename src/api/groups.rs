@@ -131,8 +131,22 @@ pub fn sync(
     };
     let waiter = b.park_group_request(conn, hdr);
     match b.groups.sync(args, waiter, now) {
-        Answer::Now(r) => {
+        Answer::Now(mut r) => {
             b.unpark_group_request(waiter);
+            // The leader's assignments are stored before it hears success, as in Kafka: a
+            // group whose record cannot be written (too large, disk error) fails the sync.
+            if r.error == error::NONE
+                && b.persist_dirty_groups(now)
+                    .iter()
+                    .any(|g| g == req.group_id)
+            {
+                r = SyncResult {
+                    error: error::UNKNOWN_SERVER_ERROR,
+                    protocol_type: r.protocol_type,
+                    protocol_name: r.protocol_name,
+                    assignment: Vec::new(),
+                };
+            }
             Ok(Outcome::Body(encode_sync(hdr, &r)))
         }
         Answer::Parked => Ok(Outcome::Parked),

@@ -145,8 +145,10 @@ impl Broker {
         self.append_group_records(group, records, now)
     }
 
-    /// Writes the state of groups that changed this turn (a new generation, emptied, deleted).
-    pub(super) fn persist_dirty_groups(&mut self, now: Instant) {
+    /// Writes the state of groups that changed (a new generation, emptied, deleted). Returns the
+    /// groups whose record could not be written.
+    pub(crate) fn persist_dirty_groups(&mut self, now: Instant) -> Vec<String> {
+        let mut failed = Vec::new();
         let now_ms = self.clock.ms(now);
         for g in self.groups.take_dirty() {
             let record = match self.groups.snapshot(&g) {
@@ -165,8 +167,10 @@ impl Broker {
             };
             if let Err(code) = self.append_group_records(&g, vec![record], now) {
                 log::error!("persisting group {g}: error {code}");
+                failed.push(g);
             }
         }
+        failed
     }
 
     /// Deletes offsets past `offsets.retention.minutes`, as tombstones in the log.

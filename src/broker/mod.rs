@@ -508,7 +508,7 @@ impl Service for Broker {
         }
         self.completions.append(&mut self.awaiting_flush);
         self.collect_group_completions();
-        self.persist_dirty_groups(now);
+        let _ = self.persist_dirty_groups(now);
         self.run_parked(now);
     }
 
