@@ -1,85 +1,14 @@
 // kafkajs against the release broker: admin createTopics / fetchTopicMetadata / fetchTopicOffsets
-// and 10,000 messages produced across partitions. No consumer: consumer groups are not served yet.
+// and 10,000 messages produced across partitions (consumer groups: groups.test.mjs).
 // Run: node --test tests/interop/   (tools/test.sh does this)
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { startBroker } from './broker.mjs';
 
 const require = createRequire(import.meta.url);
 const { Kafka, logLevel } = require('kafkajs');
-
-const here = dirname(fileURLToPath(import.meta.url));
-const BINARY = process.env.MINIKAFKA_BIN || resolve(here, '..', '..', 'target', 'release', 'minikafka');
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-function waitForPort(port, child, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((ok, fail) => {
-    const attempt = () => {
-      if (child.exitCode !== null) return fail(new Error(`broker exited with ${child.exitCode}`));
-      const sock = connect(port, '127.0.0.1');
-      sock.once('connect', () => { sock.destroy(); ok(); });
-      sock.once('error', () => {
-        sock.destroy();
-        if (Date.now() > deadline) fail(new Error(`broker not listening on ${port}`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
-
-async function startBroker() {
-  assert.ok(existsSync(BINARY), `broker binary ${BINARY} missing: cargo build --release first`);
-  const dir = mkdtempSync(join(tmpdir(), 'minikafka-kafkajs-'));
-  const port = await freePort();
-  const logDir = join(dir, 'kraft-combined-logs');
-  const props = join(dir, 'server.properties');
-  writeFileSync(props, [
-    'process.roles=broker,controller',
-    'node.id=1',
-    `listeners=PLAINTEXT://127.0.0.1:${port}`,
-    `log.dirs=${logDir}`,
-    'num.partitions=1',
-    '',
-  ].join('\n'));
-  const child = spawn(BINARY, [props], {
-    env: { ...process.env, BROKER_PORT: String(port), LOG_DIR: logDir, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  await waitForPort(port, child, 30000);
-  return {
-    bootstrap: `127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((ok) => child.once('exit', ok));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 test('kafkajs admin and producer', { timeout: 300000 }, async () => {
   const broker = await startBroker();
