@@ -5,6 +5,7 @@
 #   tools/bench.sh            build both binaries, run every scenario (a few minutes)
 #   BENCH_SKIP_BUILD=1        use the binaries already built
 #   BENCH_DROP_CACHES=0       do not drop the page cache before the throughput scenarios
+#   BENCH_ONLY=groups         only the consumer-group scenarios (10-12)
 #
 # Each scenario gets a fresh broker in a temporary directory on a free loopback port. The
 # client is tools/bench (a Cargo project of its own: librdkafka through the rdkafka crate, and
@@ -117,6 +118,10 @@ run() {
 }
 
 T0=$(date +%s)
+ONLY=${BENCH_ONLY:-}
+
+# The throughput, latency, start-up and size scenarios (1-9); skipped with BENCH_ONLY=groups.
+if [ "$ONLY" != groups ]; then
 
 # --- 1, 4, 7: librdkafka produce and consume of 1,000,000 x 100 B on one broker -----------
 # Three rounds of each (the runs are short); the table shows the median round.
@@ -245,6 +250,63 @@ BYTES=$(stat -c %s "$BROKER")
 STRIPPED=$(file -b "$BROKER" 2>/dev/null | grep -o 'not stripped\|stripped' || echo "?")
 row "6. release binary size" "<= 3 MB" "$(awk -v b="$BYTES" 'BEGIN {printf "%.2f MB", b / 1e6}')" "-" \
     "$(verdict "$BYTES <= 3000000"); $BYTES bytes, $STRIPPED"
+fi # scenarios 1-9
+
+# --- 10: a consumer SIGKILLed: its partitions consumed by the survivors --------------------
+echo "== 10: failover of a SIGKILLed group member (3 rounds)" >&2
+start_broker s10 "group.initial.rebalance.delay.ms=0"
+FAIL=()
+for i in 1 2 3; do
+    "$BENCH" create --addr "$ADDR" --topic "fail$i" --partitions 6 >/dev/null
+    C0=$(awk '{print $14 + $15}' "/proc/$BPID/stat") W0=$(date +%s.%N)
+    R=$(run failover --addr "$ADDR" --topic "fail$i" --partitions 6 --session-ms 6000 --heartbeat-ms 100 --rate 2000)
+    C1=$(awk '{print $14 + $15}' "/proc/$BPID/stat") W1=$(date +%s.%N)
+    FAIL+=("$R cpu_pct=$(awk -v a="$C0" -v b="$C1" -v t="$(getconf CLK_TCK)" -v w0="$W0" -v w1="$W1" \
+        'BEGIN {printf "%.0f", 100 * (b - a) / t / (w1 - w0)}')")
+done
+R=$(median_by over_session_from_last_hb_ms "${FAIL[@]}")
+OVER=$(field over_session_from_last_hb_ms "$R") KOVER=$(field over_session_ms "$R")
+signed() { awk -v x="$1" 'BEGIN {if (x == "" || x == "none") print "+ ?"; else if (x < 0) printf "- %.1f", -x; else printf "+ %.1f", x}'; }
+row "10. member SIGKILLed -> survivors consume its partitions (3 x rdkafka, 6 partitions)" \
+    "session + < 100 ms" "session $(signed "$OVER") ms (kill: session $(signed "$KOVER") ms)" "$(field cpu_pct "$R")%" \
+    "$(verdict "${OVER:-999} < 100 && ${KOVER:-999} < 100"); session.timeout.ms=6000, heartbeat.interval.ms=100; from the dead member's last Heartbeat/OffsetCommit (when the broker's session clock starts), median of 3: session + $(rounds over_session_from_last_hb_ms "${FAIL[@]}") ms; from the kill: session + $(rounds over_session_ms "${FAIL[@]}") ms (last Heartbeat/OffsetCommit $(rounds last_hb_before_kill_ms "${FAIL[@]}") ms before the kill); survivors' revoke at $(field revoke_ms "$R") ms, assign at $(field assign_ms "$R") ms, first message at $(field failover_ms "$R") ms after the kill; 2,000 msg/s produced"
+stop_broker
+
+# --- 11: 100 members, 100 partitions: join/sync, then a LeaveGroup and the 99 rejoin ---------
+echo "== 11: 100-member group rebalance (3 rounds)" >&2
+start_broker s11 "group.initial.rebalance.delay.ms=0"
+"$BENCH" create --addr "$ADDR" --topic members --partitions 100 >/dev/null
+REB=()
+for i in 1 2 3; do
+    REB+=("$(run rebalance --addr "$ADDR" --topic members --members 100 --partitions 100 --pid "$BPID")")
+done
+R=$(median_by join1_ms "${REB[@]}")
+J1=$(field join1_ms "$R")
+row "11. 100 members join, 100 partitions (JoinGroup v5 -> all SyncGroup answers)" "< 1 s" "${J1:-?} ms" \
+    "$(field cpu_pct "$R")%" \
+    "$(verdict "${J1:-9999} < 1000"); delay.ms=0; from the last rejoin sent (after the MEMBER_ID_REQUIRED round), median of 3: $(rounds join1_ms "${REB[@]}") ms; JoinGroups sent: $(rounds joins1 "${REB[@]}"); final generation $(field generation1 "$R"); $(field failed "$R") members failed $(field first_error "$R")"
+R=$(median_by leave2_ms "${REB[@]}")
+L2=$(field leave2_ms "$R")
+row "11. one member leaves (LeaveGroup), the 99 rejoin" "< 1 s" "${L2:-?} ms" "-" \
+    "$(verdict "${L2:-9999} < 1000"); from the LeaveGroup sent to 99 SyncGroup answers, median of 3: $(rounds leave2_ms "${REB[@]}") ms; from the last rejoin sent: $(rounds join2_ms "${REB[@]}") ms; JoinGroups: $(rounds joins2 "${REB[@]}")"
+stop_broker
+
+# --- 12: sustained offset commits from one client ----------------------------------------
+echo "== 12: OffsetCommit v8 loop, 100 partitions, 16 in flight, 10 s" >&2
+start_broker s12 "group.initial.rebalance.delay.ms=0"
+"$BENCH" create --addr "$ADDR" --topic commits --partitions 100 >/dev/null
+R=$(run commits --addr "$ADDR" --topic commits --partitions 100 --per-request 1 --inflight 16 --secs 10 --pid "$BPID")
+C_S=$(field commits_s "$R") N=$(field requests "$R")
+RS=$(field rss_start_kib "$R") RE=$(field rss_end_kib "$R") RM=$(field rss_max_kib "$R")
+AS=$(field anon_start_kib "$R") AE=$(field anon_end_kib "$R")
+OFFS=$(du -sk "$WORK/s12"/__consumer_offsets-* 2>/dev/null | awk '{s += $1} END {print s + 0}')
+SEGS=$(find "$WORK/s12" -path '*__consumer_offsets-*' -name '*.log' -size +0 | wc -l)
+PER_M=$(awk -v a="${RS:-0}" -v b="${RM:-0}" -v n="${N:-0}" 'BEGIN {printf "%.0f", (n > 0 ? (b - a) * 1e6 / n : 0)}')
+row "12. OffsetCommit v8 from one client (1 partition each, 100 partitions, 16 in flight)" \
+    ">= 10,000/s, flat RSS" "$(commas "${C_S:-0}")/s; RSS $(mib "${RS:-0}") -> $(mib "${RE:-0}")" \
+    "$(field cpu_pct "$R")%" \
+    "$(verdict "${C_S:-0} >= 10000"); RSS $(verdict "${RM:-0} - ${RS:-0} <= 256") (grew $PER_M KiB per 1M commits, RssAnon $(mib "${AS:-0}") -> $(mib "${AE:-0}"); start = after a first commit of all 100 partitions; per second: $(field rss_series_kib "$R") KiB); $(commas "$N") commits in $(field wall "$R") s, $(field errors "$R") errors $(field first_error "$R"); __consumer_offsets on disk: $(mib "$OFFS") in $SEGS segments"
+stop_broker
 
 # --- the table ------------------------------------------------------------------------------
 echo

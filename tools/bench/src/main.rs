@@ -1,8 +1,11 @@
 //! `bench <command> [--key value]...`: the client side of tools/bench.sh. Every measuring command
 //! prints one line `RESULT key=value ...` that the script turns into the table.
 
+mod failover;
+mod groups;
 mod procfs;
 mod raw;
+mod rawgroup;
 mod rd;
 
 use std::collections::HashMap;
@@ -21,7 +24,13 @@ const USAGE: &str = "usage: bench <command> [--key value]...
   rawprod   --addr A --topic T [--bytes N] [--conns 1] [--inflight 8] [--acks 1]
             [--batch 1048576] [--max-secs 60] [--pid P]
   manyconns --addr A --topic T [--conns 1000] [--requests 5] [--records 10]
-  startup   --broker BIN --dir D [--runs 7] [--fresh] [--props FILE]";
+  startup   --broker BIN --dir D [--runs 7] [--fresh] [--props FILE]
+  failover  --addr A --topic T [--partitions 6] [--session-ms 6000] [--heartbeat-ms 100]
+            [--rate 2000]             3 consumers, one in a child that is SIGKILLed
+  groupchild --addr A --topic T --group G [--session-ms 6000] [--heartbeat-ms 100]
+  rebalance --addr A --topic T [--members 100] [--partitions 100] [--pid P]
+  commits   --addr A --topic T [--partitions 100] [--per-request 1] [--inflight 16]
+            [--secs 10] [--pid P]";
 
 struct Args(HashMap<String, String>);
 
@@ -336,6 +345,40 @@ fn run(cmd: &str, a: &Args) -> Result<String, String> {
         "rawprod" => rawprod(a).map(|s| format!("RESULT {s}")),
         "manyconns" => manyconns(a).map(|s| format!("RESULT {s}")),
         "startup" => startup(a).map(|s| format!("RESULT {s}")),
+        "failover" => failover::failover(
+            a.str("addr")?,
+            a.str("topic")?,
+            a.num("partitions", 6)?,
+            a.num("session-ms", 6000)?,
+            a.num("heartbeat-ms", 100)?,
+            a.num("rate", 2000)?,
+        )
+        .map(|s| format!("RESULT {s}")),
+        "groupchild" => failover::child(
+            a.str("addr")?,
+            a.str("topic")?,
+            a.str("group")?,
+            a.num("session-ms", 6000)?,
+            a.num("heartbeat-ms", 100)?,
+        ),
+        "rebalance" => groups::rebalance(
+            a.str("addr")?,
+            a.str("topic")?,
+            a.num("members", 100)?,
+            a.num("partitions", 100)?,
+            a.pid()?,
+        )
+        .map(|s| format!("RESULT {s}")),
+        "commits" => groups::commits(
+            a.str("addr")?,
+            a.str("topic")?,
+            a.num("partitions", 100)?,
+            a.num("per-request", 1)?,
+            a.num("inflight", 16)?,
+            a.num("secs", 10)?,
+            a.pid()?,
+        )
+        .map(|s| format!("RESULT {s}")),
         _ => Err(USAGE.into()),
     }
 }

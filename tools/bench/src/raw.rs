@@ -26,7 +26,7 @@ fn put_varint(out: &mut Vec<u8>, v: i64) {
     out.push(z as u8);
 }
 
-fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&(s.len() as i16).to_be_bytes());
     out.extend_from_slice(s);
 }
@@ -76,7 +76,7 @@ pub fn build_batch(max_bytes: usize, value_size: usize, timestamp_ms: i64) -> (V
     (b, count)
 }
 
-fn frame(api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(body.len() + 32);
     f.extend_from_slice(&[0; 4]);
     f.extend_from_slice(&api_key.to_be_bytes());
@@ -128,13 +128,13 @@ pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<i32> {
 }
 
 /// A cursor over a response body that fails instead of panicking on short input.
-struct Cur<'a> {
-    b: &'a [u8],
-    at: usize,
+pub(crate) struct Cur<'a> {
+    pub b: &'a [u8],
+    pub at: usize,
 }
 
 impl<'a> Cur<'a> {
-    fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
         if self.b.len() - self.at < n {
             return Err(io::Error::other("short response"));
         }
@@ -142,27 +142,55 @@ impl<'a> Cur<'a> {
         self.at += n;
         Ok(s)
     }
-    fn i16(&mut self) -> io::Result<i16> {
+    pub(crate) fn i16(&mut self) -> io::Result<i16> {
         let s = self.take(2)?;
         Ok(i16::from_be_bytes([s[0], s[1]]))
     }
-    fn i32(&mut self) -> io::Result<i32> {
+    pub(crate) fn i32(&mut self) -> io::Result<i32> {
         let s = self.take(4)?;
         Ok(i32::from_be_bytes([s[0], s[1], s[2], s[3]]))
     }
-    fn skip(&mut self, n: usize) -> io::Result<()> {
+    pub(crate) fn skip(&mut self, n: usize) -> io::Result<()> {
         self.take(n).map(|_| ())
     }
-    fn string(&mut self) -> io::Result<()> {
+    pub(crate) fn string(&mut self) -> io::Result<()> {
         let n = self.i16()?;
         if n > 0 {
             self.skip(n as usize)?;
         }
         Ok(())
     }
-    fn count(&mut self) -> io::Result<usize> {
+    pub(crate) fn count(&mut self) -> io::Result<usize> {
         let n = self.i32()?;
         Ok(n.max(0) as usize)
+    }
+    /// A non-null string's text (null and invalid UTF-8 read as empty).
+    pub(crate) fn text(&mut self) -> io::Result<String> {
+        let n = self.i16()?;
+        if n <= 0 {
+            return Ok(String::new());
+        }
+        Ok(String::from_utf8_lossy(self.take(n as usize)?).into_owned())
+    }
+    /// Nullable bytes (null reads as empty).
+    pub(crate) fn bytes(&mut self) -> io::Result<&'a [u8]> {
+        let n = self.i32()?;
+        if n <= 0 {
+            return Ok(&[]);
+        }
+        self.take(n as usize)
+    }
+    /// An unsigned varint (compact lengths, tagged field counts).
+    pub(crate) fn uvarint(&mut self) -> io::Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1)?[0];
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(io::Error::other("varint too long"))
     }
 }
 
