@@ -301,11 +301,11 @@ RS=$(field rss_start_kib "$R") RE=$(field rss_end_kib "$R") RM=$(field rss_max_k
 AS=$(field anon_start_kib "$R") AE=$(field anon_end_kib "$R")
 OFFS=$(du -sk "$WORK/s12"/__consumer_offsets-* 2>/dev/null | awk '{s += $1} END {print s + 0}')
 SEGS=$(find "$WORK/s12" -path '*__consumer_offsets-*' -name '*.log' -size +0 | wc -l)
-PER_M=$(awk -v a="${RS:-0}" -v b="${RM:-0}" -v n="${N:-0}" 'BEGIN {printf "%.0f", (n > 0 ? (b - a) * 1e6 / n : 0)}')
+GROW_M=$(awk -v a="${RS:-0}" -v b="${RM:-0}" -v n="${N:-0}" 'BEGIN {printf "%.0f", (n > 0 ? (b - a) * 1e6 / n : 0)}')
 row "12. OffsetCommit v8 from one client (1 partition each, 100 partitions, 16 in flight)" \
     ">= 10,000/s, flat RSS" "$(commas "${C_S:-0}")/s; RSS $(mib "${RS:-0}") -> $(mib "${RE:-0}")" \
     "$(field cpu_pct "$R")%" \
-    "$(verdict "${C_S:-0} >= 10000"); RSS $(verdict "${RM:-0} - ${RS:-0} <= 256") (grew $PER_M KiB per 1M commits, RssAnon $(mib "${AS:-0}") -> $(mib "${AE:-0}"); start = after a first commit of all 100 partitions; per second: $(field rss_series_kib "$R") KiB); $(commas "$N") commits in $(field wall "$R") s, $(field errors "$R") errors $(field first_error "$R"); __consumer_offsets on disk: $(mib "$OFFS") in $SEGS segments"
+    "$(verdict "${C_S:-0} >= 10000"); RSS $(verdict "${RM:-0} - ${RS:-0} <= 256") (grew $GROW_M KiB per 1M commits, RssAnon $(mib "${AS:-0}") -> $(mib "${AE:-0}"); start = after a first commit of all 100 partitions; per second: $(field rss_series_kib "$R") KiB); $(commas "$N") commits in $(field wall "$R") s, $(field errors "$R") errors $(field first_error "$R"); __consumer_offsets on disk: $(mib "$OFFS") in $SEGS segments"
 stop_broker
 
 # --- the table ------------------------------------------------------------------------------
