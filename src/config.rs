@@ -74,6 +74,8 @@ pub struct Config {
     /// Kafka's default is 3; a single broker can only host 1.
     pub offsets_topic_replication_factor: i16,
     pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`: how often expired offsets are removed.
+    pub offsets_retention_check_interval_ms: i64,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
@@ -190,6 +192,7 @@ impl Config {
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 1,
             offsets_retention_ms: 7 * DAY_MS,
+            offsets_retention_check_interval_ms: 600_000,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
@@ -616,6 +619,9 @@ impl Config {
                 "log.retention.bytes" => self.log_retention_bytes = num(k, v)?,
                 "log.retention.check.interval.ms" => {
                     self.log_retention_check_interval_ms = positive(k, v)?
+                }
+                "offsets.retention.check.interval.ms" => {
+                    self.offsets_retention_check_interval_ms = positive(k, v)?
                 }
                 "log.flush.interval.messages" => {
                     let n: i64 = num(k, v)?;

@@ -302,3 +302,37 @@ fn simple_consumer_offsets_survive_restart_and_metadata_is_bounded() {
     assert_eq!(committed(&mut c, "solo", "t"), 7);
     assert_eq!(committed(&mut c, "never", "t"), -1);
 }
+
+/// offsets.retention.minutes: a simple consumer's offsets expire after the retention from their
+/// commit; a group with live members keeps its offsets.
+#[test]
+fn committed_offsets_expire_after_the_retention() {
+    let b = TestBroker::start_with("offsets-retention", |c| {
+        c.group_initial_rebalance_delay_ms = 0;
+        c.offsets_topic_num_partitions = 1;
+        c.offsets_retention_ms = 300;
+        c.offsets_retention_check_interval_ms = 50;
+    });
+    c_topic(&b, "t");
+    let mut c = b.client();
+    assert_eq!(commit(&mut c, "old", -1, "", "t", 5), 0);
+    let id = join(&mut c, "live", "").member_id.to_string();
+    let j = join(&mut c, "live", &id);
+    sync(&mut c, "live", j.generation_id, &id, &[(&id, b"a")]);
+    assert_eq!(commit(&mut c, "live", j.generation_id, &id, "t", 9), 0);
+    assert_eq!(committed(&mut c, "old", "t"), 5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while committed(&mut c, "old", "t") != -1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "offsets never expired"
+        );
+        assert_eq!(heartbeat(&mut c, "live", j.generation_id, &id), 0);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        committed(&mut c, "live", "t"),
+        9,
+        "a live group keeps its offsets"
+    );
+}

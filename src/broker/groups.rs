@@ -11,9 +11,6 @@ use crate::reactor::ConnId;
 use crate::records::batches;
 use std::time::Instant;
 
-/// How often expired offsets are looked for (Kafka's `offsets.retention.check.interval.ms`).
-pub(super) const OFFSETS_EXPIRY_INTERVAL_MS: i64 = 600_000;
-
 type Records = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 impl Broker {

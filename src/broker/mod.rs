@@ -131,6 +131,7 @@ impl Broker {
         let logs = LogManager::open(&config.log_dir, default_log_config(&config), now_ms)
             .map_err(StartError::Log)?;
         let group_cfg = group_config(&config);
+        let offsets_expiry_at = now_ms + config.offsets_retention_check_interval_ms.max(1);
         let mut broker = Broker {
             next_retention_ms: now_ms + config.log_retention_check_interval_ms.max(1000),
             next_checkpoint_ms: now_ms + CHECKPOINT_INTERVAL_MS,
@@ -149,7 +150,7 @@ impl Broker {
             group_waiters: Default::default(),
             next_waiter: 0,
             peers: Default::default(),
-            next_offsets_expiry_ms: now_ms + groups::OFFSETS_EXPIRY_INTERVAL_MS,
+            next_offsets_expiry_ms: offsets_expiry_at,
         };
         broker.apply_topic_overrides();
         broker.load_groups(now);
@@ -217,7 +218,8 @@ impl Broker {
             }
         }
         if now_ms >= self.next_offsets_expiry_ms {
-            self.next_offsets_expiry_ms = now_ms + groups::OFFSETS_EXPIRY_INTERVAL_MS;
+            self.next_offsets_expiry_ms =
+                now_ms + self.config.offsets_retention_check_interval_ms.max(1);
             self.expire_offsets(now);
         }
         if now_ms >= self.next_checkpoint_ms {
