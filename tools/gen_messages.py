@@ -34,6 +34,14 @@ MESSAGES = [
     "ListGroups",
     "DeleteGroups",
     "OffsetDelete",
+    "DeleteTopics",
+    "CreatePartitions",
+    "DescribeConfigs",
+    "AlterConfigs",
+    "IncrementalAlterConfigs",
+    "DeleteRecords",
+    "DescribeCluster",
+    "DescribeLogDirs",
 ]
 
 # Highest version to serve where it is below the schema's: ListOffsets v10 is not advertised by a
