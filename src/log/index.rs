@@ -1,6 +1,7 @@
 //! Kafka's sparse offset index (`.index`: relative offset u32 + position u32) and time index
 //! (`.timeindex`: timestamp i64 + relative offset u32). Plain files, appended as entries are
-//! added, mirrored in a `Vec` for lookups. No preallocation, so there is nothing to trim.
+//! added. The active segment's indexes are mirrored in a `Vec` for lookups; a sealed segment's
+//! are released from memory and searched in the file, so memory does not grow with the log.
 
 use byteorder::{BigEndian, ByteOrder};
 use std::fs::{File, OpenOptions};
@@ -59,7 +60,10 @@ impl Entry for TimeEntry {
 pub(crate) struct Index<E: Entry> {
     path: PathBuf,
     file: File,
-    pub entries: Vec<E>,
+    /// The entries while resident; empty after `release` (then `count` says how many).
+    entries: Vec<E>,
+    resident: bool,
+    count: usize,
     /// Entries already in the file; the rest are written by `write_pending`.
     written: usize,
     max_entries: usize,
@@ -79,6 +83,8 @@ impl<E: Entry> Index<E> {
             path: path.to_path_buf(),
             file,
             entries: Vec::new(),
+            resident: true,
+            count: 0,
             written: 0,
             max_entries: (max_bytes / E::SIZE).max(1),
             dirty: true,
@@ -104,6 +110,8 @@ impl<E: Entry> Index<E> {
         Ok(Some(Index {
             path: path.to_path_buf(),
             written: entries.len(),
+            resident: true,
+            count: entries.len(),
             entries,
             file,
             max_entries: (max_bytes / E::SIZE).max(1),
@@ -112,20 +120,76 @@ impl<E: Entry> Index<E> {
     }
 
     pub fn push(&mut self, e: E) {
+        if !self.resident {
+            // Appending to a released index (rare: a sealed segment written to again) brings
+            // it back into memory first.
+            if let Err(err) = self.reload() {
+                ::log::error!("reloading index {}: {err}", self.path.display());
+            }
+        }
         self.entries.push(e);
+        self.count = self.entries.len();
+    }
+
+    /// Entry `i`, from memory or from the file.
+    fn get(&self, i: usize) -> Option<E> {
+        if self.resident {
+            return self.entries.get(i).copied();
+        }
+        if i >= self.count {
+            return None;
+        }
+        let mut raw = [0u8; 16];
+        let raw = &mut raw[..E::SIZE];
+        self.file.read_exact_at(raw, (i * E::SIZE) as u64).ok()?;
+        Some(E::decode(raw))
     }
 
     pub fn last(&self) -> Option<E> {
-        self.entries.last().copied()
+        self.count.checked_sub(1).and_then(|i| self.get(i))
     }
 
     pub fn is_full(&self) -> bool {
-        self.entries.len() >= self.max_entries
+        self.count >= self.max_entries
+    }
+
+    /// The number of entries `e` for which `pred(e)` holds, for a `pred` true on a prefix
+    /// (binary search, in memory or in the file).
+    fn partition_point(&self, pred: impl Fn(&E) -> bool) -> usize {
+        if self.resident {
+            return self.entries.partition_point(pred);
+        }
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid) {
+                Some(e) if pred(&e) => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
+    }
+
+    /// Writes what is pending and frees the in-memory copy (a sealed segment's index).
+    pub fn release(&mut self) -> io::Result<()> {
+        self.write_pending()?;
+        self.count = self.entries.len();
+        self.entries = Vec::new();
+        self.resident = false;
+        Ok(())
+    }
+
+    fn reload(&mut self) -> io::Result<()> {
+        let mut raw = vec![0u8; self.count * E::SIZE];
+        self.file.read_exact_at(&mut raw, 0)?;
+        self.entries = raw.chunks_exact(E::SIZE).map(E::decode).collect();
+        self.resident = true;
+        Ok(())
     }
 
     /// Appends entries not yet in the file with one write.
     pub fn write_pending(&mut self) -> io::Result<()> {
-        if self.written >= self.entries.len() {
+        if !self.resident || self.written >= self.entries.len() {
             return Ok(());
         }
         let mut buf = vec![0u8; (self.entries.len() - self.written) * E::SIZE];
@@ -145,6 +209,8 @@ impl<E: Entry> Index<E> {
     /// Drops all entries (memory and file).
     pub fn clear(&mut self) -> io::Result<()> {
         self.entries.clear();
+        self.resident = true;
+        self.count = 0;
         self.written = 0;
         self.file.set_len(0)?;
         self.dirty = true;
@@ -154,7 +220,7 @@ impl<E: Entry> Index<E> {
     /// Cuts the file to exactly the entries it should hold.
     pub fn trim(&mut self) -> io::Result<()> {
         self.write_pending()?;
-        let want = (self.entries.len() * E::SIZE) as u64;
+        let want = (self.count * E::SIZE) as u64;
         if self.file.metadata()?.len() != want {
             self.file.set_len(want)?;
             self.dirty = true;
@@ -179,12 +245,8 @@ impl<E: Entry> Index<E> {
 impl Index<OffsetEntry> {
     /// The last entry whose offset is `<= rel` (Kafka's `OffsetIndex.lookup`).
     pub fn floor(&self, rel: u32) -> Option<OffsetEntry> {
-        let i = self.entries.partition_point(|e| e.rel <= rel);
-        if i == 0 {
-            None
-        } else {
-            Some(self.entries[i - 1])
-        }
+        let i = self.partition_point(|e| e.rel <= rel);
+        i.checked_sub(1).and_then(|i| self.get(i))
     }
 
     /// Entries strictly increasing in offset and position, all inside the log file.
@@ -200,12 +262,8 @@ impl Index<OffsetEntry> {
 impl Index<TimeEntry> {
     /// The last entry whose timestamp is `<= ts` (Kafka's `TimeIndex.lookup`).
     pub fn floor(&self, ts: i64) -> Option<TimeEntry> {
-        let i = self.entries.partition_point(|e| e.ts <= ts);
-        if i == 0 {
-            None
-        } else {
-            Some(self.entries[i - 1])
-        }
+        let i = self.partition_point(|e| e.ts <= ts);
+        i.checked_sub(1).and_then(|i| self.get(i))
     }
 
     /// Kafka's `maybeAppend`: only a strictly larger timestamp at a not-smaller offset.
@@ -221,5 +279,44 @@ impl Index<TimeEntry> {
         self.entries
             .windows(2)
             .all(|w| w[0].ts <= w[1].ts && w[0].rel <= w[1].rel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_released_index_answers_from_its_file() {
+        let dir = std::env::temp_dir().join(format!("minikafka-index-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ix: Index<OffsetEntry> = Index::create(&dir.join("0.index"), 1 << 20).unwrap();
+        for i in 0..1000u32 {
+            ix.push(OffsetEntry {
+                rel: i * 10,
+                pos: i * 4096,
+            });
+        }
+        let probes = [0u32, 5, 10, 9_990, 9_999, 50_000];
+        let before: Vec<_> = probes.iter().map(|&r| ix.floor(r)).collect();
+        ix.release().unwrap();
+        assert!(ix.entries.is_empty(), "memory freed");
+        let after: Vec<_> = probes.iter().map(|&r| ix.floor(r)).collect();
+        assert_eq!(before, after);
+        assert_eq!(
+            ix.last(),
+            Some(OffsetEntry {
+                rel: 9_990,
+                pos: 999 * 4096
+            })
+        );
+        // Appending again brings it back into memory, whole.
+        ix.push(OffsetEntry {
+            rel: 10_000,
+            pos: 1000 * 4096,
+        });
+        assert_eq!(ix.floor(10_005).map(|e| e.rel), Some(10_000));
+        assert_eq!(ix.floor(15).map(|e| e.rel), Some(10));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -151,6 +151,11 @@ impl PartitionLog {
             }
         }
         stats.segments = segments.len();
+        // Only the active segment keeps its indexes in memory.
+        let sealed = segments.len().saturating_sub(1);
+        for seg in segments.values_mut().take(sealed) {
+            seg.release_indexes()?;
+        }
 
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),

@@ -459,8 +459,15 @@ impl Segment {
         }
         self.offset_index.trim()?;
         self.time_index.trim()?;
+        self.release_indexes()?;
         self.dirty = true;
         Ok(())
+    }
+
+    /// A sealed segment's indexes are searched in their files, not kept in memory.
+    pub fn release_indexes(&mut self) -> io::Result<()> {
+        self.offset_index.release()?;
+        self.time_index.release()
     }
 
     pub fn is_dirty(&self) -> bool {
