@@ -66,7 +66,10 @@ fn time_retention_deletes_old_segments_and_moves_the_log_start() {
     drop(c);
     b.restart();
     let mut c = b.client();
-    assert!(c.list_offset(7, "old-and-new", 0, -2).2 >= start, "log start checkpointed");
+    assert!(
+        c.list_offset(7, "old-and-new", 0, -2).2 >= start,
+        "log start checkpointed"
+    );
     assert_eq!(c.list_offset(7, "old-and-new", 0, -1).2, end);
 }
 
@@ -82,7 +85,9 @@ fn size_retention_keeps_the_log_under_its_bound() {
     for _ in 0..20 {
         assert_eq!(c.produce("bounded", 0, &kib_batch(8, now_ms())).0, 0);
     }
-    wait_for("size retention", || c.list_offset(7, "bounded", 0, -2).2 > 0);
+    wait_for("size retention", || {
+        c.list_offset(7, "bounded", 0, -2).2 > 0
+    });
     let dir = b.dir.path().join("bounded-0");
     let total: u64 = std::fs::read_dir(&dir)
         .unwrap()
@@ -91,6 +96,9 @@ fn size_retention_keeps_the_log_under_its_bound() {
         .map(|e| e.metadata().unwrap().len())
         .sum();
     // Whole segments go: what stays is at most the bound plus the active segment.
-    assert!(total <= 48 * 1024 + 16 * 1024 + 9 * 1024, "{total} bytes kept");
+    assert!(
+        total <= 48 * 1024 + 16 * 1024 + 9 * 1024,
+        "{total} bytes kept"
+    );
     assert_eq!(c.list_offset(7, "bounded", 0, -1).2, 160);
 }
