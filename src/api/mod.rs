@@ -1,6 +1,7 @@
 //! Request handlers: where the protocol (bytes, versions) meets the log and the metadata image.
 //! Each takes the decoded header and body bytes and returns an `Outcome`.
 
+pub mod admin;
 pub mod api_versions;
 pub mod create_topics;
 pub mod describe_topic_partitions;

@@ -358,6 +358,16 @@ impl Broker {
             apis::DESCRIBE_TOPIC_PARTITIONS => {
                 api::describe_topic_partitions::handle(self, hdr, body)
             }
+            apis::DELETE_TOPICS => api::admin::topics::delete_topics(self, hdr, body, now),
+            apis::CREATE_PARTITIONS => api::admin::topics::create_partitions(self, hdr, body, now),
+            apis::DESCRIBE_CONFIGS => api::admin::configs::describe(self, hdr, body),
+            apis::ALTER_CONFIGS => api::admin::configs::alter(self, hdr, body, now),
+            apis::INCREMENTAL_ALTER_CONFIGS => {
+                api::admin::configs::incremental_alter(self, hdr, body, now)
+            }
+            apis::DELETE_RECORDS => api::admin::records::handle(self, hdr, body, now),
+            apis::DESCRIBE_CLUSTER => api::admin::cluster::describe_cluster(self, hdr, body),
+            apis::DESCRIBE_LOG_DIRS => api::admin::cluster::describe_log_dirs(self, hdr, body),
             _ => Err(DecodeError::Invalid("unsupported api")),
         }
     }

@@ -75,6 +75,31 @@ fn sample_body(key: i16, version: i16) -> Vec<u8> {
         apis::OFFSET_DELETE => {
             offset_delete_request::sample::offset_delete_request().encode(w, version)
         }
+        apis::DELETE_TOPICS => {
+            delete_topics_request::sample::delete_topics_request().encode(w, version)
+        }
+        apis::CREATE_PARTITIONS => {
+            create_partitions_request::sample::create_partitions_request().encode(w, version)
+        }
+        apis::DESCRIBE_CONFIGS => {
+            describe_configs_request::sample::describe_configs_request().encode(w, version)
+        }
+        apis::ALTER_CONFIGS => {
+            alter_configs_request::sample::alter_configs_request().encode(w, version)
+        }
+        apis::INCREMENTAL_ALTER_CONFIGS => {
+            incremental_alter_configs_request::sample::incremental_alter_configs_request()
+                .encode(w, version)
+        }
+        apis::DELETE_RECORDS => {
+            delete_records_request::sample::delete_records_request().encode(w, version)
+        }
+        apis::DESCRIBE_CLUSTER => {
+            describe_cluster_request::sample::describe_cluster_request().encode(w, version)
+        }
+        apis::DESCRIBE_LOG_DIRS => {
+            describe_log_dirs_request::sample::describe_log_dirs_request().encode(w, version)
+        }
         _ => panic!("no sample for api {key}"),
     }
     b

@@ -64,6 +64,30 @@ const CONFIGS: &[(&str, Kind)] = &[
     ("unclean.leader.election.enable", Kind::Bool),
 ];
 
+/// Every topic config name Kafka knows, in alphabetical order (DescribeConfigs lists them all).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    CONFIGS.iter().map(|(n, _)| *n)
+}
+
+/// Kafka's `ConfigType` code of a topic config (DescribeConfigs v3+): BOOLEAN 1, STRING 2,
+/// INT 3, LONG 5, DOUBLE 6, LIST 7; None for unknown names.
+pub fn config_type(name: &str) -> Option<i8> {
+    let (_, kind) = CONFIGS.iter().find(|(n, _)| *n == name)?;
+    Some(match kind {
+        Kind::Long(_) => 5,
+        Kind::Int(_) => 3,
+        Kind::Ratio(..) => 6,
+        Kind::Bool => 1,
+        Kind::OneOf(_) | Kind::Text => 2,
+        Kind::ListOf(_) => 7,
+    })
+}
+
+/// Whether a config is a list (IncrementalAlterConfigs APPEND / SUBTRACT apply to it).
+pub fn is_list(name: &str) -> bool {
+    config_type(name) == Some(7)
+}
+
 /// Checks one topic config as CreateTopics and AlterConfigs do; the error is Kafka's message.
 pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     let Some(&(_, kind)) = CONFIGS.iter().find(|(n, _)| *n == name) else {

@@ -22,6 +22,14 @@ pub const OFFSET_DELETE: i16 = 47;
 pub const INIT_PRODUCER_ID: i16 = 22;
 pub const CREATE_TOPICS: i16 = 19;
 pub const DESCRIBE_TOPIC_PARTITIONS: i16 = 75;
+pub const DELETE_TOPICS: i16 = 20;
+pub const DELETE_RECORDS: i16 = 21;
+pub const DESCRIBE_CONFIGS: i16 = 32;
+pub const ALTER_CONFIGS: i16 = 33;
+pub const DESCRIBE_LOG_DIRS: i16 = 35;
+pub const CREATE_PARTITIONS: i16 = 37;
+pub const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
+pub const DESCRIBE_CLUSTER: i16 = 60;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Api {
@@ -61,9 +69,17 @@ pub const APIS: &[Api] = &[
     api!("ListGroups", list_groups_request),
     api!("ApiVersions", api_versions_request),
     api!("CreateTopics", create_topics_request),
+    api!("DeleteTopics", delete_topics_request),
+    api!("DeleteRecords", delete_records_request),
     api!("InitProducerId", init_producer_id_request),
+    api!("DescribeConfigs", describe_configs_request),
+    api!("AlterConfigs", alter_configs_request),
+    api!("DescribeLogDirs", describe_log_dirs_request),
+    api!("CreatePartitions", create_partitions_request),
     api!("DeleteGroups", delete_groups_request),
+    api!("IncrementalAlterConfigs", incremental_alter_configs_request),
     api!("OffsetDelete", offset_delete_request),
+    api!("DescribeCluster", describe_cluster_request),
     api!("DescribeTopicPartitions", describe_topic_partitions_request),
 ];
 
@@ -111,6 +127,14 @@ mod tests {
         assert_eq!(r(LIST_GROUPS), Some((0, 5)));
         assert_eq!(r(DELETE_GROUPS), Some((0, 2)));
         assert_eq!(r(OFFSET_DELETE), Some((0, 0)));
+        assert_eq!(r(DELETE_TOPICS), Some((1, 6)));
+        assert_eq!(r(DELETE_RECORDS), Some((0, 2)));
+        assert_eq!(r(DESCRIBE_CONFIGS), Some((1, 4)));
+        assert_eq!(r(ALTER_CONFIGS), Some((0, 2)));
+        assert_eq!(r(DESCRIBE_LOG_DIRS), Some((1, 4)));
+        assert_eq!(r(CREATE_PARTITIONS), Some((0, 3)));
+        assert_eq!(r(INCREMENTAL_ALTER_CONFIGS), Some((0, 1)));
+        assert_eq!(r(DESCRIBE_CLUSTER), Some((0, 2)));
         // Ordered by key, as ApiVersions lists them.
         assert!(APIS.windows(2).all(|w| w[0].key < w[1].key));
     }

@@ -36,6 +36,14 @@ pub const DESCRIBE_GROUPS: i16 = 15;
 pub const LIST_GROUPS: i16 = 16;
 pub const DELETE_GROUPS: i16 = 42;
 pub const OFFSET_DELETE: i16 = 47;
+pub const DELETE_TOPICS: i16 = 20;
+pub const DELETE_RECORDS: i16 = 21;
+pub const DESCRIBE_CONFIGS: i16 = 32;
+pub const ALTER_CONFIGS: i16 = 33;
+pub const DESCRIBE_LOG_DIRS: i16 = 35;
+pub const CREATE_PARTITIONS: i16 = 37;
+pub const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
+pub const DESCRIBE_CLUSTER: i16 = 60;
 
 /// First flexible version of each API (from Kafka's schemas' `flexibleVersions`).
 pub fn first_flexible(api_key: i16) -> i16 {
@@ -58,6 +66,14 @@ pub fn first_flexible(api_key: i16) -> i16 {
         DESCRIBE_GROUPS => 5,
         LIST_GROUPS => 3,
         DELETE_GROUPS => 2,
+        DELETE_TOPICS => 4,
+        DELETE_RECORDS => 2,
+        DESCRIBE_CONFIGS => 4,
+        ALTER_CONFIGS => 2,
+        DESCRIBE_LOG_DIRS => 2,
+        CREATE_PARTITIONS => 2,
+        INCREMENTAL_ALTER_CONFIGS => 1,
+        DESCRIBE_CLUSTER => 0,
         _ => i16::MAX,
     }
 }

@@ -1,0 +1,296 @@
+//! DeleteTopics and CreatePartitions.
+
+use super::TOPIC_DELETION_DISABLED;
+use crate::api::encode;
+use crate::broker::{is_internal_topic, Broker, Outcome};
+use crate::protocol::error;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::create_partitions_request::CreatePartitionsRequest;
+use crate::protocol::messages::create_partitions_response::*;
+use crate::protocol::messages::delete_topics_request::DeleteTopicsRequest;
+use crate::protocol::messages::delete_topics_response::*;
+use crate::protocol::wire::{DResult, Reader};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// The metadata store's limit on partitions per topic.
+const MAX_PARTITIONS: i32 = 100_000;
+
+/// One topic of a DeleteTopics request, resolved against the image.
+struct Deletion {
+    name: Option<String>,
+    id: [u8; 16],
+    error: i16,
+    message: Option<String>,
+}
+
+/// Decides what happens to one named topic (or topic id, v6).
+fn resolve(b: &Broker, name: Option<&str>, id: [u8; 16], dup: bool) -> Deletion {
+    let fail = |name: Option<&str>, error, message: String| Deletion {
+        name: name.map(str::to_string),
+        id,
+        error,
+        message: Some(message),
+    };
+    let image = b.meta.image();
+    let topic = match (name, id != [0; 16]) {
+        (Some(_), true) => {
+            return fail(
+                name,
+                error::INVALID_REQUEST,
+                "A topic must be named by its name or its id, not both.".into(),
+            )
+        }
+        (None, false) => {
+            return fail(
+                None,
+                error::INVALID_REQUEST,
+                "Neither topic name nor id were specified.".into(),
+            )
+        }
+        (Some(n), false) => match image.topic(n) {
+            Some(t) => t,
+            None => {
+                return fail(
+                    name,
+                    error::UNKNOWN_TOPIC_OR_PARTITION,
+                    "This server does not host this topic-partition.".into(),
+                )
+            }
+        },
+        (None, true) => match image.topic_by_id(&id) {
+            Some(t) => t,
+            None => {
+                return fail(
+                    None,
+                    error::UNKNOWN_TOPIC_ID,
+                    "This server does not host this topic ID.".into(),
+                )
+            }
+        },
+    };
+    let found = Some(topic.name.as_str());
+    if dup {
+        return fail(
+            found,
+            error::INVALID_REQUEST,
+            "Duplicate topic name or id.".into(),
+        );
+    }
+    if !b.config.delete_topic_enable {
+        return fail(
+            found,
+            TOPIC_DELETION_DISABLED,
+            "Topic deletion is disabled.".into(),
+        );
+    }
+    if is_internal_topic(&topic.name) {
+        return fail(
+            found,
+            error::INVALID_REQUEST,
+            format!("Internal topic {} cannot be deleted.", topic.name),
+        );
+    }
+    Deletion {
+        name: Some(topic.name.clone()),
+        id: topic.id,
+        error: error::NONE,
+        message: None,
+    }
+}
+
+/// Removes a topic from the metadata log, then its partition logs.
+fn delete(b: &mut Broker, name: &str, now: Instant) -> Result<(), String> {
+    let now_ms = b.now_ms(now);
+    let info = b
+        .meta
+        .delete_topic(name, now_ms)
+        .map_err(|e| e.to_string())?;
+    for p in &info.partitions {
+        if let Err(e) = b.logs.delete(name, p.partition) {
+            // The topic is gone from metadata; a leftover directory is not loaded as a topic.
+            log::error!("deleting log of {name}-{}: {e}", p.partition);
+        }
+    }
+    log::info!(
+        "deleted topic {name} ({} partitions)",
+        info.partitions.len()
+    );
+    Ok(())
+}
+
+pub fn delete_topics(
+    b: &mut Broker,
+    hdr: &RequestHeader<'_>,
+    body: &[u8],
+    now: Instant,
+) -> DResult<Outcome> {
+    let v = hdr.api_version;
+    let req = DeleteTopicsRequest::decode(&mut Reader::new(body), v)?;
+    // v6 names topics by name or id; earlier versions by name only.
+    let wanted: Vec<(Option<&str>, [u8; 16])> = if v >= 6 {
+        req.topics.iter().map(|t| (t.name, t.topic_id)).collect()
+    } else {
+        req.topic_names
+            .iter()
+            .map(|n| (Some(*n), [0; 16]))
+            .collect()
+    };
+    let mut count: HashMap<(Option<&str>, [u8; 16]), usize> = HashMap::new();
+    for w in &wanted {
+        *count.entry(*w).or_default() += 1;
+    }
+    let mut results = Vec::with_capacity(wanted.len());
+    for w in &wanted {
+        let mut d = resolve(b, w.0, w.1, count[w] > 1);
+        if d.error == error::NONE {
+            let name = d.name.clone().unwrap_or_default();
+            if let Err(e) = delete(b, &name, now) {
+                log::error!("deleting topic {name}: {e}");
+                d.error = error::UNKNOWN_SERVER_ERROR;
+                d.message = Some(e);
+            }
+        }
+        results.push(d);
+    }
+    let resp = DeleteTopicsResponse {
+        throttle_time_ms: 0,
+        responses: results
+            .iter()
+            .map(|d| DeletableTopicResult {
+                name: d.name.as_deref(),
+                topic_id: d.id,
+                error_code: d.error,
+                error_message: d.message.as_deref(),
+            })
+            .collect(),
+    };
+    Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))))
+}
+
+/// Checks one CreatePartitions topic; the error code and Kafka's message.
+fn check_growth(
+    b: &Broker,
+    name: &str,
+    count: i32,
+    assignments: Option<&[Vec<i32>]>,
+) -> Result<(), (i16, String)> {
+    let Some(t) = b.meta.image().topic(name) else {
+        return Err((
+            error::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("The topic '{name}' does not exist."),
+        ));
+    };
+    let have = t.partitions.len() as i32;
+    if count < have {
+        return Err((
+            error::INVALID_PARTITIONS,
+            format!("The topic {name} currently has {have} partition(s); {count} would not be an increase."),
+        ));
+    }
+    if count == have {
+        return Err((
+            error::INVALID_PARTITIONS,
+            format!("Topic already has {have} partition(s)."),
+        ));
+    }
+    if count > MAX_PARTITIONS {
+        return Err((
+            error::INVALID_PARTITIONS,
+            format!("Too many partitions: {count}."),
+        ));
+    }
+    if let Some(a) = assignments {
+        if a.len() as i32 != count - have {
+            return Err((
+                error::INVALID_REPLICA_ASSIGNMENT,
+                format!(
+                    "Attempted to add {} additional partition(s), but only {} assignment(s) were specified.",
+                    count - have,
+                    a.len()
+                ),
+            ));
+        }
+        if a.iter()
+            .any(|ids| ids.is_empty() || ids.iter().any(|&id| id != b.config.node_id))
+        {
+            return Err((
+                error::INVALID_REPLICA_ASSIGNMENT,
+                "The manual partition assignment includes a broker that is not registered or \
+                 an empty replica list."
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn create_partitions(
+    b: &mut Broker,
+    hdr: &RequestHeader<'_>,
+    body: &[u8],
+    now: Instant,
+) -> DResult<Outcome> {
+    let v = hdr.api_version;
+    let req = CreatePartitionsRequest::decode(&mut Reader::new(body), v)?;
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for t in &req.topics {
+        *count.entry(t.name).or_default() += 1;
+    }
+    let mut verdicts: Vec<(i16, Option<String>)> = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        if count[t.name] > 1 {
+            verdicts.push((error::INVALID_REQUEST, Some("Duplicate topic name.".into())));
+            continue;
+        }
+        let assignments: Option<Vec<Vec<i32>>> = t
+            .assignments
+            .as_ref()
+            .map(|a| a.iter().map(|x| x.broker_ids.clone()).collect());
+        if let Err((code, msg)) = check_growth(b, t.name, t.count, assignments.as_deref()) {
+            verdicts.push((code, Some(msg)));
+            continue;
+        }
+        if !req.validate_only {
+            if let Err(e) = grow(b, t.name, t.count, now) {
+                log::error!("growing topic {}: {e}", t.name);
+                verdicts.push((error::UNKNOWN_SERVER_ERROR, Some(e)));
+                continue;
+            }
+        }
+        verdicts.push((error::NONE, None));
+    }
+    let resp = CreatePartitionsResponse {
+        throttle_time_ms: 0,
+        results: req
+            .topics
+            .iter()
+            .zip(&verdicts)
+            .map(|(t, (code, msg))| CreatePartitionsTopicResult {
+                name: t.name,
+                error_code: *code,
+                error_message: msg.as_deref(),
+            })
+            .collect(),
+    };
+    Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))))
+}
+
+/// Appends the new PartitionRecords and creates the new partitions' logs.
+fn grow(b: &mut Broker, name: &str, total: i32, now: Instant) -> Result<(), String> {
+    let now_ms = b.now_ms(now);
+    let before = b.meta.image().topic(name).map_or(0, |t| t.partitions.len()) as i32;
+    let info = b
+        .meta
+        .create_partitions(name, total, b.config.node_id, now_ms)
+        .map_err(|e| e.to_string())?;
+    let cfg = b.topic_log_config(name);
+    for p in before..total {
+        if let Err(e) = b.logs.create(name, p, info.id, cfg.clone(), now_ms) {
+            // The partition exists in metadata; its log is created again on first use.
+            log::error!("creating log for {name}-{p}: {e}");
+        }
+    }
+    log::info!("topic {name} grown from {before} to {total} partitions");
+    Ok(())
+}
