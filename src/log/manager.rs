@@ -1,6 +1,7 @@
 //! All partition logs of one log directory, with Kafka's checkpoint files and clean-shutdown
 //! marker (Kafka's `LogManager`).
 
+use super::cleaner::Cleaner;
 use super::partition::{PartitionLog, RecoveryState};
 use super::{LogConfig, LogError};
 use crate::kafka_uuid::{uuid_from_string, uuid_to_string};
@@ -17,10 +18,12 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 const PARTITION_METADATA: &str = "partition.metadata";
 
 pub struct LogManager {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     default_config: LogConfig,
-    logs: HashMap<String, HashMap<i32, PartitionLog>>,
+    pub(super) logs: HashMap<String, HashMap<i32, PartitionLog>>,
     had_clean_shutdown: bool,
+    /// Compaction state between `clean_step` calls.
+    pub(super) cleaner: Cleaner,
 }
 
 /// `<topic>-<partition>` → `(topic, partition)`; `None` for anything else (including Kafka's
@@ -52,6 +55,7 @@ impl LogManager {
             default_config,
             logs: HashMap::new(),
             had_clean_shutdown: clean,
+            cleaner: Cleaner::load(log_dir),
         };
         let mut dirs = Vec::new();
         for entry in fs::read_dir(log_dir)? {
@@ -169,6 +173,7 @@ impl LogManager {
         if ps.is_empty() {
             self.logs.remove(topic);
         }
+        self.cleaner.forget(&self.dir, topic, partition);
         let dir = log.dir().to_path_buf();
         drop(log);
         // Rename first (as Kafka does) so a crash mid-delete never leaves a half partition

@@ -3,6 +3,7 @@
 //! sparse `.index` and `.timeindex` files, recovery from the recovery point after a crash, and
 //! checkpoint files so a clean restart does not scan.
 
+mod cleaner;
 mod index;
 mod manager;
 mod partition;
@@ -10,6 +11,7 @@ pub mod producer_state;
 mod scan;
 mod segment;
 
+pub use cleaner::{CleanProgress, CLEANER_OFFSET_CHECKPOINT};
 pub use manager::{
     read_checkpoint, read_partition_metadata, write_checkpoint, LogManager, CLEAN_SHUTDOWN_FILE,
     LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
@@ -53,6 +55,16 @@ pub struct LogConfig {
     pub timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: how far in the future a CreateTime may be (Kafka 4: 1 h).
     pub timestamp_after_max_ms: i64,
+    /// `cleanup.policy` contains `compact`.
+    pub cleanup_policy_compact: bool,
+    /// `cleanup.policy` contains `delete` (time and size retention apply).
+    pub cleanup_policy_delete: bool,
+    /// `delete.retention.ms`: how long tombstones survive compaction.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: segments with newer records are not compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl Default for LogConfig {
@@ -70,6 +82,11 @@ impl Default for LogConfig {
             retention_bytes: -1,
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
+            cleanup_policy_compact: false,
+            cleanup_policy_delete: true,
+            delete_retention_ms: 86_400_000,
+            min_compaction_lag_ms: 0,
+            min_cleanable_dirty_ratio: 0.5,
         }
     }
 }

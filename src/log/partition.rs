@@ -34,15 +34,15 @@ pub struct OpenStats {
 }
 
 pub struct PartitionLog {
-    dir: PathBuf,
-    config: LogConfig,
-    segments: BTreeMap<i64, Segment>,
+    pub(super) dir: PathBuf,
+    pub(super) config: LogConfig,
+    pub(super) segments: BTreeMap<i64, Segment>,
     log_start_offset: i64,
     recovery_point: i64,
     last_flush_ms: i64,
     last_now_ms: i64,
     /// Files were created or removed since the last directory fsync.
-    dir_dirty: bool,
+    pub(super) dir_dirty: bool,
     stats: OpenStats,
     /// Idempotent producers' recent batches (kept in memory; lost state accepts any sequence).
     producers: ProducerStates,
@@ -73,6 +73,8 @@ impl PartitionLog {
         state: RecoveryState,
     ) -> Result<PartitionLog, LogError> {
         fs::create_dir_all(dir)?;
+        // A clean interrupted by a crash: drop `.cleaned` output, finish `.swap` renames.
+        let mut dir_dirty = super::cleaner::recover_leftovers(dir)?;
         let mut bases = Vec::new();
         let mut index_files = Vec::new();
         for entry in fs::read_dir(dir)? {
@@ -87,7 +89,6 @@ impl PartitionLog {
             }
         }
         bases.sort_unstable();
-        let mut dir_dirty = false;
         // An index without its log is left over from a deletion: remove it, as Kafka does.
         for (b, name) in index_files {
             if bases.binary_search(&b).is_err() {
@@ -275,6 +276,9 @@ impl PartitionLog {
             }
             if self.config.timestamp_type == TimestampType::CreateTime {
                 self.check_timestamps(&h, now_ms)?;
+            }
+            if self.config.cleanup_policy_compact && !h.is_control() {
+                super::cleaner::check_keys(&h, bytes)?;
             }
             if h.producer_id >= 0 && !h.is_control() {
                 let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta);
@@ -512,6 +516,9 @@ impl PartitionLog {
     /// The active segment goes too (after a roll) when everything has expired. Returns the
     /// number of segments deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        if !self.config.cleanup_policy_delete {
+            return Ok(0);
+        }
         let cfg = self.config.clone();
         let mut excess = if cfg.retention_bytes >= 0 {
             self.size_bytes() as i64 - cfg.retention_bytes

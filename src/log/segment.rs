@@ -56,16 +56,32 @@ pub(crate) struct Segment {
 
 impl Segment {
     fn paths(dir: &Path, base: i64) -> (PathBuf, PathBuf, PathBuf) {
+        Self::suffixed_paths(dir, base, "")
+    }
+
+    /// `<base>.log<suffix>` and its indexes (the cleaner writes `.cleaned` files).
+    fn suffixed_paths(dir: &Path, base: i64, suffix: &str) -> (PathBuf, PathBuf, PathBuf) {
         (
-            dir.join(file_name(base, "log")),
-            dir.join(file_name(base, "index")),
-            dir.join(file_name(base, "timeindex")),
+            dir.join(file_name(base, "log") + suffix),
+            dir.join(file_name(base, "index") + suffix),
+            dir.join(file_name(base, "timeindex") + suffix),
         )
     }
 
     /// A new empty segment (existing files with that base are truncated).
     pub fn create(dir: &Path, base: i64, cfg: &LogConfig, now_ms: i64) -> io::Result<Segment> {
-        let (lp, ip, tp) = Self::paths(dir, base);
+        Self::create_suffixed(dir, base, cfg, now_ms, "")
+    }
+
+    /// `create` with `suffix` after each file name.
+    pub fn create_suffixed(
+        dir: &Path,
+        base: i64,
+        cfg: &LogConfig,
+        now_ms: i64,
+        suffix: &str,
+    ) -> io::Result<Segment> {
+        let (lp, ip, tp) = Self::suffixed_paths(dir, base, suffix);
         let log = OpenOptions::new()
             .read(true)
             .write(true)

@@ -1,0 +1,776 @@
+//! Log compaction (`cleanup.policy=compact`), Kafka's `LogCleaner` / `Cleaner` /
+//! `LogCleanerManager` as a resumable state machine: each `LogManager::clean_step` call reads and
+//! writes about `budget_bytes`, then returns, so the broker loop stays responsive.
+//!
+//! A job cleans one partition: (1) map every key of the dirty section (from the partition's
+//! `cleaner-offset-checkpoint` offset up to the first uncleanable segment) to its latest offset;
+//! (2) rewrite the cleanable segments in groups (each group below `segment.bytes`) keeping, per
+//! key, only the latest record, and tombstones until `delete.retention.ms` has passed; (3) swap
+//! each group's output into place by rename. Offsets are preserved; the active segment is never
+//! touched. Output goes to `<base>.log.cleaned` (+ indexes), is renamed to `.swap`, the old
+//! segments are deleted and the `.swap` files renamed into place; `recover_leftovers` finishes or
+//! discards that at open, so a crash at any point loses nothing.
+
+use super::manager::{read_checkpoint, write_checkpoint, LogManager};
+use super::partition::PartitionLog;
+use super::scan::{Scanner, Step};
+use super::segment::{file_name, parse_file_name, Segment};
+use super::LogError;
+use crate::records::{
+    batches, parse_records, records_payload, BatchBuilder, BatchHeader, Record, RecordsError,
+    DEFAULT_DECOMPRESS_CAP,
+};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::ops::Range;
+use std::path::Path;
+
+pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
+const CLEANED: &str = ".cleaned";
+const SWAP: &str = ".swap";
+/// Memory for the key → offset map (Kafka's `log.cleaner.dedupe.buffer.size`).
+const MAP_MEMORY: usize = 128 << 20;
+/// Assumed per-entry cost on top of the key bytes (hash slot, Vec header, offset).
+const ENTRY_OVERHEAD: usize = 48;
+const SEGMENT_EXTS: [&str; 3] = ["index", "timeindex", "log"];
+
+/// What one `clean_step` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CleanProgress {
+    /// Bytes read plus bytes written.
+    pub bytes_processed: u64,
+    /// Cleaned segment groups swapped into place.
+    pub segments_swapped: usize,
+    /// Nothing to clean: no job was running or could be started.
+    pub idle: bool,
+}
+
+/// The cleaner's state between calls (owned by `LogManager`).
+pub(super) struct Cleaner {
+    /// First dirty offset per partition (`cleaner-offset-checkpoint`).
+    checkpoint: HashMap<(String, i32), i64>,
+    /// When a retained tombstone may go (in memory: after a restart tombstones wait for the
+    /// next cleaning that dirt triggers).
+    tombstones_due: HashMap<(String, i32), i64>,
+    job: Option<Job>,
+    map_memory: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SegInfo {
+    base: i64,
+    size: u64,
+    next_offset: i64,
+    max_timestamp: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Map,
+    Clean,
+}
+
+struct Job {
+    topic: String,
+    partition: i32,
+    /// The dirty section is `[first_dirty, end)`; everything below `end` is rewritten.
+    first_dirty: i64,
+    end: i64,
+    /// The sealed segments below `end` when the job started, oldest first.
+    segs: Vec<SegInfo>,
+    groups: Vec<Range<usize>>,
+    phase: Phase,
+    seg_idx: usize,
+    group_idx: usize,
+    pos: u64,
+    map: HashMap<Vec<u8>, i64>,
+    map_bytes: usize,
+    out: Option<Segment>,
+    tombstone_due: Option<i64>,
+    buf: Vec<u8>,
+}
+
+impl Cleaner {
+    pub(super) fn load(log_dir: &Path) -> Cleaner {
+        let path = log_dir.join(CLEANER_OFFSET_CHECKPOINT);
+        let checkpoint = read_checkpoint(&path).unwrap_or_else(|e| {
+            log::warn!("ignoring {}: {}", path.display(), e);
+            HashMap::new()
+        });
+        Cleaner {
+            checkpoint,
+            tombstones_due: HashMap::new(),
+            job: None,
+            map_memory: MAP_MEMORY,
+        }
+    }
+
+    /// Drops all state for a deleted partition (its files are gone with its directory).
+    pub(super) fn forget(&mut self, log_dir: &Path, topic: &str, partition: i32) {
+        if self
+            .job
+            .as_ref()
+            .is_some_and(|j| j.topic == topic && j.partition == partition)
+        {
+            self.job = None;
+        }
+        let key = (topic.to_string(), partition);
+        self.tombstones_due.remove(&key);
+        if self.checkpoint.remove(&key).is_some() {
+            if let Err(e) = self.write(log_dir) {
+                log::warn!("{CLEANER_OFFSET_CHECKPOINT}: {e}");
+            }
+        }
+    }
+
+    /// Where each partition has been cleaned up to.
+    pub(super) fn cleaned_up_to(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.checkpoint
+            .get(&(topic.to_string(), partition))
+            .copied()
+    }
+
+    #[cfg(test)]
+    pub(super) fn set_map_memory(&mut self, bytes: usize) {
+        self.map_memory = bytes;
+    }
+
+    fn write(&self, log_dir: &Path) -> io::Result<()> {
+        let mut entries: Vec<_> = self
+            .checkpoint
+            .iter()
+            .map(|((t, p), o)| (t.clone(), *p, *o))
+            .collect();
+        entries.sort();
+        write_checkpoint(&log_dir.join(CLEANER_OFFSET_CHECKPOINT), &entries)
+    }
+
+    /// Kafka's `grabFilthiestCompactedLog`: the compacted partition with the highest dirty
+    /// ratio at or above its `min.cleanable.dirty.ratio`, or one whose retained tombstones are due.
+    fn pick(&self, logs: &HashMap<String, HashMap<i32, PartitionLog>>, now_ms: i64) -> Option<Job> {
+        let mut best: Option<(f64, Job)> = None;
+        for (topic, ps) in logs {
+            for (&p, log) in ps {
+                if !log.config.cleanup_policy_compact {
+                    continue;
+                }
+                let (segs, end) = cleanable_segments(log, now_ms);
+                if segs.is_empty() {
+                    continue;
+                }
+                let key = (topic.clone(), p);
+                let first_dirty = self
+                    .checkpoint
+                    .get(&key)
+                    .copied()
+                    .unwrap_or(0)
+                    .max(segs[0].base)
+                    .min(end);
+                let dirty: u64 = segs
+                    .iter()
+                    .filter(|s| s.base >= first_dirty)
+                    .map(|s| s.size)
+                    .sum();
+                let total: u64 = segs.iter().map(|s| s.size).sum();
+                let ratio = if total == 0 {
+                    0.0
+                } else {
+                    dirty as f64 / total as f64
+                };
+                let due = self.tombstones_due.get(&key).is_some_and(|&d| now_ms >= d);
+                let eligible = (dirty > 0 && ratio >= log.config.min_cleanable_dirty_ratio) || due;
+                if !eligible || best.as_ref().is_some_and(|(r, _)| *r >= ratio) {
+                    continue;
+                }
+                let seg_idx = segs.iter().take_while(|s| s.base < first_dirty).count();
+                best = Some((
+                    ratio,
+                    Job {
+                        topic: topic.clone(),
+                        partition: p,
+                        first_dirty,
+                        end,
+                        segs,
+                        groups: Vec::new(),
+                        phase: Phase::Map,
+                        seg_idx,
+                        group_idx: 0,
+                        pos: 0,
+                        map: HashMap::new(),
+                        map_bytes: 0,
+                        out: None,
+                        tombstone_due: None,
+                        buf: Vec::new(),
+                    },
+                ));
+            }
+        }
+        best.map(|(_, j)| j)
+    }
+}
+
+/// The sealed segments that may be cleaned and the offset where cleaning must stop: the
+/// active segment, or the first segment with a record newer than `min.compaction.lag.ms`.
+fn cleanable_segments(log: &PartitionLog, now_ms: i64) -> (Vec<SegInfo>, i64) {
+    let lag = log.config.min_compaction_lag_ms;
+    let sealed = log.segments.len().saturating_sub(1);
+    let mut out = Vec::new();
+    let mut end = log.segments.keys().next_back().copied().unwrap_or(0);
+    for seg in log.segments.values().take(sealed) {
+        if lag > 0 && seg.max_timestamp >= 0 && now_ms.saturating_sub(seg.max_timestamp) < lag {
+            end = seg.base_offset;
+            break;
+        }
+        out.push(SegInfo {
+            base: seg.base_offset,
+            size: seg.size,
+            next_offset: seg.next_offset,
+            max_timestamp: seg.max_timestamp,
+        });
+    }
+    (out, end)
+}
+
+/// Kafka's `groupSegmentsBySize`: consecutive segments whose total stays within `max_bytes`
+/// and whose offsets stay indexable from the first one's base.
+fn group_segments(segs: &[SegInfo], max_bytes: u64) -> Vec<Range<usize>> {
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < segs.len() {
+        let start = i;
+        let mut size = segs[i].size;
+        i += 1;
+        while i < segs.len()
+            && size + segs[i].size <= max_bytes
+            && segs[i].next_offset - segs[start].base <= i32::MAX as i64
+        {
+            size += segs[i].size;
+            i += 1;
+        }
+        groups.push(start..i);
+    }
+    groups
+}
+
+impl LogManager {
+    /// Does at most about `budget_bytes` of compaction work (reading plus writing; one batch
+    /// may go over) and returns. Call on every timer tick.
+    pub fn clean_step(&mut self, now_ms: i64, budget_bytes: usize) -> CleanProgress {
+        let mut progress = CleanProgress::default();
+        let LogManager {
+            dir, logs, cleaner, ..
+        } = self;
+        if cleaner.job.is_none() {
+            match cleaner.pick(logs, now_ms) {
+                Some(job) => cleaner.job = Some(job),
+                None => {
+                    progress.idle = true;
+                    return progress;
+                }
+            }
+        }
+        if let Err(e) = run(
+            cleaner,
+            logs,
+            dir,
+            now_ms,
+            budget_bytes.max(1),
+            &mut progress,
+        ) {
+            if let Some(job) = cleaner.job.take() {
+                log::warn!("cleaning {}-{} aborted: {}", job.topic, job.partition, e);
+                abort(job);
+            }
+        }
+        progress
+    }
+
+    /// The first dirty offset recorded for a partition in `cleaner-offset-checkpoint`.
+    pub fn cleaned_up_to(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.cleaner.cleaned_up_to(topic, partition)
+    }
+}
+
+/// Discards a job's unfinished output.
+fn abort(mut job: Job) {
+    if let Some(out) = job.out.take() {
+        if let Err(e) = out.delete_files() {
+            log::warn!("removing cleaner output: {e}");
+        }
+    }
+}
+
+fn run(
+    cleaner: &mut Cleaner,
+    logs: &mut HashMap<String, HashMap<i32, PartitionLog>>,
+    log_dir: &Path,
+    now_ms: i64,
+    budget: usize,
+    progress: &mut CleanProgress,
+) -> Result<(), LogError> {
+    let Some(job) = cleaner.job.as_mut() else {
+        return Ok(());
+    };
+    let log = logs
+        .get_mut(&job.topic)
+        .and_then(|ps| ps.get_mut(&job.partition));
+    let Some(log) = log else {
+        cleaner.job = None;
+        return Ok(());
+    };
+    if !log.config.cleanup_policy_compact || !job.still_valid(log) {
+        // Retention, DeleteRecords or a config change got there first: start over later.
+        if let Some(job) = cleaner.job.take() {
+            abort(job);
+        }
+        return Ok(());
+    }
+    let mut spent = 0usize;
+    while spent < budget {
+        match job.phase {
+            Phase::Map => spent += job.map_step(log, budget - spent, cleaner.map_memory)?,
+            Phase::Clean => {
+                if job.group_idx >= job.groups.len() {
+                    let key = (job.topic.clone(), job.partition);
+                    cleaner.checkpoint.insert(key.clone(), job.end);
+                    match job.tombstone_due {
+                        Some(d) => cleaner.tombstones_due.insert(key, d),
+                        None => cleaner.tombstones_due.remove(&key),
+                    };
+                    cleaner.job = None;
+                    log.flush()?;
+                    cleaner.write(log_dir)?;
+                    break;
+                }
+                let (n, swapped) = job.clean_step(log, budget - spent, now_ms)?;
+                spent += n;
+                progress.segments_swapped += swapped as usize;
+            }
+        }
+    }
+    progress.bytes_processed += spent as u64;
+    Ok(())
+}
+
+impl Job {
+    /// The segments not yet swapped are still there, unchanged.
+    fn still_valid(&self, log: &PartitionLog) -> bool {
+        let from = match self.phase {
+            Phase::Map => 0,
+            Phase::Clean => self.groups.get(self.group_idx).map_or(0, |g| g.start),
+        };
+        let last = log.segments.keys().next_back().copied();
+        self.segs[from..].iter().all(|i| {
+            Some(i.base) != last && log.segments.get(&i.base).is_some_and(|s| s.size == i.size)
+        })
+    }
+
+    /// Reads the next piece of the dirty section into the offset map. Returns bytes read.
+    fn map_step(
+        &mut self,
+        log: &PartitionLog,
+        budget: usize,
+        map_memory: usize,
+    ) -> Result<usize, LogError> {
+        let Some(info) = self
+            .segs
+            .get(self.seg_idx)
+            .copied()
+            .filter(|i| i.base < self.end)
+        else {
+            self.phase = Phase::Clean;
+            self.groups = group_segments(&self.segs, log.config.segment_bytes);
+            self.seg_idx = 0;
+            self.pos = 0;
+            return Ok(0);
+        };
+        let seg = log
+            .segments
+            .get(&info.base)
+            .ok_or_else(|| LogError::Corrupt("segment vanished".into()))?;
+        self.buf.clear();
+        let (n, at_end) = seg.read_into(self.pos, budget, true, &mut self.buf)?;
+        for item in batches(&self.buf) {
+            let (h, bytes) = item?;
+            if h.is_control() {
+                continue;
+            }
+            let Some(p) = payload(&h, bytes) else {
+                continue;
+            };
+            let Some(records) = records_of(&h, &p) else {
+                continue;
+            };
+            for r in records {
+                if let Some(k) = r.key {
+                    let offset = h.base_offset + r.offset_delta as i64;
+                    match self.map.get_mut(k) {
+                        Some(o) => *o = (*o).max(offset),
+                        None => {
+                            self.map_bytes += k.len() + ENTRY_OVERHEAD;
+                            self.map.insert(k.to_vec(), offset);
+                        }
+                    }
+                }
+            }
+        }
+        self.pos += n as u64;
+        let first_dirty_seg = info.base <= self.first_dirty;
+        if self.map_bytes > map_memory && !first_dirty_seg {
+            // Full: clean up to this segment; its keys already mapped point past `end`, which
+            // only removes records that a later, still present one supersedes.
+            self.end = info.base;
+            self.segs.retain(|s| s.base < info.base);
+        } else if at_end || n == 0 {
+            self.seg_idx += 1;
+            self.pos = 0;
+        }
+        Ok(n)
+    }
+
+    /// Rewrites the next piece of the current group; swaps the group when it is done.
+    /// Returns bytes read + written and whether a group was swapped.
+    fn clean_step(
+        &mut self,
+        log: &mut PartitionLog,
+        budget: usize,
+        now_ms: i64,
+    ) -> Result<(usize, bool), LogError> {
+        let g = self.groups[self.group_idx].clone();
+        if self.out.is_none() {
+            let base = self.segs[g.start].base;
+            self.out = Some(Segment::create_suffixed(
+                &log.dir,
+                base,
+                &log.config,
+                now_ms,
+                CLEANED,
+            )?);
+            self.seg_idx = g.start;
+            self.pos = 0;
+        }
+        if self.seg_idx >= g.end {
+            let out = self
+                .out
+                .take()
+                .ok_or_else(|| LogError::Corrupt("no output".into()))?;
+            swap_in(log, &self.segs[g.clone()], out, now_ms)?;
+            self.group_idx += 1;
+            return Ok((0, true));
+        }
+        let info = self.segs[self.seg_idx];
+        let retention = log.config.delete_retention_ms;
+        // Kafka measures from the segment's last modification; the largest timestamp is its
+        // sans-IO stand-in.
+        let drop_tombstones =
+            info.max_timestamp >= 0 && now_ms.saturating_sub(info.max_timestamp) > retention;
+        let seg = log
+            .segments
+            .get(&info.base)
+            .ok_or_else(|| LogError::Corrupt("segment vanished".into()))?;
+        self.buf.clear();
+        // Half for reading, half for writing what survives.
+        let (n, at_end) = seg.read_into(self.pos, budget / 2, true, &mut self.buf)?;
+        let mut out_bytes = Vec::new();
+        let mut headers = Vec::new();
+        let mut kept_tombstone = false;
+        for item in batches(&self.buf) {
+            let (h, bytes) = item?;
+            match self.filter(&h, bytes, drop_tombstones, &mut kept_tombstone) {
+                Filtered::Keep => {
+                    out_bytes.extend_from_slice(bytes);
+                    headers.push(h);
+                }
+                Filtered::Drop => {}
+                Filtered::Rewrite(b) => {
+                    headers.push(BatchHeader::parse(&b)?);
+                    out_bytes.extend_from_slice(&b);
+                }
+            }
+        }
+        if kept_tombstone && info.max_timestamp >= 0 {
+            let due = info
+                .max_timestamp
+                .saturating_add(retention)
+                .saturating_add(1);
+            self.tombstone_due = Some(self.tombstone_due.map_or(due, |d| d.min(due)));
+        }
+        if !headers.is_empty() {
+            let out = self
+                .out
+                .as_mut()
+                .ok_or_else(|| LogError::Corrupt("no output".into()))?;
+            out.append(&out_bytes, &headers)?;
+        }
+        self.pos += n as u64;
+        if at_end || n == 0 {
+            self.seg_idx += 1;
+            self.pos = 0;
+        }
+        Ok((n + out_bytes.len(), false))
+    }
+
+    /// Kafka's `Cleaner.shouldRetainRecord` over one batch.
+    fn filter(
+        &self,
+        h: &BatchHeader,
+        bytes: &[u8],
+        drop_tombstones: bool,
+        kept_tombstone: &mut bool,
+    ) -> Filtered {
+        // Control batches (transaction markers) are kept as they are.
+        if h.is_control() {
+            return Filtered::Keep;
+        }
+        let Some(p) = payload(h, bytes) else {
+            return Filtered::Keep;
+        };
+        let Some(records) = records_of(h, &p) else {
+            return Filtered::Keep;
+        };
+        let mut kept: Vec<&Record<'_>> = Vec::with_capacity(records.len());
+        for r in &records {
+            let offset = h.base_offset + r.offset_delta as i64;
+            let Some(k) = r.key else {
+                kept.push(r);
+                continue;
+            };
+            let latest = self.map.get(k).is_none_or(|&o| offset >= o);
+            if !latest {
+                continue;
+            }
+            if r.value.is_none() {
+                if drop_tombstones {
+                    continue;
+                }
+                *kept_tombstone = true;
+            }
+            kept.push(r);
+        }
+        if kept.len() == records.len() {
+            return Filtered::Keep;
+        }
+        if kept.is_empty() {
+            return Filtered::Drop;
+        }
+        let log_append = h.timestamp_type_is_log_append();
+        let mut b = BatchBuilder::new(h.base_offset, h.base_timestamp)
+            .producer(h.producer_id, h.producer_epoch, h.base_sequence)
+            .partition_leader_epoch(h.partition_leader_epoch)
+            .transactional(h.is_transactional())
+            .log_append_time(log_append);
+        for r in kept {
+            let ts = if log_append {
+                h.max_timestamp
+            } else {
+                h.base_timestamp.wrapping_add(r.timestamp_delta)
+            };
+            b.push(Some(r.offset_delta), ts, r.key, r.value, &r.headers);
+        }
+        Filtered::Rewrite(b.finish())
+    }
+}
+
+enum Filtered {
+    Keep,
+    Drop,
+    Rewrite(Vec<u8>),
+}
+
+/// The batch's records section, or `None` (with a warning) when it cannot be decoded: such a
+/// batch is kept untouched rather than lost.
+fn payload<'a>(h: &BatchHeader, bytes: &'a [u8]) -> Option<Cow<'a, [u8]>> {
+    match records_payload(bytes, DEFAULT_DECOMPRESS_CAP) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::warn!(
+                "cleaner: batch at offset {} kept as is: {}",
+                h.base_offset,
+                e
+            );
+            None
+        }
+    }
+}
+
+fn records_of<'p>(h: &BatchHeader, payload: &'p [u8]) -> Option<Vec<Record<'p>>> {
+    match parse_records(payload, h.record_count) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            log::warn!(
+                "cleaner: batch at offset {} kept as is: {}",
+                h.base_offset,
+                e
+            );
+            None
+        }
+    }
+}
+
+/// Step 3 of a clean: `.cleaned` → `.swap`, delete the old segments, `.swap` → live.
+fn swap_in(
+    log: &mut PartitionLog,
+    olds: &[SegInfo],
+    mut out: Segment,
+    now_ms: i64,
+) -> Result<(), LogError> {
+    let base = olds[0].base;
+    let next = olds[olds.len() - 1].next_offset;
+    out.seal()?;
+    out.sync()?;
+    drop(out);
+    let dir = log.dir.clone();
+    let name = |ext: &str, suffix: &str| dir.join(file_name(base, ext) + suffix);
+    crash_point(1)?;
+    // The log last, so a `.log.swap` means its indexes are complete too.
+    for ext in SEGMENT_EXTS {
+        fs::rename(name(ext, CLEANED), name(ext, SWAP))?;
+    }
+    sync_dir(&dir)?;
+    crash_point(2)?;
+    for (i, info) in olds.iter().enumerate() {
+        if let Some(seg) = log.segments.remove(&info.base) {
+            seg.delete_files()?;
+        }
+        if i == 0 {
+            crash_point(3)?;
+        }
+    }
+    for ext in SEGMENT_EXTS {
+        fs::rename(name(ext, SWAP), name(ext, ""))?;
+        crash_point(4)?;
+    }
+    sync_dir(&dir)?;
+    let (mut seg, _) = Segment::open(&dir, base, &log.config, now_ms, false)?;
+    seg.next_offset = seg.next_offset.max(next);
+    seg.release_indexes()?;
+    log.segments.insert(base, seg);
+    Ok(())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: `swap_in` stops with an error at this step, as if the process died there.
+    pub(super) static CRASH_AT: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn crash_point(step: u8) -> Result<(), LogError> {
+    if CRASH_AT.with(|c| c.get()) == step {
+        return Err(LogError::Corrupt(format!("simulated crash at step {step}")));
+    }
+    Ok(())
+}
+
+#[cfg(not(test))]
+fn crash_point(_step: u8) -> Result<(), LogError> {
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// At partition open: removes `.cleaned` output of an interrupted clean and completes any
+/// swap (a `.log.swap` was complete and synced before it got that name). Returns whether
+/// files changed.
+pub(super) fn recover_leftovers(dir: &Path) -> io::Result<bool> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        if let Some(n) = entry?.file_name().to_str() {
+            names.push(n.to_string());
+        }
+    }
+    let mut changed = false;
+    let mut swaps = Vec::new();
+    let mut index_swaps = Vec::new();
+    for n in &names {
+        if n.ends_with(CLEANED) {
+            remove_if_present(&dir.join(n))?;
+            changed = true;
+        } else if let Some(stem) = n.strip_suffix(SWAP) {
+            if let Some(b) = parse_file_name(stem, "log") {
+                swaps.push(b);
+            } else if let Some(b) =
+                parse_file_name(stem, "index").or_else(|| parse_file_name(stem, "timeindex"))
+            {
+                index_swaps.push((b, n.clone()));
+            }
+        }
+    }
+    // Index swaps without their log swap come from a rename step cut short: the `.cleaned`
+    // log is gone above, so they are orphans.
+    for (b, n) in &index_swaps {
+        if !swaps.contains(b) {
+            remove_if_present(&dir.join(n))?;
+            changed = true;
+        }
+    }
+    swaps.sort_unstable();
+    let live: Vec<i64> = names
+        .iter()
+        .filter_map(|n| parse_file_name(n, "log"))
+        .collect();
+    for b in swaps {
+        let swap_log = dir.join(file_name(b, "log") + SWAP);
+        let next = next_offset_of(&swap_log, b)?;
+        // The old segments it replaces (the one at `b` is replaced by the renames).
+        for &old in live.iter().filter(|&&o| o > b && o < next) {
+            for ext in SEGMENT_EXTS {
+                remove_if_present(&dir.join(file_name(old, ext)))?;
+            }
+        }
+        for ext in SEGMENT_EXTS {
+            let from = dir.join(file_name(b, ext) + SWAP);
+            if from.exists() {
+                fs::rename(&from, dir.join(file_name(b, ext)))?;
+            }
+        }
+        log::info!(
+            "{}: completed an interrupted segment swap at {}",
+            dir.display(),
+            b
+        );
+        changed = true;
+    }
+    if changed {
+        sync_dir(dir)?;
+    }
+    Ok(changed)
+}
+
+fn remove_if_present(p: &Path) -> io::Result<()> {
+    match fs::remove_file(p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The offset after the last whole batch of a segment file (`base` if none).
+fn next_offset_of(path: &Path, base: i64) -> io::Result<i64> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut sc = Scanner::new(&file, 0, len, 1 << 20);
+    let mut next = base;
+    while let Step::Batch(h) = sc.next(true)? {
+        next = h.next_offset();
+    }
+    Ok(next)
+}
+
+/// A compacted topic accepts only records with a key (Kafka's `LogValidator.validateKey`).
+pub(super) fn check_keys(h: &BatchHeader, bytes: &[u8]) -> Result<(), LogError> {
+    let payload = records_payload(bytes, DEFAULT_DECOMPRESS_CAP)?;
+    let records = parse_records(&payload, h.record_count)?;
+    if records.iter().any(|r| r.key.is_none()) {
+        return Err(LogError::Records(RecordsError::Corrupt(
+            "compacted topic cannot accept a record without a key",
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+use super::super::{LogConfig, LogError, LogManager, PartitionLog};
+use super::{CleanProgress, CLEANER_OFFSET_CHECKPOINT, CRASH_AT};
+use crate::records::{batches, parse_records, records_payload, validate_batch, BatchBuilder};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "minikafka-cleaner-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&p);
+        TempDir(p)
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// (offset, key, value)
+type Rec = (i64, Vec<u8>, Option<Vec<u8>>);
+
+const KEYS: usize = 100;
+const UPDATES: usize = 20_000;
+const PER_BATCH: usize = 5;
+const TOMBSTONED: usize = 10;
+const RETENTION: i64 = 1_000_000;
+
+fn compact_config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 16 << 10,
+        index_interval_bytes: 512,
+        cleanup_policy_compact: true,
+        cleanup_policy_delete: false,
+        delete_retention_ms: RETENTION,
+        ..LogConfig::default()
+    }
+}
+
+fn key(k: usize) -> Vec<u8> {
+    format!("key-{k:03}").into_bytes()
+}
+
+fn value(i: usize) -> Vec<u8> {
+    format!("value-{i:06}-{}", "x".repeat(40)).into_bytes()
+}
+
+/// Update `i` writes a pseudo-random key at timestamp `i`; the last update of keys below
+/// `TOMBSTONED` is a tombstone. Then a roll and one unrelated record in the active segment.
+/// Returns the expected live map and the log end before the extra record.
+fn fill(log: &mut PartitionLog) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    // Keys in a scrambled order, so the latest updates are spread over the log.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let keys: Vec<usize> = (0..UPDATES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % KEYS as u64) as usize
+        })
+        .collect();
+    let mut last = vec![0; KEYS];
+    for (i, &k) in keys.iter().enumerate() {
+        last[k] = i;
+    }
+    let mut expected = BTreeMap::new();
+    for start in (0..UPDATES).step_by(PER_BATCH) {
+        let mut b = BatchBuilder::new(0, start as i64);
+        for i in start..start + PER_BATCH {
+            let k = key(keys[i]);
+            let tombstone = keys[i] < TOMBSTONED && last[keys[i]] == i;
+            let v = value(i);
+            if tombstone {
+                b.push(None, i as i64, Some(&k), None, &[]);
+                expected.remove(&k);
+            } else {
+                b.push(None, i as i64, Some(&k), Some(&v), &[("h", Some(b"1"))]);
+                expected.insert(k, v);
+            }
+        }
+        let mut bytes = b.finish();
+        log.append(&mut bytes, UPDATES as i64, 0).unwrap();
+    }
+    log.roll(UPDATES as i64).unwrap();
+    let mut b = BatchBuilder::new(0, UPDATES as i64);
+    b.push(None, UPDATES as i64, Some(b"other"), Some(b"o"), &[]);
+    let mut bytes = b.finish();
+    log.append(&mut bytes, UPDATES as i64, 0).unwrap();
+    expected.insert(b"other".to_vec(), b"o".to_vec());
+    expected
+}
+
+/// Every record in the log: (offset, key, value), checking batches are valid and offsets
+/// strictly ascending.
+fn read_records(log: &PartitionLog) -> Vec<Rec> {
+    let mut buf = Vec::new();
+    log.read(log.log_start_offset(), usize::MAX, true, &mut buf)
+        .unwrap();
+    let mut out = Vec::new();
+    let mut last = -1;
+    for item in batches(&buf) {
+        let (h, b) = item.unwrap();
+        validate_batch(b).unwrap();
+        let p = records_payload(b, 1 << 30).unwrap();
+        for r in parse_records(&p, h.record_count).unwrap() {
+            let o = h.base_offset + r.offset_delta as i64;
+            assert!(o > last, "offsets ascend: {o} after {last}");
+            last = o;
+            out.push((o, r.key.unwrap().to_vec(), r.value.map(|v| v.to_vec())));
+        }
+    }
+    out
+}
+
+fn live(records: &[Rec]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    for (_, k, v) in records {
+        match v {
+            Some(v) => m.insert(k.clone(), v.clone()),
+            None => m.remove(k),
+        };
+    }
+    m
+}
+
+/// Steps until idle; checks each call stays within the budget (plus one batch read and its
+/// rewrite). Returns the number of calls.
+fn clean_until_idle(mgr: &mut LogManager, now: i64, budget: usize) -> usize {
+    for calls in 0..100_000 {
+        let p: CleanProgress = mgr.clean_step(now, budget);
+        assert!(
+            p.bytes_processed as usize <= budget + 4096,
+            "call {calls} did {} bytes on a {budget} budget",
+            p.bytes_processed
+        );
+        if p.idle {
+            return calls;
+        }
+    }
+    panic!("cleaner never went idle");
+}
+
+fn open_filled(dir: &Path) -> (LogManager, BTreeMap<Vec<u8>, Vec<u8>>) {
+    let mut mgr = LogManager::open(dir, compact_config(), 0).unwrap();
+    let log = mgr
+        .create("t", 0, [1; 16], compact_config(), UPDATES as i64)
+        .unwrap();
+    let expected = fill(log);
+    (mgr, expected)
+}
+
+#[test]
+fn compaction_keeps_the_latest_value_per_key_and_expires_tombstones() {
+    let dir = TempDir::new("latest");
+    let (mut mgr, expected) = open_filled(dir.path());
+    let log = mgr.get("t", 0).unwrap();
+    let before = log.size_bytes();
+    let active = *log.segment_bases().last().unwrap();
+    let active_file = log.dir().join(format!("{active:020}.log"));
+    let active_bytes = fs::read(&active_file).unwrap();
+    let leo = log.log_end_offset();
+    assert!(log.segment_count() > 50);
+
+    let now = UPDATES as i64 + 10;
+    let calls = clean_until_idle(&mut mgr, now, 64 << 10);
+    assert!(calls > 10, "bounded work takes many calls ({calls})");
+    let log = mgr.get("t", 0).unwrap();
+    let recs = read_records(log);
+    // One record per key: live keys with their latest value, tombstones still there.
+    assert_eq!(recs.len(), KEYS + 1);
+    assert_eq!(
+        recs.iter().filter(|r| r.2.is_none()).count(),
+        TOMBSTONED,
+        "tombstones survive before delete.retention.ms"
+    );
+    assert_eq!(live(&recs), expected);
+    assert!(recs.windows(2).any(|w| w[1].0 > w[0].0 + 1), "offset gaps");
+    assert_eq!(log.log_end_offset(), leo);
+    assert_eq!(
+        fs::read(&active_file).unwrap(),
+        active_bytes,
+        "active untouched"
+    );
+    let after = log.size_bytes();
+    assert!(after * 10 < before, "{before} -> {after} bytes");
+    assert_eq!(mgr.cleaned_up_to("t", 0), Some(active));
+    let cp = fs::read_to_string(dir.path().join(CLEANER_OFFSET_CHECKPOINT)).unwrap();
+    assert_eq!(cp, format!("0\n1\nt 0 {active}\n"));
+    // Nothing new: idle at once.
+    assert!(mgr.clean_step(now, 64 << 10).idle);
+
+    // Past delete.retention.ms the tombstones go.
+    let later = now + RETENTION + 10;
+    clean_until_idle(&mut mgr, later, 64 << 10);
+    let recs = read_records(mgr.get("t", 0).unwrap());
+    assert_eq!(recs.len(), KEYS - TOMBSTONED + 1);
+    assert_eq!(live(&recs), expected);
+
+    // And it all survives a restart.
+    mgr.shutdown().unwrap();
+    drop(mgr);
+    let mgr = LogManager::open(dir.path(), compact_config(), later).unwrap();
+    let recs = read_records(mgr.get("t", 0).unwrap());
+    assert_eq!(live(&recs), expected);
+    assert_eq!(mgr.cleaned_up_to("t", 0), Some(active));
+}
+
+#[test]
+fn a_crash_at_any_step_of_a_swap_loses_nothing() {
+    for step in 1..=4u8 {
+        let dir = TempDir::new("crash");
+        let (mut mgr, expected) = open_filled(dir.path());
+        let leo = mgr.get("t", 0).unwrap().log_end_offset();
+        CRASH_AT.with(|c| c.set(step));
+        let mut crashed = false;
+        for _ in 0..10_000 {
+            // A swap that fails aborts the job and leaves its files: stop as the process would.
+            let p = mgr.clean_step(UPDATES as i64 + 10, 64 << 10);
+            if mgr.cleaner.job.is_none() && leftovers(mgr.get("t", 0).unwrap().dir()) > 0 {
+                crashed = true;
+                break;
+            }
+            if p.idle {
+                break;
+            }
+        }
+        CRASH_AT.with(|c| c.set(0));
+        assert!(crashed, "step {step}: crash point reached");
+        drop(mgr);
+        let mut mgr = LogManager::open(dir.path(), compact_config(), UPDATES as i64 + 10).unwrap();
+        let log = mgr.get("t", 0).unwrap();
+        assert_eq!(leftovers(log.dir()), 0, "step {step}: leftovers handled");
+        assert_eq!(log.log_end_offset(), leo);
+        assert_eq!(live(&read_records(log)), expected, "step {step}");
+        // The cleaner finishes the job after the restart.
+        clean_until_idle(&mut mgr, UPDATES as i64 + 10, 64 << 10);
+        let recs = read_records(mgr.get("t", 0).unwrap());
+        assert_eq!(recs.len(), KEYS + 1, "step {step}");
+        assert_eq!(live(&recs), expected, "step {step}");
+    }
+}
+
+/// `.cleaned` and `.swap` files in `dir`.
+fn leftovers(dir: &Path) -> usize {
+    fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            let n = e.as_ref().unwrap().file_name();
+            let n = n.to_string_lossy();
+            n.ends_with(".swap") || n.ends_with(".cleaned")
+        })
+        .count()
+}
+
+#[test]
+fn an_interrupted_clean_leaves_cleaned_files_that_open_discards() {
+    let dir = TempDir::new("cleaned");
+    let (mut mgr, expected) = open_filled(dir.path());
+    // Small steps until output is being written to `.cleaned`.
+    for _ in 0..10_000 {
+        mgr.clean_step(UPDATES as i64 + 10, 4096);
+        if leftovers(mgr.get("t", 0).unwrap().dir()) > 0 {
+            break;
+        }
+    }
+    assert!(leftovers(mgr.get("t", 0).unwrap().dir()) > 0);
+    drop(mgr);
+    let mgr = LogManager::open(dir.path(), compact_config(), UPDATES as i64 + 10).unwrap();
+    let log = mgr.get("t", 0).unwrap();
+    assert_eq!(leftovers(log.dir()), 0);
+    let recs = read_records(log);
+    assert_eq!(recs.len(), UPDATES + 1, "nothing lost, nothing cleaned yet");
+    assert_eq!(live(&recs), expected);
+}
+
+#[test]
+fn dirty_ratio_and_compaction_lag_hold_cleaning_back() {
+    let dir = TempDir::new("lag");
+    let (mut mgr, _) = open_filled(dir.path());
+    let mut cfg = compact_config();
+    cfg.min_compaction_lag_ms = i64::MAX / 4;
+    mgr.get_mut("t", 0).unwrap().set_config(cfg.clone());
+    assert!(mgr.clean_step(UPDATES as i64 + 10, 1 << 20).idle);
+    cfg.min_compaction_lag_ms = 0;
+    cfg.min_cleanable_dirty_ratio = 1.01;
+    mgr.get_mut("t", 0).unwrap().set_config(cfg.clone());
+    assert!(mgr.clean_step(UPDATES as i64 + 10, 1 << 20).idle);
+    cfg.cleanup_policy_compact = false;
+    cfg.min_cleanable_dirty_ratio = 0.5;
+    mgr.get_mut("t", 0).unwrap().set_config(cfg);
+    assert!(mgr.clean_step(UPDATES as i64 + 10, 1 << 20).idle);
+}
+
+#[test]
+fn a_small_offset_map_cleans_in_several_passes() {
+    let dir = TempDir::new("smallmap");
+    let (mut mgr, expected) = open_filled(dir.path());
+    mgr.cleaner.set_map_memory(10);
+    // Each pass maps one segment; the last dirty segment is small, so clean whatever is dirty.
+    let cfg = LogConfig {
+        min_cleanable_dirty_ratio: 0.0,
+        ..compact_config()
+    };
+    mgr.get_mut("t", 0).unwrap().set_config(cfg);
+    let now = UPDATES as i64 + 10;
+    let mut passes = 0;
+    while !mgr.clean_step(now, 1 << 20).idle {
+        passes += 1;
+        assert!(passes < 10_000);
+    }
+    assert!(passes > 20, "{passes} steps");
+    let recs = read_records(mgr.get("t", 0).unwrap());
+    assert_eq!(live(&recs), expected);
+    assert_eq!(recs.len(), KEYS + 1);
+}
+
+#[test]
+fn keyless_records_are_rejected_by_a_compacted_log() {
+    let dir = TempDir::new("keyless");
+    let mut log = PartitionLog::open(dir.path(), compact_config(), 0).unwrap();
+    let mut b = BatchBuilder::new(0, 0);
+    b.push(None, 0, Some(b"k"), Some(b"v"), &[]);
+    b.push(None, 0, None, Some(b"v"), &[]);
+    let mut keyless = b.finish();
+    assert!(matches!(
+        log.append(&mut keyless.clone(), 0, 0),
+        Err(LogError::Records(_))
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+    let mut b = BatchBuilder::new(0, 0);
+    b.push(None, 0, Some(b"k"), None, &[]);
+    log.append(&mut b.finish(), 0, 0).unwrap();
+    log.set_config(LogConfig::default());
+    log.append(&mut keyless, 0, 0).unwrap();
+}
+
+#[test]
+fn compact_only_logs_skip_time_retention() {
+    let dir = TempDir::new("noretention");
+    let cfg = LogConfig {
+        retention_ms: 10,
+        ..compact_config()
+    };
+    let mut log = PartitionLog::open(dir.path(), cfg, 0).unwrap();
+    for i in 0..3 {
+        let mut b = BatchBuilder::new(0, i);
+        b.push(None, i, Some(b"k"), Some(b"v"), &[]);
+        log.append(&mut b.finish(), i, 0).unwrap();
+        log.roll(i).unwrap();
+    }
+    assert_eq!(log.enforce_retention(1_000_000).unwrap(), 0);
+}
