@@ -9,7 +9,10 @@ use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::produce_request::ProduceRequest;
 use crate::protocol::messages::produce_response::*;
 use crate::protocol::wire::{DResult, Reader};
-use crate::records::{BatchHeader, RecordsError, BATCH_HEADER_LEN};
+use crate::records::{
+    recompress_batch, BatchHeader, Compression, RecordsError, BATCH_HEADER_LEN,
+    DEFAULT_DECOMPRESS_CAP,
+};
 use std::ops::Range;
 use std::time::Instant;
 
@@ -110,6 +113,25 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
     }
 }
 
+/// The codec a topic's batches must be stored with: `None` = as the producer sent them
+/// (`compression.type=producer`, the default), else the codec to recompress to.
+fn target_codec(b: &Broker, topic: &str) -> Option<Compression> {
+    let image = b.meta.image();
+    let v = image
+        .topic(topic)
+        .and_then(|t| t.configs.get("compression.type"))
+        .map(String::as_str)
+        .unwrap_or(b.config.compression_type.as_str());
+    match v.trim() {
+        "uncompressed" | "none" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        "zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
+}
+
 /// acks=-1 needs at least `min.insync.replicas` (topic config, else the broker's) in the ISR.
 fn enough_in_sync(b: &Broker, topic: &str, partition: i32) -> bool {
     let Some(t) = b.meta.image().topic(topic) else {
@@ -165,6 +187,7 @@ pub fn handle(
             Some(n) => Some(n.clone()),
             None => b.meta.image().topic_by_id(&t.id).map(|i| i.name.clone()),
         };
+        let target = name.as_deref().and_then(|n| target_codec(b, n));
         let mut rs = Vec::with_capacity(t.parts.len());
         for p in &t.parts {
             if !matches!(acks, -1..=1) {
@@ -202,7 +225,33 @@ pub fn handle(
                 rs.push(PartResult::err(error::UNKNOWN_TOPIC_OR_PARTITION, None));
                 continue;
             };
-            match log.append(&mut body[range], now_ms, 0) {
+            // Kafka's LogValidator: a topic with its own codec gets the batch rebuilt with it.
+            let mut rebuilt;
+            let batch: &mut [u8] = match target {
+                Some(c)
+                    if BatchHeader::parse(&body[range.clone()])
+                        .map(|h| h.compression())
+                        .ok()
+                        != Some(c) =>
+                {
+                    match recompress_batch(&body[range], c, DEFAULT_DECOMPRESS_CAP) {
+                        Ok(v) => {
+                            rebuilt = v;
+                            &mut rebuilt
+                        }
+                        Err(e) => {
+                            log::debug!("produce to {name}-{}: {e}", p.index);
+                            rs.push(PartResult::err(
+                                error::CORRUPT_MESSAGE,
+                                Some("The record batch could not be decompressed or is corrupt."),
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                _ => &mut body[range],
+            };
+            match log.append(batch, now_ms, 0) {
                 Ok(info) => {
                     needs_flush |= log.needs_flush(now_ms);
                     rs.push(PartResult {

@@ -6,6 +6,7 @@
 
 mod batch;
 mod builder;
+mod compression;
 mod record;
 
 pub use batch::{
@@ -13,6 +14,7 @@ pub use batch::{
     set_partition_leader_epoch, validate_batch, BatchHeader, BatchIter, Compression,
 };
 pub use builder::BatchBuilder;
+pub use compression::{compress, decompress, recompress_batch};
 pub use record::{decode_records, parse_records, records_payload, Record};
 
 use std::fmt;

@@ -3,7 +3,6 @@
 use super::{BatchHeader, Compression, RecordsError, BATCH_HEADER_LEN};
 use crate::protocol::wire::Reader;
 use std::borrow::Cow;
-use std::io::Read;
 
 /// Smallest possible encoded record: length, attributes, timestampDelta, offsetDelta, keyLength,
 /// valueLength, headersCount, one byte each.
@@ -34,8 +33,8 @@ pub fn decode_records(batch: &[u8]) -> Result<Vec<Record<'_>>, RecordsError> {
     }
 }
 
-/// The records section of a batch, decompressed if needed (gzip only; other codecs are an
-/// error). Decompressed output is capped at `cap` bytes. Borrowed when uncompressed.
+/// The records section of a batch, decompressed if needed (every codec). Decompressed output is
+/// capped at `cap` bytes. Borrowed when uncompressed.
 pub fn records_payload(batch: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, RecordsError> {
     let h = BatchHeader::parse(batch)?;
     if h.total_len() > batch.len() {
@@ -44,20 +43,7 @@ pub fn records_payload(batch: &[u8], cap: usize) -> Result<Cow<'_, [u8]>, Record
     let body = &batch[BATCH_HEADER_LEN..h.total_len()];
     match h.compression() {
         Compression::None => Ok(Cow::Borrowed(body)),
-        Compression::Gzip => {
-            let mut out = Vec::new();
-            // Read one byte past the cap to tell "exactly cap" from "too big".
-            let mut dec = flate2::read::GzDecoder::new(body).take(cap as u64 + 1);
-            dec.read_to_end(&mut out)
-                .map_err(|e| RecordsError::Compression(format!("gzip: {e}")))?;
-            if out.len() > cap {
-                return Err(RecordsError::Compression(format!(
-                    "gzip: decompressed size exceeds {cap} bytes"
-                )));
-            }
-            Ok(Cow::Owned(out))
-        }
-        c => Err(RecordsError::Compression(format!("{c:?} is not supported"))),
+        c => Ok(Cow::Owned(super::compression::decompress(c, body, cap)?)),
     }
 }
 
