@@ -34,6 +34,8 @@ const SWAP: &str = ".swap";
 const MAP_MEMORY: usize = 128 << 20;
 /// Assumed per-entry cost on top of the key bytes (hash slot, Vec header, offset).
 const ENTRY_OVERHEAD: usize = 48;
+/// Cleaned output is fsynced every this many bytes.
+const SYNC_EVERY: usize = 4 << 20;
 const SEGMENT_EXTS: [&str; 3] = ["index", "timeindex", "log"];
 
 /// What one `clean_step` did.
@@ -88,6 +90,8 @@ struct Job {
     map: HashMap<Vec<u8>, i64>,
     map_bytes: usize,
     out: Option<Segment>,
+    /// Bytes appended to `out` since its last fsync.
+    unsynced: usize,
     tombstone_due: Option<i64>,
     buf: Vec<u8>,
 }
@@ -201,6 +205,7 @@ impl Cleaner {
                         map: HashMap::new(),
                         map_bytes: 0,
                         out: None,
+                        unsynced: 0,
                         tombstone_due: None,
                         buf: Vec::new(),
                     },
@@ -456,6 +461,7 @@ impl Job {
                 .out
                 .take()
                 .ok_or_else(|| LogError::Corrupt("no output".into()))?;
+            self.unsynced = 0;
             swap_in(log, &self.segs[g.clone()], out, now_ms)?;
             self.group_idx += 1;
             return Ok((0, true));
@@ -503,6 +509,12 @@ impl Job {
                 .as_mut()
                 .ok_or_else(|| LogError::Corrupt("no output".into()))?;
             out.append(&out_bytes, &headers)?;
+            // Synced as it grows, so the sync before the swap stays short.
+            self.unsynced += out_bytes.len();
+            if self.unsynced >= SYNC_EVERY {
+                out.sync()?;
+                self.unsynced = 0;
+            }
         }
         self.pos += n as u64;
         if at_end || n == 0 {

@@ -526,9 +526,17 @@ impl PartitionLog {
             0
         };
         let mut doomed = Vec::new();
+        let active = self.segments.keys().next_back().copied();
+        let mut empties = Vec::new();
         for (&base, seg) in &self.segments {
             if seg.size == 0 {
-                break;
+                if Some(base) == active {
+                    break;
+                }
+                // An empty sealed segment (compaction can leave one) holds nothing: it goes
+                // with the expired segments after it.
+                empties.push(base);
+                continue;
             }
             let expired = cfg.retention_ms >= 0
                 && seg.max_timestamp >= 0
@@ -538,6 +546,7 @@ impl PartitionLog {
                 break;
             }
             excess -= seg.size as i64;
+            doomed.append(&mut empties);
             doomed.push(base);
         }
         if doomed.is_empty() {

@@ -363,3 +363,159 @@ fn compact_only_logs_skip_time_retention() {
     }
     assert_eq!(log.enforce_retention(1_000_000).unwrap(), 0);
 }
+
+#[test]
+fn appends_and_rolls_during_cleaning_are_kept() {
+    let dir = TempDir::new("interleaved");
+    let (mut mgr, mut expected) = open_filled(dir.path());
+    let now = UPDATES as i64 + 10;
+    let mut i = 0usize;
+    let mut swapped = 0;
+    for _ in 0..3000 {
+        swapped += mgr.clean_step(now, 8 << 10).segments_swapped;
+        let mut b = BatchBuilder::new(0, now);
+        for _ in 0..PER_BATCH {
+            let k = key(i * 7 % KEYS);
+            let v = format!("late-{i}").into_bytes();
+            b.push(None, now, Some(&k), Some(&v), &[]);
+            expected.insert(k, v);
+            i += 1;
+        }
+        let log = mgr.get_mut("t", 0).unwrap();
+        log.append(&mut b.finish(), now, 0).unwrap();
+    }
+    assert!(swapped > 0);
+    clean_until_idle(&mut mgr, now, 64 << 10);
+    let log = mgr.get("t", 0).unwrap();
+    assert_eq!(leftovers(log.dir()), 0);
+    let recs = read_records(log);
+    assert_eq!(live(&recs), expected);
+    assert!(recs.len() < 1000, "{} records left", recs.len());
+}
+
+#[test]
+fn retention_during_a_clean_aborts_it_and_leaves_no_files() {
+    let dir = TempDir::new("retention");
+    let (mut mgr, expected) = open_filled(dir.path());
+    let now = UPDATES as i64 + 10;
+    for _ in 0..10_000 {
+        mgr.clean_step(now, 4096);
+        if leftovers(mgr.get("t", 0).unwrap().dir()) > 0 {
+            break;
+        }
+    }
+    assert!(mgr.cleaner.job.is_some());
+    let cfg = LogConfig {
+        cleanup_policy_delete: true,
+        retention_ms: UPDATES as i64 / 2,
+        ..compact_config()
+    };
+    mgr.get_mut("t", 0).unwrap().set_config(cfg);
+    assert!(mgr.enforce_retention(now).unwrap() > 0);
+    mgr.clean_step(now, 4096);
+    assert_eq!(leftovers(mgr.get("t", 0).unwrap().dir()), 0);
+    clean_until_idle(&mut mgr, now, 64 << 10);
+    let recs = read_records(mgr.get("t", 0).unwrap());
+    // Retention removed a prefix; what is left is each key's latest value.
+    for (k, v) in live(&recs) {
+        assert_eq!(expected.get(&k), Some(&v));
+    }
+    assert_eq!(recs.len(), live(&recs).len() + TOMBSTONED);
+}
+
+#[test]
+fn compressed_and_control_batches() {
+    let dir = TempDir::new("codecs");
+    let mut mgr = LogManager::open(dir.path(), compact_config(), 0).unwrap();
+    let log = mgr.create("t", 0, [2; 16], compact_config(), 0).unwrap();
+    for round in 0..3 {
+        let mut b = BatchBuilder::new(0, round)
+            .compression(crate::records::Compression::Gzip)
+            .producer(7, 0, round as i32 * 3);
+        for k in 0..3u8 {
+            let v = [round as u8, k];
+            b.push(None, round, Some(&[b'k', k]), Some(&v), &[]);
+        }
+        log.append(&mut b.finish(), round, 0).unwrap();
+        // A transaction marker (control batch without key checks).
+        let mut c = BatchBuilder::new(0, round)
+            .control(true)
+            .transactional(true);
+        c.push(
+            None,
+            round,
+            Some(&[0, 0, 0, 1]),
+            Some(&[0, 0, 0, 0, 0, 0]),
+            &[],
+        );
+        log.append(&mut c.finish(), round, 0).unwrap();
+        log.roll(round).unwrap();
+    }
+    let mut b = BatchBuilder::new(0, 5);
+    b.push(None, 5, Some(b"k\x00"), None, &[]);
+    log.append(&mut b.finish(), 5, 0).unwrap();
+    log.roll(5).unwrap();
+    let mut b = BatchBuilder::new(0, 6);
+    b.push(None, 6, Some(b"x"), Some(b"x"), &[]);
+    log.append(&mut b.finish(), 6, 0).unwrap();
+    clean_until_idle(&mut mgr, 10, 1 << 20);
+    let mut buf = Vec::new();
+    let log = mgr.get("t", 0).unwrap();
+    log.read(0, usize::MAX, true, &mut buf).unwrap();
+    let mut controls = 0;
+    let mut data = Vec::new();
+    for item in batches(&buf) {
+        let (h, b) = item.unwrap();
+        validate_batch(b).unwrap();
+        if h.is_control() {
+            controls += 1;
+            continue;
+        }
+        let p = records_payload(b, 1 << 20).unwrap();
+        for r in parse_records(&p, h.record_count).unwrap() {
+            data.push((
+                h.base_offset + r.offset_delta as i64,
+                r.key.unwrap().to_vec(),
+                r.value.map(|v| v.to_vec()),
+            ));
+        }
+    }
+    assert_eq!(controls, 3);
+    assert_eq!(
+        data,
+        vec![
+            (9, b"k\x01".to_vec(), Some(vec![2, 1])),
+            (10, b"k\x02".to_vec(), Some(vec![2, 2])),
+            (12, b"k\x00".to_vec(), None),
+            (13, b"x".to_vec(), Some(b"x".to_vec())),
+        ]
+    );
+}
+
+#[test]
+fn empty_cleaned_segments_do_not_block_retention() {
+    let dir = TempDir::new("empty");
+    let cfg = LogConfig {
+        cleanup_policy_delete: true,
+        retention_ms: 100,
+        min_cleanable_dirty_ratio: 0.0,
+        // One segment per group.
+        segment_bytes: 100,
+        ..compact_config()
+    };
+    let mut mgr = LogManager::open(dir.path(), cfg.clone(), 0).unwrap();
+    let log = mgr.create("t", 0, [3; 16], cfg, 0).unwrap();
+    for (ts, k) in [(0, b"k"), (1, b"k"), (2, b"j"), (500, b"k")] {
+        let mut b = BatchBuilder::new(0, ts);
+        b.push(None, ts, Some(k), Some(b"v"), &[]);
+        log.append(&mut b.finish(), ts, 0).unwrap();
+        log.roll(ts).unwrap();
+    }
+    clean_until_idle(&mut mgr, 550, 1 << 20);
+    let log = mgr.get_mut("t", 0).unwrap();
+    assert_eq!(read_records(log).len(), 2);
+    assert_eq!(log.segment_bases(), vec![0, 1, 2, 3, 4]);
+    // The two empty segments go with the expired one after them.
+    assert_eq!(log.enforce_retention(300).unwrap(), 3);
+    assert_eq!(log.log_start_offset(), 3);
+}
