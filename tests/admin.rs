@@ -19,6 +19,9 @@ use minikafka::protocol::messages::describe_configs_request::*;
 use minikafka::protocol::messages::describe_configs_response::DescribeConfigsResponse;
 use minikafka::protocol::messages::describe_log_dirs_request::*;
 use minikafka::protocol::messages::describe_log_dirs_response::DescribeLogDirsResponse;
+use minikafka::protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
+use minikafka::protocol::messages::fetch_response::FetchResponse;
+use minikafka::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use minikafka::protocol::messages::incremental_alter_configs_request as inc;
 use minikafka::protocol::messages::incremental_alter_configs_response::IncrementalAlterConfigsResponse;
 use minikafka::protocol::messages::metadata_response::MetadataResponse;
@@ -689,5 +692,83 @@ fn describe_log_dirs_reports_sizes_that_match_the_files() {
                 assert_eq!((p.offset_lag, p.is_future_key), (0, false));
             }
         }
+    }
+}
+
+#[test]
+fn delete_topics_refuses_internal_topics_and_disabled_deletion() {
+    let b = TestBroker::start("admin-delete-internal");
+    let mut c = b.client();
+    // FindCoordinator creates __consumer_offsets.
+    let req = FindCoordinatorRequest {
+        key: "g",
+        key_type: 0,
+        coordinator_keys: vec!["g"],
+    };
+    c.call(FIND_COORDINATOR, 4, |w| req.encode(w, 4));
+    assert!(topic_names(&mut c).contains(&"__consumer_offsets".to_string()));
+    let r = delete_topics(&mut c, 6, &["__consumer_offsets"], &[]);
+    assert_eq!(r[0].2, INVALID_REQUEST);
+    assert!(topic_names(&mut c).contains(&"__consumer_offsets".to_string()));
+
+    let b = TestBroker::start_with("admin-delete-disabled", |c| c.delete_topic_enable = false);
+    let mut c = b.client();
+    c.create_topic("kept", 1);
+    assert_eq!(
+        delete_topics(&mut c, 2, &["kept"], &[])[0].2,
+        INVALID_REQUEST
+    );
+    assert_eq!(delete_topics(&mut c, 3, &["kept"], &[])[0].2, 73);
+    assert!(topic_names(&mut c).contains(&"kept".to_string()));
+}
+
+#[test]
+fn a_parked_fetch_of_a_deleted_topic_answers_unknown_topic() {
+    let b = TestBroker::start("admin-delete-parked");
+    let mut c = b.client();
+    let mut waiting = b.client();
+    c.create_topic("parked", 1);
+    let v = 12;
+    let req = FetchRequest {
+        max_wait_ms: 1500,
+        min_bytes: 1,
+        max_bytes: 1 << 20,
+        isolation_level: 0,
+        session_id: 0,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: "parked",
+            topic_id: [0; 16],
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: 0,
+                partition_max_bytes: 1 << 20,
+                ..Default::default()
+            }],
+        }],
+        ..Default::default()
+    };
+    let corr = waiting.send(FETCH, v, |w| req.encode(w, v)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(delete_topics(&mut c, 6, &["parked"], &[])[0].2, NONE);
+    let body = waiting.read_response(FETCH, v, corr).unwrap();
+    let r = decode!(FetchResponse, &body, v);
+    assert_eq!(r.responses[0].partitions[0].error_code, UNKNOWN_TOPIC);
+}
+
+#[test]
+fn describe_cluster_rejects_the_controller_endpoint_type() {
+    let b = TestBroker::start("admin-cluster-endpoint");
+    let mut c = b.client();
+    for (endpoint_type, code) in [(2i8, 114i16), (7, 115)] {
+        let req = DescribeClusterRequest {
+            include_cluster_authorized_operations: false,
+            endpoint_type,
+            include_fenced_brokers: false,
+        };
+        let body = c.call(DESCRIBE_CLUSTER, 1, |w| req.encode(w, 1));
+        let r = decode!(DescribeClusterResponse, &body, 1);
+        assert_eq!(r.error_code, code);
+        assert!(r.error_message.is_some());
     }
 }

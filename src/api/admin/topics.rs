@@ -24,72 +24,75 @@ struct Deletion {
     message: Option<String>,
 }
 
-/// Decides what happens to one named topic (or topic id, v6).
-fn resolve(b: &Broker, name: Option<&str>, id: [u8; 16], dup: bool) -> Deletion {
-    let fail = |name: Option<&str>, error, message: String| Deletion {
+/// Decides what happens to one named topic (or topic id, v6), in Kafka's order of checks.
+fn resolve(b: &Broker, v: i16, name: Option<&str>, id: [u8; 16], dup: bool) -> Deletion {
+    let fail = |name: Option<&str>, error, message: &str| Deletion {
         name: name.map(str::to_string),
         id,
         error,
-        message: Some(message),
+        message: Some(message.to_string()),
     };
-    let image = b.meta.image();
-    let topic = match (name, id != [0; 16]) {
-        (Some(_), true) => {
-            return fail(
-                name,
-                error::INVALID_REQUEST,
-                "A topic must be named by its name or its id, not both.".into(),
-            )
-        }
-        (None, false) => {
-            return fail(
-                None,
-                error::INVALID_REQUEST,
-                "Neither topic name nor id were specified.".into(),
-            )
-        }
-        (Some(n), false) => match image.topic(n) {
-            Some(t) => t,
-            None => {
-                return fail(
-                    name,
-                    error::UNKNOWN_TOPIC_OR_PARTITION,
-                    "This server does not host this topic-partition.".into(),
-                )
-            }
-        },
-        (None, true) => match image.topic_by_id(&id) {
-            Some(t) => t,
-            None => {
-                return fail(
-                    None,
-                    error::UNKNOWN_TOPIC_ID,
-                    "This server does not host this topic ID.".into(),
-                )
-            }
-        },
-    };
-    let found = Some(topic.name.as_str());
-    if dup {
-        return fail(
-            found,
-            error::INVALID_REQUEST,
-            "Duplicate topic name or id.".into(),
-        );
-    }
     if !b.config.delete_topic_enable {
+        // Kafka fails the whole request; before v3 the code did not exist.
+        let code = if v < 3 {
+            error::INVALID_REQUEST
+        } else {
+            TOPIC_DELETION_DISABLED
+        };
+        return fail(name, code, "Topic deletion is disabled.");
+    }
+    let by_id = id != [0; 16];
+    if name.is_some() && by_id {
         return fail(
-            found,
-            TOPIC_DELETION_DISABLED,
-            "Topic deletion is disabled.".into(),
+            name,
+            error::INVALID_REQUEST,
+            "You may not specify both topic name and topic id.",
         );
     }
-    if is_internal_topic(&topic.name) {
+    if name.is_none() && !by_id {
         return fail(
-            found,
+            None,
             error::INVALID_REQUEST,
-            format!("Internal topic {} cannot be deleted.", topic.name),
+            "Neither topic name nor id were specified.",
         );
+    }
+    if dup {
+        let why = if by_id {
+            "Duplicate topic id."
+        } else {
+            "Duplicate topic name."
+        };
+        return fail(name, error::INVALID_REQUEST, why);
+    }
+    let image = b.meta.image();
+    let topic = match name {
+        Some(n) => image.topic(n),
+        None => image.topic_by_id(&id),
+    };
+    let Some(topic) = topic else {
+        return if by_id {
+            fail(
+                None,
+                error::UNKNOWN_TOPIC_ID,
+                "This server does not host this topic ID.",
+            )
+        } else {
+            fail(
+                name,
+                error::UNKNOWN_TOPIC_OR_PARTITION,
+                "This server does not host this topic-partition.",
+            )
+        };
+    };
+    if is_internal_topic(&topic.name) {
+        // The group coordinator keeps its state in __consumer_offsets: refuse rather than
+        // lose every group's offsets.
+        return Deletion {
+            name: Some(topic.name.clone()),
+            id: topic.id,
+            error: error::INVALID_REQUEST,
+            message: Some(format!("Internal topic {} cannot be deleted.", topic.name)),
+        };
     }
     Deletion {
         name: Some(topic.name.clone()),
@@ -142,7 +145,7 @@ pub fn delete_topics(
     }
     let mut results = Vec::with_capacity(wanted.len());
     for w in &wanted {
-        let mut d = resolve(b, w.0, w.1, count[w] > 1);
+        let mut d = resolve(b, v, w.0, w.1, count[w] > 1);
         if d.error == error::NONE {
             let name = d.name.clone().unwrap_or_default();
             if let Err(e) = delete(b, &name, now) {
@@ -152,6 +155,13 @@ pub fn delete_topics(
             }
         }
         results.push(d);
+    }
+    if results.iter().any(|d| d.error == error::NONE) {
+        // Deleted partitions must leave the checkpoint files now: a re-created topic of the
+        // same name would otherwise inherit their log start offsets after a crash.
+        if let Err(e) = b.logs.checkpoint() {
+            log::error!("writing checkpoints after DeleteTopics: {e}");
+        }
     }
     let resp = DeleteTopicsResponse {
         throttle_time_ms: 0,
