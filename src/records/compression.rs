@@ -338,6 +338,43 @@ mod tests {
         assert!(compress(Compression::Unknown(7), b"x").is_err());
     }
 
+    /// Random bytes and randomly damaged real payloads: errors or output, never a panic.
+    #[test]
+    fn random_input_never_panics() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let data = sample();
+        for c in &ALL[1..] {
+            let good = compress(*c, &data[..4096]).unwrap();
+            for round in 0..400 {
+                let mut buf = if round % 2 == 0 {
+                    let n = (next() % 300) as usize;
+                    (0..n).map(|_| next() as u8).collect::<Vec<u8>>()
+                } else {
+                    good.clone()
+                };
+                // Keep the codec's magic sometimes, so the damage reaches the block decoders.
+                if round % 4 == 0 && buf.len() >= 16 {
+                    let keep = good.len().min(16);
+                    buf[..keep].copy_from_slice(&good[..keep]);
+                }
+                for _ in 0..(1 + next() % 8) {
+                    if buf.is_empty() {
+                        break;
+                    }
+                    let i = (next() as usize) % buf.len();
+                    buf[i] = next() as u8;
+                }
+                let _ = decompress(*c, &buf, 1 << 20);
+            }
+        }
+    }
+
     #[test]
     fn bombs_stop_at_the_limit() {
         let zeros = vec![0u8; 8 << 20];
