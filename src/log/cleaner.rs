@@ -17,8 +17,8 @@ use super::scan::{Scanner, Step};
 use super::segment::{file_name, parse_file_name, Segment};
 use super::LogError;
 use crate::records::{
-    batches, parse_records, records_payload, BatchBuilder, BatchHeader, Record, RecordsError,
-    DEFAULT_DECOMPRESS_CAP,
+    batches, parse_records, records_payload, BatchBuilder, BatchHeader, Compression, Record,
+    RecordsError, DEFAULT_DECOMPRESS_CAP,
 };
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -126,6 +126,13 @@ impl Cleaner {
             if let Err(e) = self.write(log_dir) {
                 log::warn!("{CLEANER_OFFSET_CHECKPOINT}: {e}");
             }
+        }
+    }
+
+    /// Abandons the running job and removes its unfinished output (clean shutdown).
+    pub(super) fn stop(&mut self) {
+        if let Some(job) = self.job.take() {
+            abort(job);
         }
     }
 
@@ -573,6 +580,10 @@ impl Job {
             .partition_leader_epoch(h.partition_leader_epoch)
             .transactional(h.is_transactional())
             .log_append_time(log_append);
+        // gzip is kept; other codecs are written uncompressed (BatchBuilder writes only gzip).
+        if h.compression() == Compression::Gzip {
+            b = b.compression(Compression::Gzip);
+        }
         for r in kept {
             let ts = if log_append {
                 h.max_timestamp

@@ -224,6 +224,7 @@ impl LogManager {
 
     /// Closes every log, checkpoints, and leaves the clean-shutdown marker.
     pub fn shutdown(&mut self) -> Result<(), LogError> {
+        self.cleaner.stop();
         for log in self.logs.values_mut().flat_map(|ps| ps.values_mut()) {
             log.close()?;
         }

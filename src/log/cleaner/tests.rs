@@ -471,6 +471,9 @@ fn compressed_and_control_batches() {
             controls += 1;
             continue;
         }
+        if h.base_offset < 12 {
+            assert_eq!(h.compression(), crate::records::Compression::Gzip, "{h:?}");
+        }
         let p = records_payload(b, 1 << 20).unwrap();
         for r in parse_records(&p, h.record_count).unwrap() {
             data.push((
