@@ -102,23 +102,29 @@ fn resolve(b: &Broker, v: i16, name: Option<&str>, id: [u8; 16], dup: bool) -> D
     }
 }
 
-/// Removes a topic from the metadata log, then its partition logs.
+/// Removes a topic's partition logs, then the topic from the metadata log.
+///
+/// Logs go first: the log manager loads every partition directory it finds at start, so a
+/// crash between the two steps must not leave old data behind that a re-created topic of the
+/// same name would pick up. A crash after the logs are gone leaves the topic with empty
+/// partitions (created again on first use) and the client retries the deletion.
 fn delete(b: &mut Broker, name: &str, now: Instant) -> Result<(), String> {
     let now_ms = b.now_ms(now);
-    let info = b
+    let partitions: Vec<i32> = b
         .meta
+        .image()
+        .topic(name)
+        .map(|t| t.partitions.iter().map(|p| p.partition).collect())
+        .unwrap_or_default();
+    for &p in &partitions {
+        b.logs
+            .delete(name, p)
+            .map_err(|e| format!("deleting the log of {name}-{p}: {e}"))?;
+    }
+    b.meta
         .delete_topic(name, now_ms)
         .map_err(|e| e.to_string())?;
-    for p in &info.partitions {
-        if let Err(e) = b.logs.delete(name, p.partition) {
-            // The topic is gone from metadata; a leftover directory is not loaded as a topic.
-            log::error!("deleting log of {name}-{}: {e}", p.partition);
-        }
-    }
-    log::info!(
-        "deleted topic {name} ({} partitions)",
-        info.partitions.len()
-    );
+    log::info!("deleted topic {name} ({} partitions)", partitions.len());
     Ok(())
 }
 
