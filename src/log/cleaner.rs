@@ -8,7 +8,8 @@
 //! key, only the latest record, and tombstones until `delete.retention.ms` has passed; (3) swap
 //! each group's output into place by rename. Offsets are preserved; the active segment is never
 //! touched. Output goes to `<base>.log.cleaned` (+ indexes), is renamed to `.swap`, the old
-//! segments are deleted and the `.swap` files renamed into place; `recover_leftovers` finishes or
+//! segments are renamed to `.deleted` (unlinked by later calls) and the `.swap` files renamed
+//! into place; `recover_leftovers` finishes or
 //! discards that at open, so a crash at any point loses nothing.
 
 use super::manager::{read_checkpoint, write_checkpoint, LogManager};
@@ -25,10 +26,14 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 const CLEANED: &str = ".cleaned";
+/// Replaced segment files waiting to be unlinked (Kafka's suffix for async deletes).
+const DELETED: &str = ".deleted";
+/// Replaced files unlinked per call.
+const UNLINKS_PER_CALL: usize = 3;
 const SWAP: &str = ".swap";
 /// Memory for the key → offset map (Kafka's `log.cleaner.dedupe.buffer.size`).
 const MAP_MEMORY: usize = 128 << 20;
@@ -58,6 +63,8 @@ pub(super) struct Cleaner {
     tombstones_due: HashMap<(String, i32), i64>,
     job: Option<Job>,
     map_memory: usize,
+    /// Replaced segment files still to unlink.
+    trash: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -108,6 +115,7 @@ impl Cleaner {
             tombstones_due: HashMap::new(),
             job: None,
             map_memory: MAP_MEMORY,
+            trash: Vec::new(),
         }
     }
 
@@ -129,10 +137,16 @@ impl Cleaner {
         }
     }
 
-    /// Abandons the running job and removes its unfinished output (clean shutdown).
+    /// Abandons the running job and removes its unfinished output and replaced files (clean
+    /// shutdown).
     pub(super) fn stop(&mut self) {
         if let Some(job) = self.job.take() {
             abort(job);
+        }
+        for p in self.trash.drain(..) {
+            if let Err(e) = remove_if_present(&p) {
+                log::warn!("removing {}: {}", p.display(), e);
+            }
         }
     }
 
@@ -274,11 +288,17 @@ impl LogManager {
         let LogManager {
             dir, logs, cleaner, ..
         } = self;
+        let unlink = cleaner.trash.len().min(UNLINKS_PER_CALL);
+        for p in cleaner.trash.drain(..unlink) {
+            if let Err(e) = remove_if_present(&p) {
+                log::warn!("removing {}: {}", p.display(), e);
+            }
+        }
         if cleaner.job.is_none() {
             match cleaner.pick(logs, now_ms) {
                 Some(job) => cleaner.job = Some(job),
                 None => {
-                    progress.idle = true;
+                    progress.idle = cleaner.trash.is_empty();
                     return progress;
                 }
             }
@@ -356,7 +376,8 @@ fn run(
                     cleaner.write(log_dir)?;
                     break;
                 }
-                let (n, swapped) = job.clean_step(log, budget - spent, now_ms)?;
+                let (n, swapped) =
+                    job.clean_step(log, budget - spent, now_ms, &mut cleaner.trash)?;
                 spent += n;
                 progress.segments_swapped += swapped as usize;
             }
@@ -449,6 +470,7 @@ impl Job {
         log: &mut PartitionLog,
         budget: usize,
         now_ms: i64,
+        trash: &mut Vec<PathBuf>,
     ) -> Result<(usize, bool), LogError> {
         let g = self.groups[self.group_idx].clone();
         if self.out.is_none() {
@@ -469,7 +491,7 @@ impl Job {
                 .take()
                 .ok_or_else(|| LogError::Corrupt("no output".into()))?;
             self.unsynced = 0;
-            swap_in(log, &self.segs[g.clone()], out, now_ms)?;
+            swap_in(log, &self.segs[g.clone()], out, now_ms, trash)?;
             self.group_idx += 1;
             return Ok((0, true));
         }
@@ -638,6 +660,7 @@ fn swap_in(
     olds: &[SegInfo],
     mut out: Segment,
     now_ms: i64,
+    trash: &mut Vec<PathBuf>,
 ) -> Result<(), LogError> {
     let base = olds[0].base;
     let next = olds[olds.len() - 1].next_offset;
@@ -653,14 +676,27 @@ fn swap_in(
     }
     sync_dir(&dir)?;
     crash_point(2)?;
+    // Old segments are renamed aside and unlinked by later calls: unlinking a large file
+    // can take long enough to stall the loop.
     for (i, info) in olds.iter().enumerate() {
         if let Some(seg) = log.segments.remove(&info.base) {
-            seg.delete_files()?;
+            drop(seg);
+            for ext in SEGMENT_EXTS {
+                let from = dir.join(file_name(info.base, ext));
+                let to = dir.join(file_name(info.base, ext) + DELETED);
+                match fs::rename(&from, &to) {
+                    Ok(()) => trash.push(to),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         if i == 0 {
             crash_point(3)?;
         }
     }
+    // Durable before the swap goes live, so no old segment can reappear beside it.
+    sync_dir(&dir)?;
     for ext in SEGMENT_EXTS {
         fs::rename(name(ext, SWAP), name(ext, ""))?;
         crash_point(4)?;
@@ -696,7 +732,8 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// At partition open: removes `.cleaned` output of an interrupted clean and completes any
+/// At partition open: removes `.cleaned` output of an interrupted clean and replaced
+/// `.deleted` segments, and completes any
 /// swap (a `.log.swap` was complete and synced before it got that name). Returns whether
 /// files changed.
 pub(super) fn recover_leftovers(dir: &Path) -> io::Result<bool> {
@@ -710,7 +747,7 @@ pub(super) fn recover_leftovers(dir: &Path) -> io::Result<bool> {
     let mut swaps = Vec::new();
     let mut index_swaps = Vec::new();
     for n in &names {
-        if n.ends_with(CLEANED) {
+        if n.ends_with(CLEANED) || n.ends_with(DELETED) {
             remove_if_present(&dir.join(n))?;
             changed = true;
         } else if let Some(stem) = n.strip_suffix(SWAP) {

@@ -194,6 +194,10 @@ fn compaction_keeps_the_latest_value_per_key_and_expires_tombstones() {
         active_bytes,
         "active untouched"
     );
+    assert_eq!(
+        with_suffix(log.dir(), &[".swap", ".cleaned", ".deleted"]),
+        0
+    );
     let after = log.size_bytes();
     assert!(after * 10 < before, "{before} -> {after} bytes");
     assert_eq!(mgr.cleaned_up_to("t", 0), Some(active));
@@ -242,7 +246,11 @@ fn a_crash_at_any_step_of_a_swap_loses_nothing() {
         drop(mgr);
         let mut mgr = LogManager::open(dir.path(), compact_config(), UPDATES as i64 + 10).unwrap();
         let log = mgr.get("t", 0).unwrap();
-        assert_eq!(leftovers(log.dir()), 0, "step {step}: leftovers handled");
+        assert_eq!(
+            with_suffix(log.dir(), &[".swap", ".cleaned", ".deleted"]),
+            0,
+            "step {step}: leftovers handled"
+        );
         assert_eq!(log.log_end_offset(), leo);
         assert_eq!(live(&read_records(log)), expected, "step {step}");
         // The cleaner finishes the job after the restart.
@@ -255,12 +263,16 @@ fn a_crash_at_any_step_of_a_swap_loses_nothing() {
 
 /// `.cleaned` and `.swap` files in `dir`.
 fn leftovers(dir: &Path) -> usize {
+    with_suffix(dir, &[".swap", ".cleaned"])
+}
+
+fn with_suffix(dir: &Path, suffixes: &[&str]) -> usize {
     fs::read_dir(dir)
         .unwrap()
         .filter(|e| {
             let n = e.as_ref().unwrap().file_name();
             let n = n.to_string_lossy();
-            n.ends_with(".swap") || n.ends_with(".cleaned")
+            suffixes.iter().any(|s| n.ends_with(s))
         })
         .count()
 }
