@@ -772,3 +772,42 @@ fn describe_cluster_rejects_the_controller_endpoint_type() {
         assert!(r.error_message.is_some());
     }
 }
+
+#[test]
+fn create_partitions_checks_manual_assignments() {
+    let b = TestBroker::start("admin-grow-assign");
+    let mut c = b.client();
+    c.create_topic("assigned", 1);
+    let node = b.config.node_id;
+    let grow = |c: &mut Client, count: i32, assignments: Vec<Vec<i32>>| {
+        let req = CreatePartitionsRequest {
+            topics: vec![CreatePartitionsTopic {
+                name: "assigned",
+                count,
+                assignments: Some(
+                    assignments
+                        .into_iter()
+                        .map(|broker_ids| CreatePartitionsAssignment { broker_ids })
+                        .collect(),
+                ),
+            }],
+            timeout_ms: 5000,
+            validate_only: false,
+        };
+        let body = c.call(CREATE_PARTITIONS, 3, |w| req.encode(w, 3));
+        decode!(CreatePartitionsResponse, &body, 3).results[0].error_code
+    };
+    const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    assert_eq!(
+        grow(&mut c, 3, vec![vec![node]]),
+        INVALID_REPLICA_ASSIGNMENT
+    );
+    assert_eq!(
+        grow(&mut c, 2, vec![vec![node + 1]]),
+        INVALID_REPLICA_ASSIGNMENT
+    );
+    assert_eq!(grow(&mut c, 2, vec![vec![]]), INVALID_REPLICA_ASSIGNMENT);
+    assert_eq!(partition_count(&mut c, "assigned"), 1);
+    assert_eq!(grow(&mut c, 3, vec![vec![node], vec![node]]), NONE);
+    assert_eq!(partition_count(&mut c, "assigned"), 3);
+}
