@@ -32,6 +32,10 @@ pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
 const CLEANED: &str = ".cleaned";
 /// Replaced segment files waiting to be unlinked (Kafka's suffix for async deletes).
 const DELETED: &str = ".deleted";
+/// Largest single read (a huge budget must not read a whole segment into memory).
+const MAX_CHUNK: usize = 1 << 20;
+/// A partition whose cleaning failed is left alone this long (Kafka marks it uncleanable).
+const FAILURE_BACKOFF_MS: i64 = 5 * 60 * 1000;
 /// Replaced files unlinked per call.
 const UNLINKS_PER_CALL: usize = 3;
 const SWAP: &str = ".swap";
@@ -65,6 +69,8 @@ pub(super) struct Cleaner {
     map_memory: usize,
     /// Replaced segment files still to unlink.
     trash: Vec<PathBuf>,
+    /// Partitions whose last cleaning failed, and until when they are skipped.
+    failed_until: HashMap<(String, i32), i64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -116,6 +122,7 @@ impl Cleaner {
             job: None,
             map_memory: MAP_MEMORY,
             trash: Vec::new(),
+            failed_until: HashMap::new(),
         }
     }
 
@@ -181,11 +188,14 @@ impl Cleaner {
                 if !log.config.cleanup_policy_compact {
                     continue;
                 }
+                let key = (topic.clone(), p);
+                if self.failed_until.get(&key).is_some_and(|&t| now_ms < t) {
+                    continue;
+                }
                 let (segs, end) = cleanable_segments(log, now_ms);
                 if segs.is_empty() {
                     continue;
                 }
-                let key = (topic.clone(), p);
                 let first_dirty = self
                     .checkpoint
                     .get(&key)
@@ -312,6 +322,10 @@ impl LogManager {
             &mut progress,
         ) {
             if let Some(job) = cleaner.job.take() {
+                let key = (job.topic.clone(), job.partition);
+                cleaner
+                    .failed_until
+                    .insert(key, now_ms.saturating_add(FAILURE_BACKOFF_MS));
                 log::warn!("cleaning {}-{} aborted: {}", job.topic, job.partition, e);
                 abort(job);
             }
@@ -424,7 +438,7 @@ impl Job {
             .get(&info.base)
             .ok_or_else(|| LogError::Corrupt("segment vanished".into()))?;
         self.buf.clear();
-        let (n, at_end) = seg.read_into(self.pos, budget, true, &mut self.buf)?;
+        let (n, at_end) = seg.read_into(self.pos, budget.min(MAX_CHUNK), true, &mut self.buf)?;
         for item in batches(&self.buf) {
             let (h, bytes) = item?;
             if h.is_control() {
@@ -507,7 +521,8 @@ impl Job {
             .ok_or_else(|| LogError::Corrupt("segment vanished".into()))?;
         self.buf.clear();
         // Half for reading, half for writing what survives.
-        let (n, at_end) = seg.read_into(self.pos, budget / 2, true, &mut self.buf)?;
+        let (n, at_end) =
+            seg.read_into(self.pos, (budget / 2).min(MAX_CHUNK), true, &mut self.buf)?;
         let mut out_bytes = Vec::new();
         let mut headers = Vec::new();
         let mut kept_tombstone = false;

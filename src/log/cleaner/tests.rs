@@ -534,3 +534,27 @@ fn empty_cleaned_segments_do_not_block_retention() {
     assert_eq!(log.enforce_retention(300).unwrap(), 3);
     assert_eq!(log.log_start_offset(), 3);
 }
+
+#[test]
+fn a_corrupt_segment_backs_the_partition_off_and_loses_nothing() {
+    let dir = TempDir::new("corrupt");
+    let (mut mgr, _) = open_filled(dir.path());
+    let log = mgr.get("t", 0).unwrap();
+    let second = log.segment_bases()[1];
+    let path = log.dir().join(format!("{second:020}.log"));
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
+    fs::write(&path, &bytes).unwrap();
+    let now = UPDATES as i64 + 10;
+    let mut steps = 0;
+    while !mgr.clean_step(now, 64 << 10).idle {
+        steps += 1;
+        assert!(steps < 10_000);
+    }
+    let log = mgr.get("t", 0).unwrap();
+    assert_eq!(leftovers(log.dir()), 0);
+    assert_eq!(fs::read(&path).unwrap(), bytes, "left as it was");
+    assert_eq!(log.segment_bases()[1], second);
+    // Five minutes later it is tried again (and fails again, harmlessly).
+    assert!(!mgr.clean_step(now + 5 * 60 * 1000, 64 << 10).idle);
+}
