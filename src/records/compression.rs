@@ -74,16 +74,39 @@ pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordsError
     }
 }
 
-/// Reads a decoder to its end, one byte past `limit` at most, to tell "exactly limit" from a bomb.
+/// Reads a decoder to its end; more than `limit` bytes of output is an error.
 fn read_capped(codec: &str, dec: impl Read, limit: usize) -> Result<Vec<u8>, RecordsError> {
     let mut out = Vec::new();
-    dec.take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| err(codec, e))?;
-    if out.len() > limit {
-        return Err(too_big(codec, limit));
-    }
+    read_into(codec, dec, &mut out, limit)?;
     Ok(out)
+}
+
+/// Appends a decoder's output to `out`, whose length must stay within `limit`. The buffer grows
+/// by doubling but never past `limit`, so a bomb costs at most `limit` bytes of memory.
+fn read_into(
+    codec: &str,
+    mut dec: impl Read,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), RecordsError> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = match dec.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(err(codec, e)),
+        };
+        let room = limit - out.len();
+        if n > room {
+            return Err(too_big(codec, limit));
+        }
+        if out.capacity() - out.len() < n {
+            let grow = out.capacity().max(64 * 1024).min(room).max(n);
+            out.reserve_exact(grow);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
 }
 
 /// Largest zstd window accepted below `limit`: what zstd levels up to 19 use (windowLog 23).
@@ -98,20 +121,12 @@ fn zstd_decompress(mut data: &[u8], limit: usize) -> Result<Vec<u8>, RecordsErro
         return Err(err("zstd", "empty payload"));
     }
     while !data.is_empty() {
-        let room = limit - out.len();
         let dec = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
             &mut data,
             limit.max(ZSTD_MIN_WINDOW_CAP) as u64,
         )
         .map_err(|e| err("zstd", e))?;
-        let mut frame = Vec::new();
-        dec.take(room as u64 + 1)
-            .read_to_end(&mut frame)
-            .map_err(|e| err("zstd", e))?;
-        if frame.len() > room {
-            return Err(too_big("zstd", limit));
-        }
-        out.extend_from_slice(&frame);
+        read_into("zstd", dec, &mut out, limit)?;
     }
     Ok(out)
 }
@@ -147,6 +162,10 @@ fn snappy_block(block: &[u8], limit: usize, out: &mut Vec<u8>) -> Result<(), Rec
         return Err(too_big("snappy", limit));
     }
     let start = out.len();
+    if out.capacity() - start < n {
+        // Doubling, but never past the limit.
+        out.reserve_exact(out.capacity().min(limit - start).max(n));
+    }
     out.resize(start + n, 0);
     let written = snap::raw::Decoder::new()
         .decompress(block, &mut out[start..])
@@ -237,7 +256,10 @@ mod tests {
             if c != Compression::None {
                 assert!(z.len() < data.len() / 2, "{c:?} did not compress");
             }
-            assert_eq!(decompress(c, &z, data.len()).unwrap(), data, "{c:?}");
+            let out = decompress(c, &z, data.len()).unwrap();
+            assert_eq!(out, data, "{c:?}");
+            // The output buffer never grew past the limit.
+            assert!(out.capacity() <= data.len(), "{c:?} {}", out.capacity());
             // Exactly at the limit is fine; one byte less is an error.
             assert!(decompress(c, &z, data.len() - 1).is_err(), "{c:?}");
             // Empty input round-trips too.
