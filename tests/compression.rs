@@ -247,3 +247,27 @@ fn bad_payloads_are_corrupt_message_on_a_recompressing_topic() {
     assert_eq!(c.produce("z", 0, &plain).0, 0);
     assert_eq!(fetch_all(&mut c, "z").len(), 1);
 }
+
+#[test]
+fn gzip_topic_honours_its_level() {
+    let b = TestBroker::start("gziplevel");
+    let mut c = b.client();
+    for (name, level) in [("fast", "1"), ("best", "9")] {
+        let configs = [
+            ("compression.type", "gzip"),
+            ("compression.gzip.level", level),
+        ];
+        assert_eq!(create_with_configs(&mut c, name, &configs), 0, "{name}");
+    }
+    let sent = batch_with(Compression::None, 500, "level");
+    let mut sizes = Vec::new();
+    for name in ["fast", "best"] {
+        assert_eq!(c.produce(name, 0, &sent).0, 0);
+        let got = fetch_all(&mut c, name);
+        let h = validate_batch(&got[0].bytes).unwrap();
+        assert_eq!(h.compression(), Compression::Gzip);
+        assert_eq!(records_of(&got[0].bytes), records_of(&sent));
+        sizes.push(got[0].bytes.len());
+    }
+    assert!(sizes[1] < sizes[0], "{sizes:?}");
+}

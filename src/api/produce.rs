@@ -10,7 +10,7 @@ use crate::protocol::messages::produce_request::ProduceRequest;
 use crate::protocol::messages::produce_response::*;
 use crate::protocol::wire::{DResult, Reader};
 use crate::records::{
-    recompress_batch, BatchHeader, Compression, RecordsError, BATCH_HEADER_LEN,
+    recompress_batch_with, BatchHeader, Compression, RecordsError, BATCH_HEADER_LEN,
     DEFAULT_DECOMPRESS_CAP,
 };
 use std::ops::Range;
@@ -113,23 +113,27 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
     }
 }
 
-/// The codec a topic's batches must be stored with: `None` = as the producer sent them
-/// (`compression.type=producer`, the default), else the codec to recompress to.
-fn target_codec(b: &Broker, topic: &str) -> Option<Compression> {
+/// The codec a topic's batches must be stored with, and its level (`compression.<codec>.level`):
+/// `None` = as the producer sent them (`compression.type=producer`, the default).
+fn target_codec(b: &Broker, topic: &str) -> Option<(Compression, Option<i32>)> {
     let image = b.meta.image();
-    let v = image
-        .topic(topic)
-        .and_then(|t| t.configs.get("compression.type"))
+    let configs = image.topic(topic).map(|t| &t.configs);
+    let v = configs
+        .and_then(|c| c.get("compression.type"))
         .map(String::as_str)
         .unwrap_or(b.config.compression_type.as_str());
-    match v.trim() {
-        "uncompressed" | "none" => Some(Compression::None),
-        "gzip" => Some(Compression::Gzip),
-        "snappy" => Some(Compression::Snappy),
-        "lz4" => Some(Compression::Lz4),
-        "zstd" => Some(Compression::Zstd),
-        _ => None,
-    }
+    let (codec, level_key) = match v.trim() {
+        "uncompressed" | "none" => (Compression::None, None),
+        "gzip" => (Compression::Gzip, Some("compression.gzip.level")),
+        "snappy" => (Compression::Snappy, None),
+        "lz4" => (Compression::Lz4, Some("compression.lz4.level")),
+        "zstd" => (Compression::Zstd, Some("compression.zstd.level")),
+        _ => return None,
+    };
+    let level = level_key
+        .and_then(|k| configs.and_then(|c| c.get(k)))
+        .and_then(|l| l.trim().parse().ok());
+    Some((codec, level))
 }
 
 /// acks=-1 needs at least `min.insync.replicas` (topic config, else the broker's) in the ISR.
@@ -228,13 +232,13 @@ pub fn handle(
             // Kafka's LogValidator: a topic with its own codec gets the batch rebuilt with it.
             let mut rebuilt;
             let batch: &mut [u8] = match target {
-                Some(c)
+                Some((c, level))
                     if BatchHeader::parse(&body[range.clone()])
                         .map(|h| h.compression())
                         .ok()
                         != Some(c) =>
                 {
-                    match recompress_batch(&body[range], c, DEFAULT_DECOMPRESS_CAP) {
+                    match recompress_batch_with(&body[range], c, level, DEFAULT_DECOMPRESS_CAP) {
                         Ok(v) => {
                             rebuilt = v;
                             &mut rebuilt

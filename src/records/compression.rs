@@ -42,13 +42,25 @@ pub fn decompress(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u
 
 /// Compresses a records section the way Kafka's own producer and broker do for each codec.
 pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordsError> {
+    compress_with(codec, data, None)
+}
+
+/// `compress` with a codec level (Kafka's `compression.<codec>.level`). Only gzip has levels
+/// here (1-9; anything else is zlib's default, 6): lz4 and zstd ignore it.
+pub fn compress_with(
+    codec: Compression,
+    data: &[u8],
+    level: Option<i32>,
+) -> Result<Vec<u8>, RecordsError> {
     match codec {
         Compression::None => Ok(data.to_vec()),
         Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(data.len() / 2 + 64),
-                flate2::Compression::default(),
-            );
+            let level = match level {
+                Some(l @ 1..=9) => flate2::Compression::new(l as u32),
+                _ => flate2::Compression::default(),
+            };
+            let mut enc =
+                flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
             enc.write_all(data).map_err(|e| err("gzip", e))?;
             enc.finish().map_err(|e| err("gzip", e))
         }
@@ -203,6 +215,16 @@ pub fn recompress_batch(
     target: Compression,
     limit: usize,
 ) -> Result<Vec<u8>, RecordsError> {
+    recompress_batch_with(batch, target, None, limit)
+}
+
+/// `recompress_batch` with a codec level (see `compress_with`).
+pub fn recompress_batch_with(
+    batch: &[u8],
+    target: Compression,
+    level: Option<i32>,
+    limit: usize,
+) -> Result<Vec<u8>, RecordsError> {
     if let Compression::Unknown(x) = target {
         return Err(err("codec", format!("unknown compression codec {x}")));
     }
@@ -212,7 +234,7 @@ pub fn recompress_batch(
     parse_records(&payload, h.record_count)?;
     let body = match target {
         Compression::None => payload.into_owned(),
-        c => compress(c, &payload)?,
+        c => compress_with(c, &payload, level)?,
     };
     let length = BATCH_HEADER_LEN - LOG_OVERHEAD + body.len();
     let length = i32::try_from(length).map_err(|_| RecordsError::Corrupt("batch too large"))?;
@@ -300,6 +322,27 @@ mod tests {
         let n = bad.len();
         bad[n - 1] ^= 1;
         assert!(decompress(Compression::Lz4, &bad, 4096).is_err());
+    }
+
+    #[test]
+    fn gzip_levels() {
+        let data = sample();
+        let fast = compress_with(Compression::Gzip, &data, Some(1)).unwrap();
+        let best = compress_with(Compression::Gzip, &data, Some(9)).unwrap();
+        assert!(best.len() < fast.len());
+        // Out of range or default (-1): zlib's default.
+        let dflt = compress(Compression::Gzip, &data).unwrap();
+        assert_eq!(
+            compress_with(Compression::Gzip, &data, Some(-1)).unwrap(),
+            dflt
+        );
+        assert_eq!(
+            compress_with(Compression::Gzip, &data, Some(42)).unwrap(),
+            dflt
+        );
+        for z in [fast, best] {
+            assert_eq!(decompress(Compression::Gzip, &z, data.len()).unwrap(), data);
+        }
     }
 
     #[test]

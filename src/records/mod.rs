@@ -14,7 +14,9 @@ pub use batch::{
     set_partition_leader_epoch, validate_batch, BatchHeader, BatchIter, Compression,
 };
 pub use builder::BatchBuilder;
-pub use compression::{compress, decompress, recompress_batch};
+pub use compression::{
+    compress, compress_with, decompress, recompress_batch, recompress_batch_with,
+};
 pub use record::{decode_records, parse_records, records_payload, Record};
 
 use std::fmt;
