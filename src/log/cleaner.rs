@@ -105,6 +105,9 @@ struct Job {
     out: Option<Segment>,
     /// Bytes appended to `out` since its last fsync.
     unsynced: usize,
+    stage: Stage,
+    /// The partition directory (for removing output once `out` is closed).
+    dir: PathBuf,
     tombstone_due: Option<i64>,
     buf: Vec<u8>,
 }
@@ -237,6 +240,8 @@ impl Cleaner {
                         map_bytes: 0,
                         out: None,
                         unsynced: 0,
+                        stage: Stage::Writing,
+                        dir: log.dir.clone(),
                         tombstone_due: None,
                         buf: Vec::new(),
                     },
@@ -327,7 +332,9 @@ impl LogManager {
                     .failed_until
                     .insert(key, now_ms.saturating_add(FAILURE_BACKOFF_MS));
                 log::warn!("cleaning {}-{} aborted: {}", job.topic, job.partition, e);
-                abort(job);
+                if !simulated_crash(&e) {
+                    abort(job);
+                }
             }
         }
         progress
@@ -345,6 +352,29 @@ fn abort(mut job: Job) {
         if let Err(e) = out.delete_files() {
             log::warn!("removing cleaner output: {e}");
         }
+    }
+    let Some(g) = job.groups.get(job.group_idx) else {
+        return;
+    };
+    let dir = &job.dir;
+    let base = job.segs[g.start].base;
+    match job.stage {
+        Stage::Writing => {}
+        Stage::Synced | Stage::Swapping => {
+            for ext in SEGMENT_EXTS {
+                for suffix in [CLEANED, SWAP] {
+                    if let Err(e) = remove_if_present(&dir.join(file_name(base, ext) + suffix)) {
+                        log::warn!("removing cleaner output: {e}");
+                    }
+                }
+            }
+        }
+        // Old segments may be gone already: the `.swap` files are completed at next open.
+        Stage::Committing => log::warn!(
+            "{}: swap at {} left to finish at the next start",
+            dir.display(),
+            base
+        ),
     }
 }
 
@@ -390,10 +420,17 @@ fn run(
                     cleaner.write(log_dir)?;
                     break;
                 }
-                let (n, swapped) =
-                    job.clean_step(log, budget - spent, now_ms, &mut cleaner.trash)?;
+                let (n, end) = job.clean_step(log, budget - spent, now_ms, &mut cleaner.trash)?;
                 spent += n;
-                progress.segments_swapped += swapped as usize;
+                match end {
+                    StepEnd::More => {}
+                    // Each swap stage costs an fsync: one per call.
+                    StepEnd::Yield => break,
+                    StepEnd::Swapped => {
+                        progress.segments_swapped += 1;
+                        break;
+                    }
+                }
             }
         }
     }
@@ -406,7 +443,10 @@ impl Job {
     fn still_valid(&self, log: &PartitionLog) -> bool {
         let from = match self.phase {
             Phase::Map => 0,
-            Phase::Clean => self.groups.get(self.group_idx).map_or(0, |g| g.start),
+            Phase::Clean => self
+                .groups
+                .get(self.group_idx)
+                .map_or(self.segs.len(), |g| g.start),
         };
         let last = log.segments.keys().next_back().copied();
         self.segs[from..].iter().all(|i| {
@@ -485,8 +525,23 @@ impl Job {
         budget: usize,
         now_ms: i64,
         trash: &mut Vec<PathBuf>,
-    ) -> Result<(usize, bool), LogError> {
+    ) -> Result<(usize, StepEnd), LogError> {
         let g = self.groups[self.group_idx].clone();
+        if self.stage != Stage::Writing || (self.out.is_some() && self.seg_idx >= g.end) {
+            let end = swap_stage(
+                log,
+                &self.segs[g],
+                &mut self.out,
+                &mut self.stage,
+                now_ms,
+                trash,
+            )?;
+            if end == StepEnd::Swapped {
+                self.group_idx += 1;
+                self.unsynced = 0;
+            }
+            return Ok((0, end));
+        }
         if self.out.is_none() {
             let base = self.segs[g.start].base;
             self.out = Some(Segment::create_suffixed(
@@ -498,16 +553,6 @@ impl Job {
             )?);
             self.seg_idx = g.start;
             self.pos = 0;
-        }
-        if self.seg_idx >= g.end {
-            let out = self
-                .out
-                .take()
-                .ok_or_else(|| LogError::Corrupt("no output".into()))?;
-            self.unsynced = 0;
-            swap_in(log, &self.segs[g.clone()], out, now_ms, trash)?;
-            self.group_idx += 1;
-            return Ok((0, true));
         }
         let info = self.segs[self.seg_idx];
         let retention = log.config.delete_retention_ms;
@@ -565,7 +610,7 @@ impl Job {
             self.seg_idx += 1;
             self.pos = 0;
         }
-        Ok((n + out_bytes.len(), false))
+        Ok((n + out_bytes.len(), StepEnd::More))
     }
 
     /// Kafka's `Cleaner.shouldRetainRecord` over one batch.
@@ -669,64 +714,109 @@ fn records_of<'p>(h: &BatchHeader, payload: &'p [u8]) -> Option<Vec<Record<'p>>>
     }
 }
 
-/// Step 3 of a clean: `.cleaned` → `.swap`, delete the old segments, `.swap` → live.
-fn swap_in(
+/// What a piece of cleaning work left to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StepEnd {
+    /// Go on within the budget.
+    More,
+    /// A swap stage (an fsync) was done: end the call.
+    Yield,
+    /// A group went live.
+    Swapped,
+}
+
+/// Where a group's output is on its way to replacing the old segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// `.cleaned` files being written.
+    Writing,
+    /// `.cleaned` files complete and synced.
+    Synced,
+    /// Renamed to `.swap` (durably): from here on open completes the swap.
+    Swapping,
+    /// Old segments being replaced: nothing may be removed any more.
+    Committing,
+}
+
+/// One stage of a group's swap per call (each ends with an fsync): seal and sync the
+/// `.cleaned` output; rename it to `.swap`; rename the old segments to `.deleted`, then the
+/// `.swap` files into place.
+fn swap_stage(
     log: &mut PartitionLog,
     olds: &[SegInfo],
-    mut out: Segment,
+    out: &mut Option<Segment>,
+    stage: &mut Stage,
     now_ms: i64,
     trash: &mut Vec<PathBuf>,
-) -> Result<(), LogError> {
+) -> Result<StepEnd, LogError> {
     let base = olds[0].base;
     let next = olds[olds.len() - 1].next_offset;
-    out.seal()?;
-    out.sync()?;
-    drop(out);
     let dir = log.dir.clone();
     let name = |ext: &str, suffix: &str| dir.join(file_name(base, ext) + suffix);
-    crash_point(1)?;
-    // The log last, so a `.log.swap` means its indexes are complete too.
-    for ext in SEGMENT_EXTS {
-        fs::rename(name(ext, CLEANED), name(ext, SWAP))?;
-    }
-    sync_dir(&dir)?;
-    crash_point(2)?;
-    // Old segments are renamed aside and unlinked by later calls: unlinking a large file
-    // can take long enough to stall the loop.
-    for (i, info) in olds.iter().enumerate() {
-        if let Some(seg) = log.segments.remove(&info.base) {
+    match *stage {
+        Stage::Writing => {
+            let mut seg = out
+                .take()
+                .ok_or_else(|| LogError::Corrupt("no cleaner output".into()))?;
+            seg.seal()?;
+            seg.sync()?;
             drop(seg);
+            *stage = Stage::Synced;
+            crash_point(1)?;
+            Ok(StepEnd::Yield)
+        }
+        Stage::Synced => {
+            *stage = Stage::Swapping;
+            // The log last, so a `.log.swap` means its indexes are complete too.
             for ext in SEGMENT_EXTS {
-                let from = dir.join(file_name(info.base, ext));
-                let to = dir.join(file_name(info.base, ext) + DELETED);
-                match fs::rename(&from, &to) {
-                    Ok(()) => trash.push(to),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
+                fs::rename(name(ext, CLEANED), name(ext, SWAP))?;
+            }
+            sync_dir(&dir)?;
+            crash_point(2)?;
+            Ok(StepEnd::Yield)
+        }
+        Stage::Swapping | Stage::Committing => {
+            *stage = Stage::Committing;
+            // Old segments are renamed aside and unlinked by later calls: unlinking a large
+            // file can take long enough to stall the loop.
+            for (i, info) in olds.iter().enumerate() {
+                if let Some(seg) = log.segments.remove(&info.base) {
+                    drop(seg);
+                    for ext in SEGMENT_EXTS {
+                        let from = dir.join(file_name(info.base, ext));
+                        let to = dir.join(file_name(info.base, ext) + DELETED);
+                        match fs::rename(&from, &to) {
+                            Ok(()) => trash.push(to),
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                if i == 0 {
+                    crash_point(3)?;
                 }
             }
-        }
-        if i == 0 {
-            crash_point(3)?;
+            // Durable before the swap goes live, so no old segment can reappear beside it.
+            sync_dir(&dir)?;
+            for ext in SEGMENT_EXTS {
+                fs::rename(name(ext, SWAP), name(ext, ""))?;
+                crash_point(4)?;
+            }
+            // Not synced here: if these renames are lost, open completes the swap again.
+            log.dir_dirty = true;
+            let (mut seg, _) = Segment::open(&dir, base, &log.config, now_ms, false)?;
+            seg.next_offset = seg.next_offset.max(next);
+            seg.release_indexes()?;
+            log.segments.insert(base, seg);
+            *stage = Stage::Writing;
+            Ok(StepEnd::Swapped)
         }
     }
-    // Durable before the swap goes live, so no old segment can reappear beside it.
-    sync_dir(&dir)?;
-    for ext in SEGMENT_EXTS {
-        fs::rename(name(ext, SWAP), name(ext, ""))?;
-        crash_point(4)?;
-    }
-    sync_dir(&dir)?;
-    let (mut seg, _) = Segment::open(&dir, base, &log.config, now_ms, false)?;
-    seg.next_offset = seg.next_offset.max(next);
-    seg.release_indexes()?;
-    log.segments.insert(base, seg);
-    Ok(())
 }
 
 #[cfg(test)]
 thread_local! {
-    /// Tests: `swap_in` stops with an error at this step, as if the process died there.
+    /// Tests: `swap_stage` stops with an error at this step, as if the process died there.
     pub(super) static CRASH_AT: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
 }
 
@@ -741,6 +831,11 @@ fn crash_point(step: u8) -> Result<(), LogError> {
 #[cfg(not(test))]
 fn crash_point(_step: u8) -> Result<(), LogError> {
     Ok(())
+}
+
+/// Tests: a simulated crash leaves its files behind, as a dead process would.
+fn simulated_crash(e: &LogError) -> bool {
+    cfg!(test) && matches!(e, LogError::Corrupt(s) if s.starts_with("simulated crash"))
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
