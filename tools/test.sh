@@ -92,11 +92,11 @@ install_kcat() {
 }
 
 install_python_clients() {
-  python3 -c 'import confluent_kafka, kafka, aiokafka, pytest, pytest_timeout' 2>/dev/null && return 0
+  python3 -c 'import confluent_kafka, kafka, aiokafka, snappy, lz4, zstandard, cramjam, pytest, pytest_timeout' 2>/dev/null && return 0
   echo "installing Python clients (tests/interop/requirements.txt)"
   local pip=(python3 -m pip install -q --disable-pip-version-check -r tests/interop/requirements.txt)
   "${pip[@]}" || "${pip[@]}" --break-system-packages || return 1
-  python3 -c 'import confluent_kafka, kafka, aiokafka, pytest, pytest_timeout'
+  python3 -c 'import confluent_kafka, kafka, aiokafka, snappy, lz4, zstandard, cramjam, pytest, pytest_timeout'
 }
 
 install_kafkajs() {
