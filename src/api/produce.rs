@@ -100,6 +100,7 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
             error::INVALID_PRODUCER_EPOCH,
             "Producer attempted to produce with an old epoch.",
         ),
+        LogError::InvalidRecord(why) => (error::INVALID_RECORD, *why),
         LogError::InvalidTimestamp(_) => (
             error::INVALID_TIMESTAMP,
             "Timestamp of the record batch is out of the acceptable range.",

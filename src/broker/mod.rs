@@ -100,6 +100,9 @@ pub(crate) struct ParkedGroupRequest {
 /// Producer ids reserved per ProducerIdsRecord, as Kafka's controller allocates them.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
+/// Bytes the log cleaner may read or write per tick.
+const CLEAN_BUDGET_BYTES: usize = 256 << 10;
+
 /// Kafka's `log.flush.offset.checkpoint.interval.ms`: how often recovery points are written.
 const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
 
@@ -216,6 +219,10 @@ impl Broker {
                 Ok(n) => log::info!("retention deleted {n} segment(s)"),
                 Err(e) => log::error!("retention: {e}"),
             }
+        }
+        // One bounded slice of log cleaning per tick keeps every client's wait short.
+        if self.config.log_cleaner_enable {
+            self.logs.clean_step(now_ms, CLEAN_BUDGET_BYTES);
         }
         if now_ms >= self.next_offsets_expiry_ms {
             self.next_offsets_expiry_ms =
@@ -496,6 +503,17 @@ pub fn default_log_config(c: &Config) -> LogConfig {
         retention_bytes: c.log_retention_bytes,
         index_interval_bytes: c.log_index_interval_bytes,
         max_index_bytes: c.log_index_size_max_bytes,
+        cleanup_policy_compact: c
+            .log_cleanup_policy
+            .split(',')
+            .any(|p| p.trim() == "compact"),
+        cleanup_policy_delete: c
+            .log_cleanup_policy
+            .split(',')
+            .any(|p| p.trim() == "delete"),
+        delete_retention_ms: c.log_cleaner_delete_retention_ms,
+        min_compaction_lag_ms: c.log_cleaner_min_compaction_lag_ms,
+        min_cleanable_dirty_ratio: c.log_cleaner_min_cleanable_ratio,
         ..LogConfig::default()
     }
 }

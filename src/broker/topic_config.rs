@@ -164,6 +164,14 @@ pub fn apply<'a>(c: &mut LogConfig, configs: impl Iterator<Item = (&'a String, &
             "retention.bytes" => set(&mut c.retention_bytes, v),
             "message.timestamp.before.max.ms" => set(&mut c.timestamp_before_max_ms, v),
             "message.timestamp.after.max.ms" => set(&mut c.timestamp_after_max_ms, v),
+            "cleanup.policy" => {
+                let p: Vec<&str> = v.split(',').map(str::trim).collect();
+                c.cleanup_policy_compact = p.contains(&"compact");
+                c.cleanup_policy_delete = p.contains(&"delete");
+            }
+            "delete.retention.ms" => set(&mut c.delete_retention_ms, v),
+            "min.compaction.lag.ms" => set(&mut c.min_compaction_lag_ms, v),
+            "min.cleanable.dirty.ratio" => set(&mut c.min_cleanable_dirty_ratio, v),
             "message.timestamp.type" => {
                 c.timestamp_type = if v.trim() == "LogAppendTime" {
                     TimestampType::LogAppendTime
@@ -209,5 +217,11 @@ mod tests {
         assert_eq!(c.segment_bytes, 2_048_000);
         assert_eq!(c.flush_messages, 1);
         assert_eq!(c.timestamp_type, TimestampType::LogAppendTime);
+        let kv = [("cleanup.policy".to_string(), "compact, delete".to_string())];
+        apply(&mut c, kv.iter().map(|(k, v)| (k, v)));
+        assert!(c.cleanup_policy_compact && c.cleanup_policy_delete);
+        let kv = [("cleanup.policy".to_string(), "compact".to_string())];
+        apply(&mut c, kv.iter().map(|(k, v)| (k, v)));
+        assert!(c.cleanup_policy_compact && !c.cleanup_policy_delete);
     }
 }

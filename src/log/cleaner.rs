@@ -19,7 +19,7 @@ use super::segment::{file_name, parse_file_name, Segment};
 use super::LogError;
 use crate::records::{
     batches, parse_records, records_payload, BatchBuilder, BatchHeader, Compression, Record,
-    RecordsError, DEFAULT_DECOMPRESS_CAP,
+    DEFAULT_DECOMPRESS_CAP,
 };
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -935,9 +935,9 @@ pub(super) fn check_keys(h: &BatchHeader, bytes: &[u8]) -> Result<(), LogError> 
     let payload = records_payload(bytes, DEFAULT_DECOMPRESS_CAP)?;
     let records = parse_records(&payload, h.record_count)?;
     if records.iter().any(|r| r.key.is_none()) {
-        return Err(LogError::Records(RecordsError::Corrupt(
-            "compacted topic cannot accept a record without a key",
-        )));
+        return Err(LogError::InvalidRecord(
+            "Compacted topic cannot accept message without key.",
+        ));
     }
     Ok(())
 }

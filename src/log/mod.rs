@@ -112,6 +112,9 @@ pub enum LogError {
     },
     /// An idempotent producer's epoch is older than its current one (INVALID_PRODUCER_EPOCH).
     InvalidProducerEpoch(i64),
+    /// A record the topic does not accept, e.g. a keyless record on a compacted topic
+    /// (INVALID_RECORD).
+    InvalidRecord(&'static str),
     /// A CreateTime outside `message.timestamp.before/after.max.ms` (INVALID_TIMESTAMP).
     InvalidTimestamp(i64),
     /// On-disk data that cannot be read.
@@ -141,6 +144,7 @@ impl fmt::Display for LogError {
             LogError::InvalidProducerEpoch(pid) => {
                 write!(f, "stale epoch for producer {pid}")
             }
+            LogError::InvalidRecord(why) => write!(f, "invalid record: {why}"),
             LogError::InvalidTimestamp(ts) => {
                 write!(f, "timestamp {ts} is out of the accepted range")
             }

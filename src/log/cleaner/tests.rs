@@ -349,7 +349,7 @@ fn keyless_records_are_rejected_by_a_compacted_log() {
     let mut keyless = b.finish();
     assert!(matches!(
         log.append(&mut keyless.clone(), 0, 0),
-        Err(LogError::Records(_))
+        Err(LogError::InvalidRecord(_))
     ));
     assert_eq!(log.log_end_offset(), 0);
     let mut b = BatchBuilder::new(0, 0);
