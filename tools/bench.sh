@@ -6,6 +6,7 @@
 #   BENCH_SKIP_BUILD=1        use the binaries already built
 #   BENCH_DROP_CACHES=0       do not drop the page cache before the throughput scenarios
 #   BENCH_ONLY=groups         only the consumer-group scenarios (10-12)
+#   BENCH_ONLY=cleaner        only the compaction-latency scenario (13)
 #
 # Each scenario gets a fresh broker in a temporary directory on a free loopback port. The
 # client is tools/bench (a Cargo project of its own: librdkafka through the rdkafka crate, and
@@ -120,8 +121,8 @@ run() {
 T0=$(date +%s)
 ONLY=${BENCH_ONLY:-}
 
-# The throughput, latency, start-up and size scenarios (1-9); skipped with BENCH_ONLY=groups.
-if [ "$ONLY" != groups ]; then
+# The throughput, latency, start-up and size scenarios (1-9); skipped with any BENCH_ONLY.
+if [ -z "$ONLY" ]; then
 
 # --- 1, 4, 7: librdkafka produce and consume of 1,000,000 x 100 B on one broker -----------
 # Three rounds of each (the runs are short); the table shows the median round.
@@ -252,6 +253,7 @@ row "6. release binary size" "<= 3 MB" "$(awk -v b="$BYTES" 'BEGIN {printf "%.2f
     "$(verdict "$BYTES <= 3000000"); $BYTES bytes, $STRIPPED"
 fi # scenarios 1-9
 
+if [ -z "$ONLY" ] || [ "$ONLY" = groups ]; then
 # --- 10: a consumer SIGKILLed: its partitions consumed by the survivors --------------------
 echo "== 10: failover of a SIGKILLed group member (3 rounds)" >&2
 start_broker s10 "group.initial.rebalance.delay.ms=0"
@@ -307,6 +309,27 @@ row "12. OffsetCommit v8 from one client (1 partition each, 100 partitions, 16 i
     "$(field cpu_pct "$R")%" \
     "$(verdict "${C_S:-0} >= 10000"); RSS $(verdict "${RM:-0} - ${RS:-0} <= 256") (grew $GROW_M KiB per 1M commits, RssAnon $(mib "${AS:-0}") -> $(mib "${AE:-0}"); start = after a first commit of all 100 partitions; per second: $(field rss_series_kib "$R") KiB); $(commas "$N") commits in $(field wall "$R") s, $(field errors "$R") errors $(field first_error "$R"); __consumer_offsets on disk: $(mib "$OFFS") in $SEGS segments"
 stop_broker
+
+fi # scenarios 10-12
+
+# --- 13: produce latency while a ~1 GB compacted partition is cleaned ----------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = cleaner ]; then
+echo "== 13: 1,000 produce/s to another topic while compacting a ~1 GiB partition" >&2
+sync
+start_broker s13
+# The fill (1 GiB of 1 KiB values over 100,000 keys, all stamped t0) finishes before
+# min.compaction.lag.ms=8000 lets the cleaner start; the latency client runs from before that
+# until the partition appears in cleaner-offset-checkpoint.
+R=$(run cleaner --addr "$ADDR" --dir "$WORK/s13" --topic compacted --lat-topic lat13 --bytes "$GIB" \
+    --keys 100000 --value 1024 --rate 1000 --lag-ms 8000 --segment-bytes 104857600 --max-secs 150 --pid "$BPID")
+P99=$(field p99_ms "$R") DONE=$(field done "$R")
+BB=$(field bytes_before "$R") BA=$(field bytes_after "$R")
+row "13. produce latency (1 in flight, acks=1, 1,000 req/s) while cleaning a 1 GiB compacted partition" \
+    "p99 < 10 ms" "p50 $(field p50_ms "$R") / p99 ${P99:-?} / max $(field max_ms "$R") ms" "$(field cpu_pct "$R")%" \
+    "$(verdict "${P99:-999} < 10 && ${DONE:-0} == 1"); cleaned in $(field clean_secs "$R") s (finished: ${DONE:-0}), $(mib "$((${BB:-0} / 1024))") -> $(mib "$((${BA:-0} / 1024))") in $(field segments "$R") segments; p99.9 $(field during_p999 "$R") ms over $(field during_n "$R") requests ($(field req_s "$R")/s), $(field errors "$R") errors; outside cleaning p50 $(field idle_p50 "$R") / p99 $(field idle_p99 "$R") ms; slowest ms@ms-into-clean: $(field slowest "$R"); fill $(field fill_secs "$R") s"
+stop_broker
+rm -rf "$WORK/s13"
+fi # scenario 13
 
 # --- the table ------------------------------------------------------------------------------
 echo

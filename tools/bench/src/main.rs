@@ -1,6 +1,7 @@
 //! `bench <command> [--key value]...`: the client side of tools/bench.sh. Every measuring command
 //! prints one line `RESULT key=value ...` that the script turns into the table.
 
+mod cleaner;
 mod failover;
 mod groups;
 mod procfs;
@@ -30,7 +31,11 @@ const USAGE: &str = "usage: bench <command> [--key value]...
   groupchild --addr A --topic T --group G [--session-ms 6000] [--heartbeat-ms 100]
   rebalance --addr A --topic T [--members 100] [--partitions 100] [--pid P]
   commits   --addr A --topic T [--partitions 100] [--per-request 1] [--inflight 16]
-            [--secs 10] [--pid P]";
+            [--secs 10] [--pid P]
+  cleaner   --addr A --dir LOGDIR [--topic compacted] [--lat-topic lat] [--bytes 1073741824]
+            [--keys 100000] [--value 1024] [--rate 1000] [--lag-ms 8000]
+            [--segment-bytes 104857600] [--max-secs 150] [--pid P]
+            produce latency of another client while a compacted partition is cleaned";
 
 struct Args(HashMap<String, String>);
 
@@ -378,6 +383,21 @@ fn run(cmd: &str, a: &Args) -> Result<String, String> {
             a.num("secs", 10)?,
             a.pid()?,
         )
+        .map(|s| format!("RESULT {s}")),
+        "cleaner" => cleaner::run(&cleaner::Opts {
+            addr: a.str("addr")?.to_string(),
+            topic: a.str("topic").unwrap_or("compacted").to_string(),
+            lat_topic: a.str("lat-topic").unwrap_or("lat").to_string(),
+            dir: a.str("dir")?.to_string(),
+            pid: a.pid()?,
+            bytes: a.num("bytes", 1u64 << 30)?,
+            keys: a.num("keys", 100_000)?,
+            value: a.num("value", 1024)?,
+            rate: a.num("rate", 1000)?,
+            lag_ms: a.num("lag-ms", 8000)?,
+            segment_bytes: a.num("segment-bytes", 104_857_600)?,
+            max_secs: a.num("max-secs", 150)?,
+        })
         .map(|s| format!("RESULT {s}")),
         _ => Err(USAGE.into()),
     }

@@ -17,7 +17,7 @@ fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn put_varint(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, v: i64) {
     let mut z = zigzag(v);
     while z >= 0x80 {
         out.push((z as u8) | 0x80);
