@@ -337,7 +337,7 @@ pub fn run(o: &Opts) -> Result<String, String> {
         .filter(|(at, _)| *at >= clean_start && *at <= clean_end)
         .copied()
         .collect();
-    slow.sort_by(|a, b| b.1.cmp(&a.1));
+    slow.sort_by_key(|x| std::cmp::Reverse(x.1));
     let slow: Vec<String> = slow
         .iter()
         .take(10)
