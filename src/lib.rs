@@ -14,3 +14,6 @@ pub mod protocol;
 pub mod reactor;
 pub mod records;
 pub mod server;
+
+#[cfg(test)]
+pub(crate) mod test_util;

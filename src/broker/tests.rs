@@ -6,27 +6,8 @@ use crate::protocol::apis::APIS;
 use crate::protocol::messages::*;
 use crate::protocol::wire::Writer;
 use crate::reactor::Service;
-use std::path::PathBuf;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "minikafka-broker-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::test_util::TempDir;
 
 /// A sample body of every served request at `version`, from the generated samples.
 fn sample_body(key: i16, version: i16) -> Vec<u8> {

@@ -3,32 +3,9 @@ use super::{CleanProgress, CLEANER_OFFSET_CHECKPOINT, CRASH_AT};
 use crate::records::{batches, parse_records, records_payload, validate_batch, BatchBuilder};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "minikafka-cleaner-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use crate::test_util::TempDir;
 
 /// (offset, key, value)
 type Rec = (i64, Vec<u8>, Option<Vec<u8>>);
