@@ -2,7 +2,7 @@
 1,000 keys (one latest value per live key, tombstoned keys gone, > 90% of the bytes reclaimed),
 kill -9 while the cleaner is at work (nothing lost, cleaning finishes after the restart), and
 time-based retention moving the log start offset under a consumer that then resets per
-`auto.offset.reset`.
+`auto.offset.reset`; tombstones kept for `delete.retention.ms` then removed; `retention.bytes`.
 
 Records carry explicit timestamps an hour in the past, so `delete.retention.ms` and
 `retention.ms` have expired for them the moment they land; `segment.ms` rolls on record
@@ -111,10 +111,6 @@ def partition_bytes(broker, topic, partition=0):
             except FileNotFoundError:
                 pass  # unlinked by the cleaner meanwhile
     return total
-
-
-def log_bytes(broker, topic, partition=0):
-    return sum(f.stat().st_size for f in broker.segment_files(topic, partition))
 
 
 def cleaner_files(broker, topic, partition=0):
@@ -236,6 +232,7 @@ def test_compaction_keeps_latest_per_key_and_reclaims_space(broker_factory):
     # Seal the last segment of updates.
     extra = dict([roll_record(0)[:2]])
     produce_all(p, [topic], [roll_record(0)])
+    produced_at = time.monotonic()
     reference_bytes = partition_bytes(broker, reference)
     assert len(broker.segment_files(reference, 0)) >= 8, "expected many 1 MiB segments"
     assert reference_bytes > 8 * SEGMENT_BYTES
@@ -244,6 +241,8 @@ def test_compaction_keeps_latest_per_key_and_reclaims_space(broker_factory):
     assert len(records) == KEYS - len(DELETED) + len(extra)
     final_bytes = partition_bytes(broker, topic)
     assert final_bytes < reference_bytes / 10, (final_bytes, reference_bytes)
+    print(f"compacted {reference_bytes} -> {final_bytes} bytes in "
+          f"{time.monotonic() - produced_at:.1f}s after the last update")
 
     # Another client library reads the same thing.
     from kafka import KafkaConsumer
@@ -398,3 +397,75 @@ def test_retention_moves_log_start_and_consumers_reset(broker_factory):
         assert err is not None and err.code() == KafkaError._AUTO_OFFSET_RESET, err
     finally:
         c.close()
+
+
+@pytest.mark.timeout(60)
+def test_tombstones_kept_for_delete_retention_then_removed(broker_factory):
+    broker = broker_factory()
+    topic = "tombstones"
+    retention_ms = 6000
+    cfg = compacted_config()
+    cfg["delete.retention.ms"] = str(retention_ms)
+    create_topic(broker.bootstrap, topic, cfg)
+    # Recent timestamps this time: the tombstones must outlive the first cleaning.
+    now = int(time.time() * 1000)
+    p = producer(broker.bootstrap)
+    items = [(key(k), value(r * 100 + k), now + r) for r in range(5) for k in range(100)]
+    items += [(key(k), None, now + 5) for k in range(0, 100, 10)]
+    produce_all(p, [topic], items)
+    # Sealed by a record stamped past segment.ms (measured, as in Kafka, from the largest
+    # timestamp of the segment's first batch, at most now + 5).
+    roll = (b"roll", b"roll", now + SEGMENT_MS + 1000)
+    produce_all(p, [topic], [roll])
+    deleted = {key(k) for k in range(0, 100, 10)}
+
+    def state():
+        recs = read_all(broker.bootstrap, topic)
+        keys = [k for _, k, _ in recs]
+        return recs, len(keys) == len(set(keys))
+
+    # First cleaning: one record per key, the tombstones still there (read before they are due).
+    recs, _ = wait_until(lambda: (lambda s: s if s[1] else None)(state()), 20,
+                               "the first cleaning to leave one record per key")
+    read_at = int(time.time() * 1000)
+    if read_at < now + 5 + retention_ms - 500:
+        tomb = {k for _, k, v in recs if v is None}
+        assert tomb == deleted, f"tombstones after the first cleaning: {sorted(tomb)}"
+    else:
+        pytest.skip("the first cleaning finished too late to observe the tombstones")
+    live = {k: v for _, k, v in recs if v is not None}
+    assert live == {**{key(k): value(400 + k) for k in range(100) if key(k) not in deleted},
+                    b"roll": b"roll"}
+
+    # Then, once delete.retention.ms has passed, the cleaner comes back for them.
+    recs = wait_until(
+        lambda: (lambda r: r if not any(v is None for _, _, v in r) else None)(
+            read_all(broker.bootstrap, topic)),
+        retention_ms / 1000 + 15, "the tombstones to be removed after delete.retention.ms")
+    assert time.time() * 1000 >= now + 5 + retention_ms, "tombstones removed too early"
+    assert {k: v for _, k, v in recs} == live
+
+
+@pytest.mark.timeout(60)
+def test_retention_bytes_bounds_the_partition(broker_factory):
+    broker = broker_factory({"log.retention.check.interval.ms": "1000"})
+    topic = "bounded"
+    create_topic(broker.bootstrap, topic, {"cleanup.policy": "delete", "retention.ms": "-1",
+                                           "retention.bytes": str(2 * SEGMENT_BYTES),
+                                           "segment.bytes": str(SEGMENT_BYTES)})
+    p = producer(broker.bootstrap)
+    count = 80_000
+    now = int(time.time() * 1000)
+    produce_all(p, [topic], ((key(i % KEYS), value(i), now) for i in range(count)))
+
+    def log_bytes():
+        return sum(f.stat().st_size for f in broker.segment_files(topic, 0))
+
+    wait_until(lambda: log_bytes() <= 3 * SEGMENT_BYTES, 15,
+               lambda: f"the partition to shrink to retention.bytes + one segment "
+                       f"({log_bytes()} bytes)")
+    records = read_all(broker.bootstrap, topic)
+    low = records[0][0]
+    assert low > 0 and records[-1][0] == count - 1
+    assert [o for o, _, _ in records] == list(range(low, count)), "a gap in a delete-policy log"
+    assert all(v == value(o) for o, _, v in records)
