@@ -8,6 +8,7 @@ Records carry explicit timestamps an hour in the past, so `delete.retention.ms` 
 `retention.ms` have expired for them the moment they land; `segment.ms` rolls on record
 timestamps (Kafka's rule), so one record stamped "now" seals the segment before it."""
 
+import asyncio
 import time
 
 import pytest
@@ -263,6 +264,28 @@ def test_compaction_keeps_latest_per_key_and_reclaims_space(broker_factory):
     finally:
         c.close()
     assert got == records, "kafka-python read something else than confluent-kafka"
+    got = asyncio.run(asyncio.wait_for(aiokafka_read_all(broker.bootstrap, topic), 60))
+    assert got == records, "aiokafka read something else than confluent-kafka"
+
+
+async def aiokafka_read_all(bootstrap, topic):
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka import TopicPartition as ATP
+
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await c.start()
+    try:
+        tp = ATP(topic, 0)
+        c.assign([tp])
+        await c.seek_to_beginning(tp)
+        end = (await c.end_offsets([tp]))[tp]
+        got = []
+        while not got or got[-1][0] < end - 1:
+            for msgs in (await c.getmany(timeout_ms=500)).values():
+                got.extend((m.offset, m.key, m.value) for m in msgs)
+        return got
+    finally:
+        await c.stop()
 
 
 @pytest.mark.timeout(170)
@@ -362,6 +385,25 @@ def test_retention_moves_log_start_and_consumers_reset(broker_factory):
         assert [v for _, v in got] == [f"r{i}".encode() for i in range(recent_count)]
     finally:
         c.close()
+
+    # kafka-python resets the same way (its own protocol code).
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTP
+
+    kc = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
+                       group_id=None, auto_offset_reset="earliest")
+    try:
+        ktp = KTP(topic, 0)
+        kc.assign([ktp])
+        kc.seek(ktp, 5)
+        got = []
+        deadline = time.monotonic() + 20
+        while len(got) < recent_count and time.monotonic() < deadline:
+            for recs in kc.poll(timeout_ms=500).values():
+                got.extend(r.offset for r in recs)
+        assert got == list(range(low, high)), "kafka-python did not reset to the log start"
+    finally:
+        kc.close()
 
     # latest: from an old offset to the end; only records produced afterwards arrive.
     c = consumer_at(broker.bootstrap, topic, 5, "latest")
