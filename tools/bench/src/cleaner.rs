@@ -289,6 +289,7 @@ pub fn run(o: &Opts) -> Result<String, String> {
     }
     let w = procfs::Window::start(o.pid);
     let clean_start = Instant::now() - start;
+    let clean_start_unix_ms = crate::now_ms();
     let deadline = Instant::now() + Duration::from_secs(o.max_secs);
     let mut first_output: Option<Duration> = None;
     let mut done = None;
@@ -348,7 +349,7 @@ pub fn run(o: &Opts) -> Result<String, String> {
         "done={} clean_secs={secs:.2} bytes_before={bytes_before} bytes_after={bytes_after} \
          segments={segments} fill_bytes={} fill_secs={fill_secs:.2} fill_early={} \
          first_output_ms={:.0} during_{} idle_{} req_s={sent_rate:.0} errors={errors} \
-         p50_ms={:.3} p99_ms={:.3} max_ms={:.3} slowest={} {cpu}",
+         p50_ms={:.3} p99_ms={:.3} max_ms={:.3} slowest={} clean_start_unix_ms={clean_start_unix_ms} {cpu}",
         u8::from(done.is_some()),
         filled + extra,
         u8::from(early),
