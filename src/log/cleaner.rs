@@ -662,9 +662,9 @@ impl Job {
             .partition_leader_epoch(h.partition_leader_epoch)
             .transactional(h.is_transactional())
             .log_append_time(log_append);
-        // gzip is kept; other codecs are written uncompressed (BatchBuilder writes only gzip).
-        if h.compression() == Compression::Gzip {
-            b = b.compression(Compression::Gzip);
+        // The batch keeps its codec, as in Kafka's cleaner.
+        if !matches!(h.compression(), Compression::None | Compression::Unknown(_)) {
+            b = b.compression(h.compression());
         }
         for r in kept {
             let ts = if log_append {

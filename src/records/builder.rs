@@ -3,7 +3,6 @@
 use super::{attr, compute_crc, off, Compression, BATCH_HEADER_LEN, LOG_OVERHEAD, MAGIC_V2};
 use crate::protocol::wire::Writer;
 use byteorder::{BigEndian, ByteOrder};
-use std::io::Write;
 
 pub struct BatchBuilder {
     base_offset: i64,
@@ -116,16 +115,18 @@ impl BatchBuilder {
     }
 
     /// The finished batch with batchLength and CRC filled in.
-    pub fn finish(self) -> Vec<u8> {
-        let body: Vec<u8> = match Compression::from_bits((self.attributes & 7) as u8) {
-            Compression::Gzip => {
-                let mut enc =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                // Writing to a Vec cannot fail.
-                let _ = enc.write_all(&self.records);
-                enc.finish().unwrap_or_default()
-            }
-            _ => self.records,
+    pub fn finish(mut self) -> Vec<u8> {
+        let codec = Compression::from_bits((self.attributes & attr::COMPRESSION_MASK) as u8);
+        let body: Vec<u8> = match codec {
+            Compression::None | Compression::Unknown(_) => std::mem::take(&mut self.records),
+            c => match super::compression::compress(c, &self.records) {
+                Ok(z) => z,
+                Err(_) => {
+                    // A codec that cannot encode this payload: store it uncompressed instead.
+                    self.attributes &= !attr::COMPRESSION_MASK;
+                    std::mem::take(&mut self.records)
+                }
+            },
         };
         let mut b = Vec::with_capacity(BATCH_HEADER_LEN + body.len());
         let mut w = Writer::new(&mut b);

@@ -215,3 +215,29 @@ fn empty_builder() {
     assert_eq!(h.record_count, 0);
     assert_eq!(decode_records(&batch).unwrap().len(), 0);
 }
+
+#[test]
+fn builder_writes_every_codec() {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let mut b = BatchBuilder::new(5, 1_000).compression(codec);
+        for i in 0..50 {
+            let v = format!("value {i} {}", "x".repeat(i));
+            b.push(None, 1_000 + i as i64, Some(b"k"), Some(v.as_bytes()), &[]);
+        }
+        let batch = b.finish();
+        let h = validate_batch(&batch).unwrap();
+        assert_eq!(h.compression(), codec);
+        let payload = records_payload(&batch, DEFAULT_DECOMPRESS_CAP).unwrap();
+        let recs = parse_records(&payload, h.record_count).unwrap();
+        assert_eq!(recs.len(), 50);
+        assert_eq!(
+            recs[49].value.unwrap(),
+            format!("value 49 {}", "x".repeat(49)).as_bytes()
+        );
+    }
+}
