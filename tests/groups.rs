@@ -336,3 +336,25 @@ fn committed_offsets_expire_after_the_retention() {
         "a live group keeps its offsets"
     );
 }
+
+/// Deleting a topic deletes the groups' committed offsets for it, as Kafka does: a re-created
+/// topic of the same name starts with none.
+#[test]
+fn deleting_a_topic_deletes_its_committed_offsets() {
+    use minikafka::protocol::messages::delete_topics_request::DeleteTopicsRequest;
+    let b = quick_groups("delete-offsets");
+    c_topic(&b, "t");
+    c_topic(&b, "other");
+    let mut c = b.client();
+    assert_eq!(commit(&mut c, "g", -1, "", "t", 5), 0);
+    assert_eq!(commit(&mut c, "g", -1, "", "other", 6), 0);
+    let req = DeleteTopicsRequest {
+        topic_names: vec!["t"],
+        timeout_ms: 1000,
+        ..Default::default()
+    };
+    c.call(DELETE_TOPICS, 4, |w| req.encode(w, 4));
+    c_topic(&b, "t");
+    assert_eq!(committed(&mut c, "g", "t"), -1);
+    assert_eq!(committed(&mut c, "g", "other"), 6);
+}

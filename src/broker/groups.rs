@@ -131,6 +131,34 @@ impl Broker {
         Ok(())
     }
 
+    /// Deletes every group's committed offsets of a deleted topic (as Kafka does), so a
+    /// re-created topic of the same name starts without them.
+    pub(crate) fn forget_topic_offsets(&mut self, topic: &str, now: Instant) {
+        let groups: Vec<String> = self
+            .offsets
+            .groups()
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        for g in groups {
+            let parts: Vec<(String, i32)> = self
+                .offsets
+                .group_offsets(&g)
+                .into_iter()
+                .filter(|(t, _, _)| *t == topic)
+                .map(|(t, p, _)| (t.to_string(), p))
+                .collect();
+            if parts.is_empty() {
+                continue;
+            }
+            let refs: Vec<(&str, i32)> = parts.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+            let tombstones = self.offsets.offset_tombstones(&g, &refs);
+            if let Err(code) = self.append_group_records(&g, tombstones, now) {
+                log::error!("deleting offsets of {topic} for group {g}: error {code}");
+            }
+        }
+    }
+
     /// Writes committed offsets (already validated) for a group.
     pub(crate) fn commit_offsets(
         &mut self,

@@ -124,6 +124,7 @@ fn delete(b: &mut Broker, name: &str, now: Instant) -> Result<(), String> {
     b.meta
         .delete_topic(name, now_ms)
         .map_err(|e| e.to_string())?;
+    b.forget_topic_offsets(name, now);
     log::info!("deleted topic {name} ({} partitions)", partitions.len());
     Ok(())
 }
