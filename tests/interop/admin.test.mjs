@@ -1,6 +1,6 @@
 // kafkajs admin against the release broker: create, describeConfigs, alterConfigs,
-// createPartitions, deleteTopicRecords, describeCluster, deleteTopics and re-create
-// (restarts between steps are covered by test_admin.py with confluent-kafka).
+// createPartitions, deleteTopicRecords, describeCluster, deleteTopics and re-create, with a broker
+// restart (SIGTERM) after each change showing that nothing changed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,6 +31,12 @@ test('kafkajs topic admin lifecycle', { timeout: 120000 }, async () => {
   const admin = kafka.admin();
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   const topic = 'kafkajs-admin-topic';
+  const bounce = async () => {
+    await producer.disconnect().catch(() => {});
+    await admin.disconnect();
+    await broker.restart();
+    await admin.connect();
+  };
   try {
     await admin.connect();
     assert.equal(
@@ -57,6 +63,9 @@ test('kafkajs topic admin lifecycle', { timeout: 120000 }, async () => {
     cfg = await configsOf(admin, topic);
     assert.equal(cfg['cleanup.policy'].configValue, 'compact,delete');
     assert.notEqual(cfg['retention.ms'].configValue, '86400000', 'AlterConfigs replaces the whole set');
+    await bounce();
+    cfg = await configsOf(admin, topic);
+    assert.equal(cfg['cleanup.policy'].configValue, 'compact,delete', 'configs survive a restart');
     await assert.rejects(
       admin.alterConfigs({
         resources: [
@@ -70,6 +79,9 @@ test('kafkajs topic admin lifecycle', { timeout: 120000 }, async () => {
     const md = await admin.fetchTopicMetadata({ topics: [topic] });
     assert.equal(md.topics[0].partitions.length, 3);
     await assert.rejects(admin.createPartitions({ topicPartitions: [{ topic, count: 2 }] }));
+    await bounce();
+    const md2 = await admin.fetchTopicMetadata({ topics: [topic] });
+    assert.equal(md2.topics[0].partitions.length, 3, 'partitions survive a restart');
 
     await producer.connect();
     await producer.send({
@@ -81,6 +93,9 @@ test('kafkajs topic admin lifecycle', { timeout: 120000 }, async () => {
     const p2 = offsets.find((o) => o.partition === 2);
     assert.equal(p2.low, '20');
     assert.equal(p2.high, '50');
+    await bounce();
+    const p2again = (await admin.fetchTopicOffsets(topic)).find((o) => o.partition === 2);
+    assert.deepEqual([p2again.low, p2again.high], ['20', '50'], 'log start survives a restart');
 
     const cluster = await admin.describeCluster();
     assert.equal(cluster.brokers.length, 1);
@@ -98,6 +113,13 @@ test('kafkajs topic admin lifecycle', { timeout: 120000 }, async () => {
     );
     cfg = await configsOf(admin, topic);
     assert.equal(cfg['cleanup.policy'].configValue, 'delete');
+    await bounce();
+    const again = await admin.fetchTopicOffsets(topic);
+    assert.deepEqual(
+      again.map((o) => [o.partition, o.low, o.high]).sort(),
+      [[0, '0', '0'], [1, '0', '0'], [2, '0', '0']],
+      'the re-created topic is still empty after a restart',
+    );
   } catch (e) {
     console.error(broker.tail());
     throw e;

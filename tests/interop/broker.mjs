@@ -58,13 +58,26 @@ export async function startBroker(tag = 'kafkajs', extraProps = []) {
     ...extraProps,
     '',
   ].join('\n'));
-  const out = openSync(outPath, 'a');
-  const child = spawn(BINARY, [props], {
-    env: { ...process.env, BROKER_PORT: String(port), LOG_DIR: logDir, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', out, out],
-  });
-  closeSync(out);
-  await waitForPort(port, child, 30000);
+  let child;
+  const spawnBroker = async () => {
+    const out = openSync(outPath, 'a');
+    child = spawn(BINARY, [props], {
+      env: { ...process.env, BROKER_PORT: String(port), LOG_DIR: logDir, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', out, out],
+    });
+    closeSync(out);
+    await waitForPort(port, child, 30000);
+  };
+  const terminate = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((ok) => child.once('exit', ok));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  await spawnBroker();
   return {
     bootstrap: `127.0.0.1:${port}`,
     alive: () => child.exitCode === null && child.signalCode === null,
@@ -75,14 +88,14 @@ export async function startBroker(tag = 'kafkajs', extraProps = []) {
         return '';
       }
     },
+    // SIGTERM, then the same broker again on the same port and data.
+    async restart() {
+      await terminate();
+      assert.equal(child.exitCode, 0, 'clean exit on SIGTERM');
+      await spawnBroker();
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((ok) => child.once('exit', ok));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await terminate();
       rmSync(dir, { recursive: true, force: true });
     },
   };
