@@ -38,6 +38,9 @@ const MAX_CHUNK: usize = 1 << 20;
 const FAILURE_BACKOFF_MS: i64 = 5 * 60 * 1000;
 /// Replaced files unlinked per call.
 const UNLINKS_PER_CALL: usize = 3;
+/// A replaced segment is shrunk by this much per call before it is unlinked: freeing 100 MB of
+/// blocks in one unlink stalls the loop for several milliseconds.
+const SHRINK_PER_CALL: u64 = 16 << 20;
 const SWAP: &str = ".swap";
 /// Memory for the key → offset map (Kafka's `log.cleaner.dedupe.buffer.size`).
 const MAP_MEMORY: usize = 128 << 20;
@@ -303,12 +306,7 @@ impl LogManager {
         let LogManager {
             dir, logs, cleaner, ..
         } = self;
-        let unlink = cleaner.trash.len().min(UNLINKS_PER_CALL);
-        for p in cleaner.trash.drain(..unlink) {
-            if let Err(e) = remove_if_present(&p) {
-                log::warn!("removing {}: {}", p.display(), e);
-            }
-        }
+        discard_trash(&mut cleaner.trash);
         if cleaner.job.is_none() {
             match cleaner.pick(logs, now_ms) {
                 Some(job) => cleaner.job = Some(job),
@@ -909,6 +907,31 @@ pub(super) fn recover_leftovers(dir: &Path) -> io::Result<bool> {
         sync_dir(dir)?;
     }
     Ok(changed)
+}
+
+/// Removes up to `UNLINKS_PER_CALL` replaced files, shrinking a large one by
+/// `SHRINK_PER_CALL` per call first, so no call frees more than that many blocks.
+fn discard_trash(trash: &mut Vec<PathBuf>) {
+    let mut removed = 0;
+    while removed < UNLINKS_PER_CALL && !trash.is_empty() {
+        let p = &trash[0];
+        let len = fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        if len > SHRINK_PER_CALL {
+            let shrunk = fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .and_then(|f| f.set_len(len - SHRINK_PER_CALL));
+            match shrunk {
+                Ok(()) => return,
+                Err(e) => log::warn!("shrinking {}: {}", p.display(), e),
+            }
+        }
+        let p = trash.remove(0);
+        if let Err(e) = remove_if_present(&p) {
+            log::warn!("removing {}: {}", p.display(), e);
+        }
+        removed += 1;
+    }
 }
 
 fn remove_if_present(p: &Path) -> io::Result<()> {
