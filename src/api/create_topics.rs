@@ -8,7 +8,6 @@ use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use crate::protocol::messages::create_topics_response::*;
 use crate::protocol::wire::{DResult, Reader};
-use std::collections::HashMap;
 use std::time::Instant;
 
 struct Verdict {
@@ -124,10 +123,7 @@ pub fn handle(
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = CreateTopicsRequest::decode(&mut Reader::new(body), v)?;
-    let mut count: HashMap<&str, usize> = HashMap::new();
-    for t in &req.topics {
-        *count.entry(t.name).or_default() += 1;
-    }
+    let count = super::occurrences(req.topics.iter().map(|t| t.name));
     let mut verdicts = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let mut verdict = if count[t.name] > 1 {

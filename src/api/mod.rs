@@ -16,10 +16,22 @@ pub mod produce;
 
 use crate::protocol::header::{frame_response, RequestHeader};
 use crate::protocol::wire::Writer;
+use std::collections::HashMap;
+use std::hash::Hash;
 
 /// Encodes a whole response frame (size, header, body) with the message's generated encoder.
 pub(crate) fn encode(hdr: &RequestHeader<'_>, f: impl FnOnce(&mut Writer<'_>)) -> Vec<u8> {
     frame_response(hdr, f, 256)
+}
+
+/// How often each key occurs: requests that name a topic or resource twice get INVALID_REQUEST
+/// for it.
+pub(crate) fn occurrences<K: Hash + Eq>(keys: impl Iterator<Item = K>) -> HashMap<K, usize> {
+    let mut count = HashMap::new();
+    for k in keys {
+        *count.entry(k).or_insert(0) += 1;
+    }
+    count
 }
 
 /// Kafka's answer for the authorized operations of a topic when no authorizer is configured:

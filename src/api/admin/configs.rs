@@ -15,7 +15,7 @@ use crate::protocol::messages::describe_configs_response::*;
 use crate::protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
 use crate::protocol::messages::incremental_alter_configs_response as inc_resp;
 use crate::protocol::wire::{DResult, Reader};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Kafka's `ConfigSource` codes.
@@ -558,14 +558,26 @@ fn split_list(v: &str) -> Vec<String> {
 }
 
 /// Resources named more than once in one request are all rejected, as Kafka does.
-fn duplicate_resources<'a>(
-    keys: impl Iterator<Item = (i8, &'a str)>,
-) -> HashMap<(i8, &'a str), usize> {
-    let mut count = HashMap::new();
-    for k in keys {
-        *count.entry(k).or_insert(0usize) += 1;
-    }
-    count
+/// Per resource: INVALID_REQUEST when named twice, else whether it may be altered, else what
+/// `apply` says.
+fn resource_verdicts<R>(
+    b: &mut Broker,
+    resources: &[R],
+    key: impl Fn(&R) -> (i8, &str),
+    mut apply: impl FnMut(&mut Broker, &R) -> Result<(), Failure>,
+) -> Vec<Result<(), Failure>> {
+    let count = crate::api::occurrences(resources.iter().map(&key));
+    resources
+        .iter()
+        .map(|r| {
+            let (rtype, name) = key(r);
+            if count[&(rtype, name)] > 1 {
+                return Err(duplicate_failure());
+            }
+            alterable(b, rtype, name)?;
+            apply(b, r)
+        })
+        .collect()
 }
 
 fn duplicate_failure() -> Failure {
@@ -583,24 +595,16 @@ pub fn alter(
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = AlterConfigsRequest::decode(&mut Reader::new(body), v)?;
-    let count = duplicate_resources(
-        req.resources
-            .iter()
-            .map(|r| (r.resource_type, r.resource_name)),
-    );
-    let verdicts: Vec<Result<(), Failure>> = req
-        .resources
-        .iter()
-        .map(|r| {
-            if count[&(r.resource_type, r.resource_name)] > 1 {
-                return Err(duplicate_failure());
-            }
-            alterable(b, r.resource_type, r.resource_name)?;
+    let verdicts = resource_verdicts(
+        b,
+        &req.resources,
+        |r| (r.resource_type, r.resource_name),
+        |b, r| {
             let configs: Vec<(&str, Option<&str>)> =
                 r.configs.iter().map(|c| (c.name, c.value)).collect();
             replace(b, r.resource_name, &configs, req.validate_only, now)
-        })
-        .collect();
+        },
+    );
     let resp = alter_resp::AlterConfigsResponse {
         throttle_time_ms: 0,
         responses: req
@@ -626,27 +630,19 @@ pub fn incremental_alter(
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = IncrementalAlterConfigsRequest::decode(&mut Reader::new(body), v)?;
-    let count = duplicate_resources(
-        req.resources
-            .iter()
-            .map(|r| (r.resource_type, r.resource_name)),
-    );
-    let verdicts: Vec<Result<(), Failure>> = req
-        .resources
-        .iter()
-        .map(|r| {
-            if count[&(r.resource_type, r.resource_name)] > 1 {
-                return Err(duplicate_failure());
-            }
-            alterable(b, r.resource_type, r.resource_name)?;
+    let verdicts = resource_verdicts(
+        b,
+        &req.resources,
+        |r| (r.resource_type, r.resource_name),
+        |b, r| {
             let ops: Vec<(&str, i8, Option<&str>)> = r
                 .configs
                 .iter()
                 .map(|c| (c.name, c.config_operation, c.value))
                 .collect();
             incremental(b, r.resource_name, &ops, req.validate_only, now)
-        })
-        .collect();
+        },
+    );
     let resp = inc_resp::IncrementalAlterConfigsResponse {
         throttle_time_ms: 0,
         responses: req

@@ -10,7 +10,6 @@ use crate::protocol::messages::create_partitions_response::*;
 use crate::protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use crate::protocol::messages::delete_topics_response::*;
 use crate::protocol::wire::{DResult, Reader};
-use std::collections::HashMap;
 use std::time::Instant;
 
 /// The metadata store's limit on partitions per topic.
@@ -146,10 +145,7 @@ pub fn delete_topics(
             .map(|n| (Some(*n), [0; 16]))
             .collect()
     };
-    let mut count: HashMap<(Option<&str>, [u8; 16]), usize> = HashMap::new();
-    for w in &wanted {
-        *count.entry(*w).or_default() += 1;
-    }
+    let count = crate::api::occurrences(wanted.iter().copied());
     let mut results = Vec::with_capacity(wanted.len());
     for w in &wanted {
         let mut d = resolve(b, v, w.0, w.1, count[w] > 1);
@@ -250,10 +246,7 @@ pub fn create_partitions(
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = CreatePartitionsRequest::decode(&mut Reader::new(body), v)?;
-    let mut count: HashMap<&str, usize> = HashMap::new();
-    for t in &req.topics {
-        *count.entry(t.name).or_default() += 1;
-    }
+    let count = crate::api::occurrences(req.topics.iter().map(|t| t.name));
     let mut verdicts: Vec<(i16, Option<String>)> = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         if count[t.name] > 1 {
