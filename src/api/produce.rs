@@ -3,7 +3,7 @@
 
 use super::encode;
 use crate::broker::{Broker, Outcome};
-use crate::log::LogError;
+use crate::log::{LogError, RecordError};
 use crate::protocol::error::{self, ErrorCode};
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::produce_request::ProduceRequest;
@@ -13,6 +13,7 @@ use crate::records::{
     recompress_batch_with, BatchHeader, Compression, RecordsError, BATCH_HEADER_LEN,
     DEFAULT_DECOMPRESS_CAP,
 };
+use std::borrow::Cow;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -23,6 +24,7 @@ struct Part {
 }
 
 struct Topic {
+    /// As the request named it (v12 and below).
     name: Option<String>,
     id: [u8; 16],
     parts: Vec<Part>,
@@ -30,21 +32,64 @@ struct Topic {
 
 struct PartResult {
     error: ErrorCode,
-    message: Option<&'static str>,
+    message: Option<Cow<'static, str>>,
     base_offset: i64,
     log_append_time: i64,
     log_start_offset: i64,
+    /// KIP-467: the records that made the batch fail.
+    record_errors: Vec<RecordError>,
+    /// Acknowledged only once the partition's recovery point reaches this offset (the batch
+    /// waits for this turn's fsync).
+    durable_at: Option<i64>,
 }
 
 impl PartResult {
     fn err(error: ErrorCode, message: Option<&'static str>) -> PartResult {
         PartResult {
             error,
-            message,
+            message: message.map(Cow::Borrowed),
             base_offset: -1,
             log_append_time: -1,
             log_start_offset: -1,
+            record_errors: Vec::new(),
+            durable_at: None,
         }
+    }
+}
+
+/// A response that waits for the turn's fsync: settled against the partitions' recovery points,
+/// so a batch whose fsync failed is answered KAFKA_STORAGE_ERROR, never success.
+struct Pending {
+    hdr: RequestHeader<'static>,
+    topics: Vec<Topic>,
+    /// The topic each entry of `topics` resolved to.
+    names: Vec<Option<String>>,
+    results: Vec<Vec<PartResult>>,
+}
+
+impl Pending {
+    fn settle(mut self, b: &Broker) -> Vec<u8> {
+        for ((t, name), rs) in self
+            .topics
+            .iter()
+            .zip(&self.names)
+            .zip(self.results.iter_mut())
+        {
+            for (p, r) in t.parts.iter().zip(rs.iter_mut()) {
+                let Some(end) = r.durable_at else { continue };
+                let durable = name
+                    .as_deref()
+                    .and_then(|n| b.logs.get(n, p.index))
+                    .is_some_and(|log| log.recovery_point() >= end);
+                if !durable {
+                    *r = PartResult::err(
+                        error::KAFKA_STORAGE_ERROR,
+                        Some("The records could not be made durable: the log directory failed."),
+                    );
+                }
+            }
+        }
+        encode_response(&self.hdr, &self.topics, &self.results)
     }
 }
 
@@ -100,17 +145,24 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
             error::INVALID_PRODUCER_EPOCH,
             "Producer attempted to produce with an old epoch.",
         ),
-        LogError::InvalidRecord(why) => (error::INVALID_RECORD, *why),
-        LogError::InvalidTimestamp(_) => (
+        LogError::RecordErrors(e) if e.invalid_timestamp => (
             error::INVALID_TIMESTAMP,
-            "Timestamp of the record batch is out of the acceptable range.",
+            "One or more records have been rejected due to invalid timestamp",
+        ),
+        LogError::RecordErrors(_) => (error::INVALID_RECORD, "One or more records have been rejected"),
+        LogError::Offline => (
+            error::KAFKA_STORAGE_ERROR,
+            "The log directory of this partition is offline after a disk error.",
         ),
         LogError::Records(_) | LogError::Corrupt(_) => (
             error::CORRUPT_MESSAGE,
             "This message has failed its CRC checksum, exceeds the valid size, has a null key for a compacted topic, or is otherwise corrupt.",
         ),
         LogError::OffsetOutOfRange { .. } => (error::UNKNOWN_SERVER_ERROR, "unexpected"),
-        LogError::Io(_) => (error::KAFKA_STORAGE_ERROR, "disk error"),
+        LogError::Io(e) if crate::log::health::is_disk_full(e) => {
+            (error::KAFKA_STORAGE_ERROR, "The disk holding this partition is full.")
+        }
+        LogError::Io(_) => (error::KAFKA_STORAGE_ERROR, "Disk error when trying to access log file on the disk."),
     }
 }
 
@@ -187,6 +239,7 @@ pub fn handle(
     let now_ms = b.now_ms(now);
     let mut needs_flush = false;
     let mut results: Vec<Vec<PartResult>> = Vec::with_capacity(topics.len());
+    let mut names: Vec<Option<String>> = Vec::with_capacity(topics.len());
     for t in &topics {
         let name: Option<String> = match &t.name {
             Some(n) => Some(n.clone()),
@@ -258,15 +311,30 @@ pub fn handle(
             };
             match log.append(batch, now_ms, 0) {
                 Ok(info) => {
-                    needs_flush |= log.needs_flush(now_ms);
+                    let flush = log.needs_flush(now_ms);
+                    needs_flush |= flush;
                     rs.push(PartResult {
                         error: error::NONE,
                         message: None,
                         base_offset: info.base_offset,
                         log_append_time: info.log_append_time,
                         log_start_offset: info.log_start_offset,
+                        record_errors: Vec::new(),
+                        durable_at: flush.then_some(info.last_offset + 1),
                     });
                     b.note_append();
+                }
+                Err(LogError::RecordErrors(e)) => {
+                    log::debug!("produce to {name}-{}: {}", p.index, e.summary());
+                    let code = if e.invalid_timestamp {
+                        error::INVALID_TIMESTAMP
+                    } else {
+                        error::INVALID_RECORD
+                    };
+                    let mut r = PartResult::err(code, None);
+                    r.message = Some(Cow::Owned(e.summary()));
+                    r.record_errors = e.errors;
+                    rs.push(r);
                 }
                 Err(e) => {
                     let (code, msg) = log_error_code(&e);
@@ -275,15 +343,39 @@ pub fn handle(
                 }
             }
         }
+        names.push(name);
         results.push(rs);
     }
     if acks == 0 {
         return Ok(Outcome::NoResponse);
     }
+    if needs_flush {
+        let pending = Pending {
+            hdr: RequestHeader {
+                api_key: hdr.api_key,
+                api_version: hdr.api_version,
+                correlation_id: hdr.correlation_id,
+                client_id: None,
+            },
+            topics,
+            names,
+            results,
+        };
+        return Ok(Outcome::AfterFlush(Box::new(move |b| pending.settle(b))));
+    }
+    Ok(Outcome::Body(encode_response(hdr, &topics, &results)))
+}
+
+fn encode_response(
+    hdr: &RequestHeader<'_>,
+    topics: &[Topic],
+    results: &[Vec<PartResult>],
+) -> Vec<u8> {
+    let v = hdr.api_version;
     let resp = ProduceResponse {
         responses: topics
             .iter()
-            .zip(&results)
+            .zip(results)
             .map(|(t, rs)| TopicProduceResponse {
                 name: t.name.as_deref().unwrap_or(""),
                 topic_id: t.id,
@@ -297,7 +389,15 @@ pub fn handle(
                         base_offset: r.base_offset,
                         log_append_time_ms: r.log_append_time,
                         log_start_offset: r.log_start_offset,
-                        error_message: r.message,
+                        error_message: r.message.as_deref(),
+                        record_errors: r
+                            .record_errors
+                            .iter()
+                            .map(|e| BatchIndexAndErrorMessage {
+                                batch_index: e.batch_index,
+                                batch_index_error_message: Some(&e.message),
+                            })
+                            .collect(),
                         ..Default::default()
                     })
                     .collect(),
@@ -306,10 +406,5 @@ pub fn handle(
         throttle_time_ms: 0,
         node_endpoints: Vec::new(),
     };
-    let bytes = encode(hdr, |w| resp.encode(w, v));
-    Ok(if needs_flush {
-        Outcome::AfterFlush(bytes)
-    } else {
-        Outcome::Body(bytes)
-    })
+    encode(hdr, |w| resp.encode(w, v))
 }

@@ -69,8 +69,8 @@ pub struct Broker {
     pub clock: Clock,
     parked: Parked,
     completions: Vec<(ConnId, Vec<u8>)>,
-    /// Produce responses held until the group-commit fsync at the end of this loop turn.
-    awaiting_flush: Vec<(ConnId, Vec<u8>)>,
+    /// Responses held until the group-commit fsync at the end of this loop turn.
+    awaiting_flush: Vec<(ConnId, AfterFlush)>,
     /// Set when an append happened this turn, so parked fetches are re-checked.
     appended: bool,
     /// Wall-clock times (ms) of the next periodic jobs run from `tick`.
@@ -108,12 +108,16 @@ const CLEAN_BUDGET_BYTES: usize = 256 << 10;
 /// Kafka's `log.flush.offset.checkpoint.interval.ms`: how often recovery points are written.
 const CHECKPOINT_INTERVAL_MS: i64 = 60_000;
 
+/// Builds a response once this turn's fsync is done, from what the fsync achieved.
+pub type AfterFlush = Box<dyn FnOnce(&Broker) -> Vec<u8> + Send>;
+
 /// What a handler returns.
 pub enum Outcome {
     /// The whole response frame (size, header, body).
     Body(Vec<u8>),
-    /// Response body that must wait for this turn's fsync (acks != 0 with flush due).
-    AfterFlush(Vec<u8>),
+    /// A response that must wait for this turn's fsync (acks != 0 with flush due); it is built
+    /// after the fsync, so it can tell what became durable.
+    AfterFlush(AfterFlush),
     /// Long-poll fetch: park until data arrives or the deadline.
     ParkFetch { deadline: Instant },
     /// Registered with the group coordinator; answered through `take_completions`.
@@ -538,11 +542,16 @@ impl Service for Broker {
 
     fn flush(&mut self, now: Instant) {
         let now_ms = self.clock.ms(now);
-        if let Err(e) = self.logs.flush_due(now_ms) {
-            // A failed fsync means we cannot promise durability: do not acknowledge.
-            log::error!("flush failed: {e}");
+        // A partition whose fsync failed does not reach its recovery point, so what waited
+        // for it is answered with an error (see `produce::Pending::settle`).
+        let failed = self.logs.flush_due(now_ms);
+        if !failed.is_empty() {
+            log::error!("fsync failed for {} partition(s)", failed.len());
         }
-        self.completions.append(&mut self.awaiting_flush);
+        for (conn, finish) in std::mem::take(&mut self.awaiting_flush) {
+            let bytes = finish(self);
+            self.completions.push((conn, bytes));
+        }
         self.collect_group_completions();
         let _ = self.persist_dirty_groups(now);
         self.run_parked(now);

@@ -953,17 +953,5 @@ fn next_offset_of(path: &Path, base: i64) -> io::Result<i64> {
     Ok(next)
 }
 
-/// A compacted topic accepts only records with a key (Kafka's `LogValidator.validateKey`).
-pub(super) fn check_keys(h: &BatchHeader, bytes: &[u8]) -> Result<(), LogError> {
-    let payload = records_payload(bytes, DEFAULT_DECOMPRESS_CAP)?;
-    let records = parse_records(&payload, h.record_count)?;
-    if records.iter().any(|r| r.key.is_none()) {
-        return Err(LogError::InvalidRecord(
-            "Compacted topic cannot accept message without key.",
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests;

@@ -199,8 +199,12 @@ impl<E: Entry> Index<E> {
         {
             e.encode(chunk);
         }
-        self.file
-            .write_all_at(&buf, (self.written * E::SIZE) as u64)?;
+        super::faults::write_all_at(
+            &self.file,
+            &self.path,
+            &buf,
+            (self.written * E::SIZE) as u64,
+        )?;
         self.written = self.entries.len();
         self.dirty = true;
         Ok(())
@@ -228,10 +232,17 @@ impl<E: Entry> Index<E> {
         Ok(())
     }
 
+    /// Writes pending entries and fsyncs. On a full disk the entries stay pending (an index can
+    /// be rebuilt from its log) and what is already in the file is still synced.
     pub fn sync(&mut self) -> io::Result<()> {
-        self.write_pending()?;
+        if let Err(e) = self.write_pending() {
+            if !super::health::is_disk_full(&e) {
+                return Err(e);
+            }
+            ::log::warn!("{}: index write failed: {e}", self.path.display());
+        }
         if self.dirty {
-            self.file.sync_data()?;
+            super::faults::sync_data(&self.file, &self.path)?;
             self.dirty = false;
         }
         Ok(())

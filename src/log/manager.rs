@@ -2,12 +2,14 @@
 //! marker (Kafka's `LogManager`).
 
 use super::cleaner::Cleaner;
+use super::faults;
+use super::health::{DirHealth, SharedHealth};
 use super::partition::{PartitionLog, RecoveryState};
 use super::{LogConfig, LogError};
 use crate::kafka_uuid::{uuid_from_string, uuid_to_string};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
@@ -24,6 +26,8 @@ pub struct LogManager {
     had_clean_shutdown: bool,
     /// Compaction state between `clean_step` calls.
     pub(super) cleaner: Cleaner,
+    /// Whether the directory can still be written (shared with every partition log in it).
+    pub(super) health: SharedHealth,
 }
 
 /// `<topic>-<partition>` → `(topic, partition)`; `None` for anything else (including Kafka's
@@ -56,6 +60,7 @@ impl LogManager {
             logs: HashMap::new(),
             had_clean_shutdown: clean,
             cleaner: Cleaner::load(log_dir),
+            health: DirHealth::new(log_dir),
         };
         let mut dirs = Vec::new();
         for entry in fs::read_dir(log_dir)? {
@@ -85,7 +90,8 @@ impl LogManager {
                 log_start_offset: starts.get(&key).copied().unwrap_or(0),
             };
             let dir = log_dir.join(format!("{topic}-{p}"));
-            let log = PartitionLog::open_with(&dir, mgr.default_config.clone(), now_ms, state)?;
+            let mut log = PartitionLog::open_with(&dir, mgr.default_config.clone(), now_ms, state)?;
+            log.set_health(mgr.health.clone());
             mgr.logs.entry(topic).or_default().insert(p, log);
         }
         if clean {
@@ -95,6 +101,17 @@ impl LogManager {
             sync_dir(log_dir)?;
         }
         Ok(mgr)
+    }
+
+    /// The health of this log directory, to share with whatever else writes there (the
+    /// metadata log).
+    pub fn health(&self) -> &SharedHealth {
+        &self.health
+    }
+
+    /// Whether the directory went offline after an I/O error.
+    pub fn is_offline(&self) -> bool {
+        self.health.is_offline()
     }
 
     pub fn dir(&self) -> &Path {
@@ -137,8 +154,11 @@ impl LogManager {
     ) -> Result<&mut PartitionLog, LogError> {
         let dir = self.dir.join(format!("{topic}-{partition}"));
         let exists = self.get(topic, partition).is_some();
+        if !exists && self.health.is_offline() {
+            return Err(LogError::Offline);
+        }
         if !exists {
-            let log = PartitionLog::open_with(
+            let mut log = PartitionLog::open_with(
                 &dir,
                 config.clone(),
                 now_ms,
@@ -146,14 +166,17 @@ impl LogManager {
                     recovery_point: Some(0),
                     log_start_offset: 0,
                 },
-            )?;
+            )
+            .map_err(|e| self.write_failed("creating a partition log", e))?;
+            log.set_health(self.health.clone());
             self.logs
                 .entry(topic.to_string())
                 .or_default()
                 .insert(partition, log);
         }
         if read_partition_metadata(&dir)? != Some(topic_id) {
-            write_partition_metadata(&dir, &topic_id)?;
+            write_partition_metadata(&dir, &topic_id)
+                .map_err(|e| self.write_failed("writing partition.metadata", e.into()))?;
         }
         let log = self
             .get_mut(topic, partition)
@@ -162,8 +185,19 @@ impl LogManager {
         Ok(log)
     }
 
+    /// A full disk is reported; any other error takes the directory offline.
+    fn write_failed(&self, what: &str, e: LogError) -> LogError {
+        if let LogError::Io(err) = &e {
+            self.health.on_write_error(what, err);
+        }
+        e
+    }
+
     /// Closes the partition and deletes its directory (DeleteTopics).
     pub fn delete(&mut self, topic: &str, partition: i32) -> Result<bool, LogError> {
+        if self.health.is_offline() {
+            return Err(LogError::Offline);
+        }
         let Some(ps) = self.logs.get_mut(topic) else {
             return Ok(false);
         };
@@ -182,26 +216,40 @@ impl LogManager {
             "{topic}-{partition}.{}-delete",
             uuid::Uuid::new_v4().simple()
         ));
-        fs::rename(&dir, &trash)?;
-        sync_dir(&self.dir)?;
-        fs::remove_dir_all(&trash)?;
+        let removed = (|| {
+            fs::rename(&dir, &trash)?;
+            sync_dir(&self.dir)?;
+            fs::remove_dir_all(&trash)
+        })();
+        removed.map_err(|e| self.write_failed("deleting a partition", e.into()))?;
         Ok(true)
     }
 
     /// Flushes each partition whose `flush.messages` / `flush.ms` is due: call once per loop
-    /// turn, so all appends of the turn share the fsync.
-    pub fn flush_due(&mut self, now_ms: i64) -> Result<(), LogError> {
-        for log in self.logs.values_mut().flat_map(|ps| ps.values_mut()) {
-            if log.needs_flush(now_ms) {
-                log.flush_at(now_ms)?;
+    /// turn, so all appends of the turn share the fsync. Every due partition is tried; the
+    /// ones whose fsync failed are returned (the directory is then offline, see `health`),
+    /// so that what waited for them is answered with an error.
+    pub fn flush_due(&mut self, now_ms: i64) -> Vec<(String, i32)> {
+        let mut failed = Vec::new();
+        for (topic, ps) in self.logs.iter_mut() {
+            for (&p, log) in ps.iter_mut() {
+                if log.needs_flush(now_ms) {
+                    if let Err(e) = log.flush_at(now_ms) {
+                        log::error!("flushing {topic}-{p}: {e}");
+                        failed.push((topic.clone(), p));
+                    }
+                }
             }
         }
-        Ok(())
+        failed
     }
 
     /// Applies `retention.ms` / `retention.bytes` to every partition (deleting a segment is an
     /// unlink, so one call is cheap). Returns the segments deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        if self.health.is_offline() {
+            return Ok(0);
+        }
         let mut n = 0;
         for log in self.logs.values_mut().flat_map(|ps| ps.values_mut()) {
             n += log.enforce_retention(now_ms)?;
@@ -209,8 +257,17 @@ impl LogManager {
         Ok(n)
     }
 
-    /// Writes both checkpoint files (temp file + fsync + rename).
+    /// Writes both checkpoint files (temp file + fsync + rename). Nothing is written to an
+    /// offline directory; a failure other than a full disk takes it offline.
     pub fn checkpoint(&mut self) -> Result<(), LogError> {
+        if self.health.is_offline() {
+            return Err(LogError::Offline);
+        }
+        self.write_checkpoints()
+            .map_err(|e| self.write_failed("writing checkpoints", e.into()))
+    }
+
+    fn write_checkpoints(&self) -> io::Result<()> {
         let mut rp = Vec::new();
         let mut start = Vec::new();
         for (t, p, log) in self.partitions() {
@@ -222,24 +279,49 @@ impl LogManager {
         Ok(())
     }
 
-    /// Closes every log, checkpoints, and leaves the clean-shutdown marker.
+    /// Closes every log, checkpoints, and leaves the clean-shutdown marker. An offline
+    /// directory is left untouched and without the marker, so the next start recovers it
+    /// from what is on disk; a partition that failed on its own also keeps the marker away.
     pub fn shutdown(&mut self) -> Result<(), LogError> {
         self.cleaner.stop();
-        for log in self.logs.values_mut().flat_map(|ps| ps.values_mut()) {
-            log.close()?;
+        if self.health.is_offline() {
+            log::warn!(
+                "{} is offline: not closing its logs cleanly; the next start recovers them",
+                self.dir.display()
+            );
+            return Err(LogError::Offline);
+        }
+        let mut all_closed = true;
+        for (t, ps) in self.logs.iter_mut() {
+            for (p, log) in ps.iter_mut() {
+                if let Err(e) = log.close() {
+                    log::error!("closing {t}-{p}: {e}");
+                    all_closed = false;
+                }
+            }
         }
         self.checkpoint()?;
+        if !all_closed || self.health.is_offline() {
+            return Err(LogError::Offline);
+        }
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
-        let mut f = File::create(&marker)?;
-        f.write_all(b"{\"version\":0,\"brokerEpoch\":-1}")?;
-        f.sync_all()?;
-        sync_dir(&self.dir)?;
+        let written = (|| {
+            let f = File::create(&marker)?;
+            faults::write_all(&f, &marker, b"{\"version\":0,\"brokerEpoch\":-1}")?;
+            faults::sync_all(&f, &marker)?;
+            sync_dir(&self.dir)
+        })();
+        if let Err(e) = written {
+            // Without a durable marker the next start simply recovers.
+            let _ = fs::remove_file(&marker);
+            return Err(self.write_failed("writing the clean-shutdown marker", e.into()));
+        }
         Ok(())
     }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    faults::sync_dir(dir)
 }
 
 fn load_checkpoint_or_empty(path: &Path) -> HashMap<(String, i32), i64> {
@@ -301,13 +383,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     {
-        let mut f = OpenOptions::new()
+        faults::check(&tmp, faults::Op::Create)?;
+        let f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        faults::write_all(&f, &tmp, bytes)?;
+        faults::sync_all(&f, &tmp)?;
     }
     fs::rename(&tmp, path)?;
     if let Some(parent) = path.parent() {

@@ -4,19 +4,24 @@
 //! checkpoint files so a clean restart does not scan.
 
 mod cleaner;
+pub mod faults;
+pub mod health;
 mod index;
 mod manager;
 mod partition;
 pub mod producer_state;
 mod scan;
 mod segment;
+pub mod validate;
 
 pub use cleaner::{CleanProgress, CLEANER_OFFSET_CHECKPOINT};
+pub use health::{DirHealth, SharedHealth};
 pub use manager::{
     read_checkpoint, read_partition_metadata, write_checkpoint, LogManager, CLEAN_SHUTDOWN_FILE,
     LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
 };
 pub use partition::{OpenStats, PartitionLog, RecoveryState};
+pub use validate::{RecordError, RecordErrors};
 
 use crate::records::RecordsError;
 use std::fmt;
@@ -112,13 +117,14 @@ pub enum LogError {
     },
     /// An idempotent producer's epoch is older than its current one (INVALID_PRODUCER_EPOCH).
     InvalidProducerEpoch(i64),
-    /// A record the topic does not accept, e.g. a keyless record on a compacted topic
-    /// (INVALID_RECORD).
-    InvalidRecord(&'static str),
-    /// A CreateTime outside `message.timestamp.before/after.max.ms` (INVALID_TIMESTAMP).
-    InvalidTimestamp(i64),
+    /// Records the topic does not accept: keyless records on a compacted topic (INVALID_RECORD),
+    /// CreateTimes outside `message.timestamp.before/after.max.ms` (INVALID_TIMESTAMP).
+    RecordErrors(RecordErrors),
     /// On-disk data that cannot be read.
     Corrupt(String),
+    /// The log directory went offline after an I/O error, or the partition failed
+    /// (KAFKA_STORAGE_ERROR).
+    Offline,
 }
 
 impl fmt::Display for LogError {
@@ -144,11 +150,9 @@ impl fmt::Display for LogError {
             LogError::InvalidProducerEpoch(pid) => {
                 write!(f, "stale epoch for producer {pid}")
             }
-            LogError::InvalidRecord(why) => write!(f, "invalid record: {why}"),
-            LogError::InvalidTimestamp(ts) => {
-                write!(f, "timestamp {ts} is out of the accepted range")
-            }
+            LogError::RecordErrors(e) => write!(f, "{}", e.summary()),
             LogError::Corrupt(what) => write!(f, "corrupt log: {what}"),
+            LogError::Offline => write!(f, "the log directory is offline"),
         }
     }
 }

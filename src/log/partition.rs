@@ -1,5 +1,6 @@
 //! One partition's log: an ordered map of segments, the active one last.
 
+use super::health::{DirHealth, SharedHealth};
 use super::producer_state::{BatchMeta, ProducerStates, SequenceCheck};
 use super::segment::{file_name, parse_file_name, Segment};
 use super::{AppendInfo, LogConfig, LogError, ReadInfo, TimestampType};
@@ -7,7 +8,7 @@ use crate::records::{
     batches_checked, set_base_offset, set_log_append_time, set_partition_leader_epoch, RecordsError,
 };
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,10 @@ pub struct PartitionLog {
     stats: OpenStats,
     /// Idempotent producers' recent batches (kept in memory; lost state accepts any sequence).
     producers: ProducerStates,
+    /// The health of the log directory this partition lives in (shared with its neighbours).
+    health: SharedHealth,
+    /// Set when work on this partition panicked: it is offline on its own.
+    failed: Option<String>,
 }
 
 impl PartitionLog {
@@ -169,6 +174,8 @@ impl PartitionLog {
             dir_dirty,
             stats,
             producers: ProducerStates::default(),
+            health: DirHealth::new(dir),
+            failed: None,
         };
         let leo = log.log_end_offset();
         let first = log.segments.keys().next().copied().unwrap_or(0);
@@ -193,6 +200,54 @@ impl PartitionLog {
     /// New settings (from a topic config change); they apply from the next append.
     pub fn set_config(&mut self, config: LogConfig) {
         self.config = config;
+    }
+
+    /// Shares the health of the log directory (the log manager's), so an I/O error here takes
+    /// the whole directory offline and the directory's state is seen here.
+    pub fn set_health(&mut self, health: SharedHealth) {
+        self.health = health;
+    }
+
+    /// Takes this partition offline on its own (work on it panicked).
+    pub fn mark_failed(&mut self, why: String) {
+        log::error!(
+            "{}: partition taken offline: {why}; restart the broker to recover it",
+            self.dir.display()
+        );
+        self.failed = Some(why);
+    }
+
+    /// Whether writes are refused: the directory is offline or this partition failed.
+    pub fn is_offline(&self) -> bool {
+        self.failed.is_some() || self.health.is_offline()
+    }
+
+    fn check_online(&self) -> Result<(), LogError> {
+        if self.is_offline() {
+            return Err(LogError::Offline);
+        }
+        Ok(())
+    }
+
+    /// An error from writing to this log: a full disk is only reported, anything else takes
+    /// the directory offline.
+    fn write_failed(&self, what: &str, e: LogError) -> LogError {
+        if let LogError::Io(err) = &e {
+            let what = format!("{what} in {}", self.dir.display());
+            self.health.on_write_error(&what, err);
+        }
+        e
+    }
+
+    /// The offset below which everything is known to be on disk: all of the log while the
+    /// directory is healthy; after a failure only what was fsynced before it.
+    pub fn safe_end_offset(&self) -> i64 {
+        let leo = self.log_end_offset();
+        if self.is_offline() {
+            self.recovery_point.min(leo)
+        } else {
+            leo
+        }
     }
 
     pub fn open_stats(&self) -> OpenStats {
@@ -232,24 +287,12 @@ impl PartitionLog {
             .ok_or_else(|| LogError::Corrupt("partition log without a segment".into()))
     }
 
-    /// Kafka's timestamp bounds for CreateTime batches. The batch header carries the first
-    /// record's timestamp (base) and the largest; records without a timestamp (-1) pass.
-    fn check_timestamps(
-        &self,
-        h: &crate::records::BatchHeader,
-        now_ms: i64,
-    ) -> Result<(), LogError> {
-        let c = &self.config;
-        if h.max_timestamp >= 0 && h.max_timestamp.saturating_sub(now_ms) > c.timestamp_after_max_ms
-        {
-            return Err(LogError::InvalidTimestamp(h.max_timestamp));
-        }
-        if h.base_timestamp >= 0
-            && now_ms.saturating_sub(h.base_timestamp) > c.timestamp_before_max_ms
-        {
-            return Err(LogError::InvalidTimestamp(h.base_timestamp));
-        }
-        Ok(())
+    /// `topic-partition`, from the directory name (for messages).
+    fn topic_partition_name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
 
     /// Appends the batches of a Produce request. Everything is validated before anything is
@@ -261,6 +304,7 @@ impl PartitionLog {
         now_ms: i64,
         leader_epoch: i32,
     ) -> Result<AppendInfo, LogError> {
+        self.check_online()?;
         self.last_now_ms = now_ms;
         let mut headers = Vec::new();
         for item in batches_checked(batches) {
@@ -274,12 +318,8 @@ impl PartitionLog {
                     "inconsistent batch offset range and record count",
                 )));
             }
-            if self.config.timestamp_type == TimestampType::CreateTime {
-                self.check_timestamps(&h, now_ms)?;
-            }
-            if self.config.cleanup_policy_compact && !h.is_control() {
-                super::cleaner::check_keys(&h, bytes)?;
-            }
+            let name = || self.topic_partition_name();
+            super::validate::check_records(&h, bytes, &self.config, now_ms, &name)?;
             if h.producer_id >= 0 && !h.is_control() {
                 let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta);
                 match self.producers.check(
@@ -344,9 +384,13 @@ impl PartitionLog {
             seg.should_roll(&self.config, batches.len(), max_timestamp, next - 1, now_ms)
         });
         if roll {
-            self.roll(now_ms)?;
+            if let Err(e) = self.roll(now_ms) {
+                return Err(self.write_failed("rolling a segment", e));
+            }
         }
-        self.active()?.append(batches, &headers)?;
+        if let Err(e) = self.active()?.append(batches, &headers) {
+            return Err(self.write_failed("appending", e.into()));
+        }
         for h in headers
             .iter()
             .filter(|h| h.producer_id >= 0 && !h.is_control())
@@ -381,8 +425,10 @@ impl PartitionLog {
         if self.active()?.base_offset == leo {
             return Ok(());
         }
-        self.active()?.seal()?;
+        // The new segment first: if it cannot be created (a full disk), the active one stays
+        // active and open for appends.
         let seg = Segment::create(&self.dir, leo, &self.config, now_ms)?;
+        self.active()?.seal()?;
         self.segments.insert(leo, seg);
         self.dir_dirty = true;
         Ok(())
@@ -406,14 +452,53 @@ impl PartitionLog {
                 end: leo,
             });
         }
+        // Offline, only what reached the disk before the failure is served.
+        let safe_end = self.safe_end_offset();
+        if offset >= safe_end && self.is_offline() {
+            return Err(LogError::Offline);
+        }
         let mut info = ReadInfo {
             bytes: 0,
-            high_watermark: leo,
+            high_watermark: safe_end,
             log_start_offset: self.log_start_offset,
         };
         if offset == leo {
             return Ok(info);
         }
+        let old = out.len();
+        match self.read_batches(offset, max_bytes, min_one, out, &mut info) {
+            Ok(()) => {}
+            Err(LogError::Io(e)) => {
+                out.truncate(old);
+                let what = format!("reading {}", self.dir.display());
+                self.health.fail(&what, &e);
+                return Err(LogError::Io(e));
+            }
+            Err(e) => {
+                out.truncate(old);
+                return Err(e);
+            }
+        }
+        if safe_end < leo {
+            let kept = crate::records::batches(&out[old..])
+                .filter_map(Result::ok)
+                .take_while(|(h, _)| h.base_offset < safe_end)
+                .map(|(h, _)| h.total_len())
+                .sum::<usize>();
+            out.truncate(old + kept);
+            info.bytes = kept;
+        }
+        Ok(info)
+    }
+
+    fn read_batches(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        out: &mut Vec<u8>,
+        info: &mut ReadInfo,
+    ) -> Result<(), LogError> {
         let first = self
             .segments
             .range(..=offset)
@@ -438,7 +523,7 @@ impl PartitionLog {
                 break;
             }
         }
-        Ok(info)
+        Ok(())
     }
 
     /// `(offset, timestamp)` of the first record with timestamp `>= ts` (ListOffsets).
@@ -486,6 +571,7 @@ impl PartitionLog {
     pub fn needs_flush(&self, now_ms: i64) -> bool {
         let n = self.unflushed_messages();
         n > 0
+            && !self.is_offline()
             && (n >= self.config.flush_messages
                 || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms)
     }
@@ -496,18 +582,33 @@ impl PartitionLog {
     }
 
     /// `flush` that also records `now_ms` as the time of the flush (for `flush.ms`).
+    ///
+    /// A failed fsync takes the directory offline: it is never retried, because the kernel may
+    /// have dropped the pages it could not write and a second fsync would then "succeed". The
+    /// recovery point stays where the last good fsync left it.
     pub fn flush_at(&mut self, now_ms: i64) -> Result<(), LogError> {
+        self.check_online()?;
+        let leo = self.log_end_offset();
+        if let Err(e) = self.sync_all_dirty() {
+            let what = format!("fsync in {}", self.dir.display());
+            self.health.fail(&what, &e);
+            return Err(e.into());
+        }
+        self.recovery_point = leo;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    fn sync_all_dirty(&mut self) -> std::io::Result<()> {
         for seg in self.segments.values_mut() {
             if seg.is_dirty() {
                 seg.sync()?;
             }
         }
         if self.dir_dirty {
-            File::open(&self.dir)?.sync_all()?;
+            super::faults::sync_dir(&self.dir)?;
             self.dir_dirty = false;
         }
-        self.recovery_point = self.log_end_offset();
-        self.last_flush_ms = now_ms;
         Ok(())
     }
 
@@ -516,7 +617,7 @@ impl PartitionLog {
     /// The active segment goes too (after a roll) when everything has expired. Returns the
     /// number of segments deleted.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
-        if !self.config.cleanup_policy_delete {
+        if !self.config.cleanup_policy_delete || self.is_offline() {
             return Ok(0);
         }
         let cfg = self.config.clone();
@@ -553,15 +654,18 @@ impl PartitionLog {
             return Ok(0);
         }
         if doomed.len() == self.segments.len() {
-            self.roll(now_ms)?;
+            self.roll(now_ms)
+                .map_err(|e| self.write_failed("rolling a segment", e))?;
         }
-        self.delete_segments(&doomed)?;
+        self.delete_segments(&doomed)
+            .map_err(|e| self.write_failed("deleting segments", e))?;
         Ok(doomed.len())
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (at most the log end) and
     /// deletes the segments wholly below it. Returns the new log start offset.
     pub fn delete_records_before(&mut self, offset: i64, now_ms: i64) -> Result<i64, LogError> {
+        self.check_online()?;
         let leo = self.log_end_offset();
         if offset < 0 || offset > leo {
             return Err(LogError::OffsetOutOfRange {
@@ -583,9 +687,11 @@ impl PartitionLog {
             }
         }
         if doomed.len() == bases.len() {
-            self.roll(now_ms)?;
+            self.roll(now_ms)
+                .map_err(|e| self.write_failed("rolling a segment", e))?;
         }
-        self.delete_segments(&doomed)?;
+        self.delete_segments(&doomed)
+            .map_err(|e| self.write_failed("deleting segments", e))?;
         Ok(self.log_start_offset)
     }
 
@@ -606,8 +712,12 @@ impl PartitionLog {
     }
 
     /// Flush, write the active segment's final time index entry and trim the indexes.
+    /// An offline log is left as it is: recovery at the next start finds the truth on disk.
     pub fn close(&mut self) -> Result<(), LogError> {
-        self.active()?.seal()?;
+        self.check_online()?;
+        if let Err(e) = self.active()?.seal() {
+            return Err(self.write_failed("sealing the active segment", e.into()));
+        }
         self.flush()
     }
 }

@@ -1,5 +1,7 @@
 //! One segment: `<base>.log` plus its `.index` and `.timeindex` (Kafka's `LogSegment`).
 
+use super::faults;
+use super::health::is_disk_full;
 use super::index::{Index, OffsetEntry, TimeEntry};
 use super::scan::{Scanner, Step};
 use super::{LogConfig, LogError};
@@ -82,6 +84,7 @@ impl Segment {
         suffix: &str,
     ) -> io::Result<Segment> {
         let (lp, ip, tp) = Self::suffixed_paths(dir, base, suffix);
+        faults::check(&lp, faults::Op::Create)?;
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -313,7 +316,7 @@ impl Segment {
     /// Appends already-validated batches with one write, then indexes them.
     pub fn append(&mut self, bytes: &[u8], headers: &[BatchHeader]) -> io::Result<()> {
         let start = self.size;
-        if let Err(e) = self.log.write_all_at(bytes, start) {
+        if let Err(e) = faults::write_all_at(&self.log, &self.log_path, bytes, start) {
             // Leave no partial batch behind.
             let _ = self.log.set_len(start);
             return Err(e);
@@ -325,12 +328,16 @@ impl Segment {
             pos += h.total_len() as u64;
         }
         self.size = pos;
-        // The index is rebuildable: a failed write is retried at the next append or flush.
+        // The index is rebuildable: on a full disk its entries stay pending and are written at
+        // the next append or flush. Any other error is reported (the batch itself is written).
         if let Err(e) = self
             .offset_index
             .write_pending()
             .and_then(|_| self.time_index.write_pending())
         {
+            if !is_disk_full(&e) {
+                return Err(e);
+            }
             log::warn!("{}: index write failed: {}", self.log_path.display(), e);
         }
         Ok(())
@@ -373,7 +380,7 @@ impl Segment {
         let mut taken = 0;
         if want >= LOG_OVERHEAD {
             out.resize(old + want, 0);
-            if let Err(e) = self.log.read_exact_at(&mut out[old..], pos) {
+            if let Err(e) = faults::read_exact_at(&self.log, &self.log_path, &mut out[old..], pos) {
                 out.truncate(old);
                 return Err(e.into());
             }
@@ -396,7 +403,7 @@ impl Segment {
             if avail < LOG_OVERHEAD as u64 {
                 return Err(LogError::Corrupt(format!("{}: partial batch", self.name())));
             }
-            self.log.read_exact_at(&mut hdr, pos)?;
+            faults::read_exact_at(&self.log, &self.log_path, &mut hdr, pos)?;
             let len = BigEndian::read_i32(&hdr[8..]);
             let total = len as i64 + LOG_OVERHEAD as i64;
             if len < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32 || total as u64 > avail {
@@ -406,7 +413,7 @@ impl Segment {
                 )));
             }
             out.resize(old + total as usize, 0);
-            if let Err(e) = self.log.read_exact_at(&mut out[old..], pos) {
+            if let Err(e) = faults::read_exact_at(&self.log, &self.log_path, &mut out[old..], pos) {
                 out.truncate(old);
                 return Err(e.into());
             }
@@ -493,7 +500,7 @@ impl Segment {
     /// fdatasync the log and both indexes.
     pub fn sync(&mut self) -> io::Result<()> {
         if self.dirty {
-            self.log.sync_data()?;
+            faults::sync_data(&self.log, &self.log_path)?;
             self.offset_index.sync()?;
             self.time_index.sync()?;
             self.dirty = false;

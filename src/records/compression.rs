@@ -2,24 +2,25 @@
 //! format) and zstd. Decompression is capped: output past `limit` is an error, and no buffer is
 //! sized from a declared length before that length is checked against the limit.
 
+use super::stream::{walk_batch, PayloadReader};
 use super::{
-    attr, compute_crc, off, parse_records, records_payload, validate_batch, Compression,
-    RecordsError, BATCH_HEADER_LEN, LOG_OVERHEAD,
+    attr, compute_crc, off, validate_batch, Compression, RecordsError, BATCH_HEADER_LEN,
+    LOG_OVERHEAD,
 };
 use byteorder::{BigEndian, ByteOrder};
 use std::io::{Read, Write};
 
 /// snappy-java's stream header: magic, then version and minimum compatible version (both 1).
-const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\0";
-const XERIAL_HEADER_LEN: usize = 16;
+pub(super) const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\0";
+pub(super) const XERIAL_HEADER_LEN: usize = 16;
 /// snappy-java's default block size; the Java broker writes blocks of this size.
 const XERIAL_BLOCK: usize = 32 * 1024;
 
-fn err(codec: &str, what: impl std::fmt::Display) -> RecordsError {
+pub(super) fn err(codec: &str, what: impl std::fmt::Display) -> RecordsError {
     RecordsError::Compression(format!("{codec}: {what}"))
 }
 
-fn too_big(codec: &str, limit: usize) -> RecordsError {
+pub(super) fn too_big(codec: &str, limit: usize) -> RecordsError {
     err(codec, format!("decompressed size exceeds {limit} bytes"))
 }
 
@@ -86,6 +87,109 @@ pub fn compress_with(
     }
 }
 
+/// Compresses everything `src` yields with `codec` (the streaming form of `compress_with`).
+fn compress_stream(
+    codec: Compression,
+    src: &mut impl Read,
+    level: Option<i32>,
+) -> std::io::Result<Vec<u8>> {
+    match codec {
+        Compression::None => {
+            let mut out = Vec::new();
+            src.read_to_end(&mut out)?;
+            Ok(out)
+        }
+        Compression::Gzip => {
+            let level = match level {
+                Some(l @ 1..=9) => flate2::Compression::new(l as u32),
+                _ => flate2::Compression::default(),
+            };
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
+            std::io::copy(src, &mut enc)?;
+            enc.finish()
+        }
+        Compression::Snappy => {
+            let mut out = Vec::new();
+            out.extend_from_slice(XERIAL_MAGIC);
+            out.extend_from_slice(&1u32.to_be_bytes());
+            out.extend_from_slice(&1u32.to_be_bytes());
+            let mut enc = snap::raw::Encoder::new();
+            let mut chunk = vec![0u8; XERIAL_BLOCK];
+            loop {
+                let mut filled = 0;
+                while filled < chunk.len() {
+                    match src.read(&mut chunk[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if filled == 0 {
+                    return Ok(out);
+                }
+                let len_at = out.len();
+                out.extend_from_slice(&[0; 4]);
+                let start = out.len();
+                out.resize(start + snap::raw::max_compress_len(filled), 0);
+                let n = enc
+                    .compress(&chunk[..filled], &mut out[start..])
+                    .map_err(std::io::Error::other)?;
+                out.truncate(start + n);
+                BigEndian::write_u32(&mut out[len_at..], n as u32);
+            }
+        }
+        Compression::Lz4 => {
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .block_mode(lz4_flex::frame::BlockMode::Independent);
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            std::io::copy(src, &mut enc)?;
+            enc.finish().map_err(std::io::Error::other)
+        }
+        Compression::Zstd => {
+            // The encoder pulls from a reader; an error of `src` ends its input, so it is
+            // remembered and returned instead of the truncated output.
+            let mut tracked = ErrorTracking {
+                inner: src,
+                error: None,
+            };
+            let out = ruzstd::encoding::compress_to_vec(
+                &mut tracked,
+                ruzstd::encoding::CompressionLevel::Fastest,
+            );
+            match tracked.error {
+                Some(e) => Err(e),
+                None => Ok(out),
+            }
+        }
+        Compression::Unknown(x) => Err(std::io::Error::other(format!(
+            "unknown compression codec {x}"
+        ))),
+    }
+}
+
+/// A reader that reports its first error as the end of input and keeps the error.
+struct ErrorTracking<'r, R: Read> {
+    inner: &'r mut R,
+    error: Option<std::io::Error>,
+}
+
+impl<R: Read> Read for ErrorTracking<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.error = Some(e);
+                Ok(0)
+            }
+        }
+    }
+}
+
 /// Reads a decoder to its end; more than `limit` bytes of output is an error.
 fn read_capped(codec: &str, dec: impl Read, limit: usize) -> Result<Vec<u8>, RecordsError> {
     let mut out = Vec::new();
@@ -122,7 +226,7 @@ fn read_into(
 }
 
 /// Largest zstd window accepted below `limit`: what zstd levels up to 19 use (windowLog 23).
-const ZSTD_MIN_WINDOW_CAP: usize = 8 << 20;
+pub(super) const ZSTD_MIN_WINDOW_CAP: usize = 8 << 20;
 
 /// One or more zstd frames back to back. The window the decoder reserves up front is capped at
 /// `limit` (or 8 MB, which every non-"ultra" zstd level fits): a frame declaring a bigger window
@@ -149,22 +253,45 @@ fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordsError>
         snappy_block(data, limit, &mut out)?;
         return Ok(out);
     }
-    // xerial framing: header, then (u32 big-endian length, raw snappy block) repeated.
     let mut out = Vec::new();
-    let mut rest = &data[XERIAL_HEADER_LEN..];
-    while !rest.is_empty() {
-        if rest.len() < 4 {
-            return Err(err("snappy", "truncated xerial block length"));
-        }
-        let n = BigEndian::read_u32(rest) as usize;
-        rest = &rest[4..];
-        if n > rest.len() {
-            return Err(err("snappy", "xerial block longer than the payload"));
-        }
-        snappy_block(&rest[..n], limit, &mut out)?;
-        rest = &rest[n..];
+    for block in xerial_blocks(data) {
+        snappy_block(block?, limit, &mut out)?;
     }
     Ok(out)
+}
+
+/// The raw snappy blocks of a xerial-framed payload (whose header the caller has checked).
+pub(super) fn xerial_blocks(data: &[u8]) -> XerialBlocks<'_> {
+    XerialBlocks {
+        rest: &data[XERIAL_HEADER_LEN.min(data.len())..],
+    }
+}
+
+/// xerial framing: header, then (u32 big-endian length, raw snappy block) repeated.
+pub(super) struct XerialBlocks<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for XerialBlocks<'a> {
+    type Item = Result<&'a [u8], RecordsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        if self.rest.len() < 4 {
+            self.rest = &[];
+            return Some(Err(err("snappy", "truncated xerial block length")));
+        }
+        let n = BigEndian::read_u32(self.rest) as usize;
+        let rest = &self.rest[4..];
+        if n > rest.len() {
+            self.rest = &[];
+            return Some(Err(err("snappy", "xerial block longer than the payload")));
+        }
+        self.rest = &rest[n..];
+        Some(Ok(&rest[..n]))
+    }
 }
 
 /// Appends one raw snappy block to `out`, whose total must stay within `limit`.
@@ -230,11 +357,13 @@ pub fn recompress_batch_with(
     }
     let h = validate_batch(batch)?;
     let batch = &batch[..h.total_len()];
-    let payload = records_payload(batch, limit)?;
-    parse_records(&payload, h.record_count)?;
-    let body = match target {
-        Compression::None => payload.into_owned(),
-        c => compress_with(c, &payload, level)?,
+    // Two streaming passes instead of holding the decompressed records: check them all, then
+    // decompress again straight into the new codec. Memory is the output's size.
+    walk_batch(batch, limit, |_| {})?;
+    let mut payload = PayloadReader::new(batch, limit)?;
+    let body = match compress_stream(target, &mut payload, level) {
+        Ok(b) => b,
+        Err(e) => return Err(payload.error(e)),
     };
     let length = BATCH_HEADER_LEN - LOG_OVERHEAD + body.len();
     let length = i32::try_from(length).map_err(|_| RecordsError::Corrupt("batch too large"))?;
@@ -252,7 +381,9 @@ pub fn recompress_batch_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{decode_records, BatchBuilder, BatchHeader};
+    use crate::records::{
+        decode_records, parse_records, records_payload, BatchBuilder, BatchHeader,
+    };
 
     const ALL: [Compression; 5] = [
         Compression::None,

@@ -8,6 +8,7 @@ mod batch;
 mod builder;
 mod compression;
 mod record;
+pub mod stream;
 
 pub use batch::{
     batches, batches_checked, compute_crc, set_base_offset, set_log_append_time,

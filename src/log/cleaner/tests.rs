@@ -326,7 +326,7 @@ fn keyless_records_are_rejected_by_a_compacted_log() {
     let mut keyless = b.finish();
     assert!(matches!(
         log.append(&mut keyless.clone(), 0, 0),
-        Err(LogError::InvalidRecord(_))
+        Err(LogError::RecordErrors(e)) if e.errors.len() == 1 && e.errors[0].batch_index == 1
     ));
     assert_eq!(log.log_end_offset(), 0);
     let mut b = BatchBuilder::new(0, 0);
