@@ -6,6 +6,7 @@
 pub mod api;
 pub mod broker;
 pub mod config;
+pub mod contain;
 pub mod group;
 pub mod kafka_uuid;
 pub mod log;

@@ -150,7 +150,7 @@ pub fn handle(
                 now,
             ) {
                 log::error!("creating topic {}: {e}", t.name);
-                verdict.error = error::UNKNOWN_SERVER_ERROR;
+                verdict.error = e.error_code();
                 verdict.message = Some(e.to_string());
             }
         }

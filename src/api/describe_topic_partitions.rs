@@ -74,7 +74,11 @@ pub fn handle(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<O
                 isr_nodes: p.isr.clone(),
                 eligible_leader_replicas: Some(Vec::new()),
                 last_known_elr: Some(Vec::new()),
-                offline_replicas: Vec::new(),
+                offline_replicas: if b.partition_offline(&t.name, p.partition) {
+                    p.replicas.clone()
+                } else {
+                    Vec::new()
+                },
             });
         }
         topics.push(DescribeTopicPartitionsResponseTopic {

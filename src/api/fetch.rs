@@ -98,7 +98,7 @@ pub fn handle(
                 parts.push(out);
                 continue;
             };
-            out.high_watermark = log.log_end_offset();
+            out.high_watermark = log.safe_end_offset();
             out.log_start_offset = log.log_start_offset();
             let room = max_total.saturating_sub(data.len());
             let limit = (p.partition_max_bytes.max(0) as usize).min(room);
@@ -107,6 +107,11 @@ pub fn handle(
                 Ok(_) => out.data = start..data.len(),
                 Err(LogError::OffsetOutOfRange { .. }) => {
                     out.error = error::OFFSET_OUT_OF_RANGE;
+                    any_error = true;
+                }
+                // Past what reached the disk before the directory failed.
+                Err(LogError::Offline) => {
+                    out.error = error::KAFKA_STORAGE_ERROR;
                     any_error = true;
                 }
                 Err(e) => {

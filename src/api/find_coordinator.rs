@@ -23,7 +23,8 @@ pub fn handle(
     let req = FindCoordinatorRequest::decode(&mut Reader::new(body), v)?;
     let verdict: (ErrorCode, Option<&str>) = match req.key_type {
         KEY_TYPE_GROUP => {
-            if b.ensure_offsets_topic(now) {
+            // An offline log directory holds no coordinator (Kafka: the partition has no leader).
+            if !b.logs.is_offline() && b.ensure_offsets_topic(now) {
                 (error::NONE, None)
             } else {
                 (

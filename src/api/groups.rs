@@ -135,13 +135,16 @@ pub fn sync(
             b.unpark_group_request(waiter);
             // The leader's assignments are stored before it hears success, as in Kafka: a
             // group whose record cannot be written (too large, disk error) fails the sync.
-            if r.error == error::NONE
-                && b.persist_dirty_groups(now)
-                    .iter()
-                    .any(|g| g == req.group_id)
-            {
+            let failed = if r.error == error::NONE {
+                b.persist_dirty_groups(now)
+                    .into_iter()
+                    .find(|(g, _)| g == req.group_id)
+            } else {
+                None
+            };
+            if let Some((_, code)) = failed {
                 r = SyncResult {
-                    error: error::UNKNOWN_SERVER_ERROR,
+                    error: code,
                     protocol_type: r.protocol_type,
                     protocol_name: r.protocol_name,
                     assignment: Vec::new(),

@@ -49,8 +49,16 @@ pub fn handle(
                     }
                     let log = b.logs.get(t.name, p.partition_index);
                     let start = log.map_or(0, |l| l.log_start_offset());
-                    let end = log.map_or(0, |l| l.log_end_offset());
+                    let end = log.map_or(0, |l| l.safe_end_offset());
                     out.leader_epoch = 0;
+                    // Offline, the offsets known in memory are answered; searches that would
+                    // read the failed disk are not.
+                    let offline = b.partition_offline(t.name, p.partition_index);
+                    if offline && !matches!(p.timestamp, LATEST | EARLIEST | EARLIEST_LOCAL) {
+                        out.error_code = error::KAFKA_STORAGE_ERROR;
+                        out.leader_epoch = -1;
+                        return out;
+                    }
                     match p.timestamp {
                         LATEST => out.offset = end,
                         EARLIEST | EARLIEST_LOCAL => out.offset = start,

@@ -60,6 +60,8 @@ pub fn handle(
         OPERATIONS_NOT_REQUESTED
     };
     let image = b.meta.image();
+    let offline = |t: &str, p: i32| b.partition_offline(t, p);
+    let describe = |t, ops| describe(t, ops, &offline);
     let mut topics = Vec::new();
     if all {
         topics.extend(image.topics().map(|t| describe(t, ops)));
@@ -109,7 +111,13 @@ pub fn handle(
     Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))))
 }
 
-fn describe(t: &TopicInfo, ops: i32) -> MetadataResponseTopic<'_> {
+/// A partition whose log is offline keeps its leader (this broker still serves what reached the
+/// disk) and lists the replica as offline.
+fn describe<'a>(
+    t: &'a TopicInfo,
+    ops: i32,
+    offline: &dyn Fn(&str, i32) -> bool,
+) -> MetadataResponseTopic<'a> {
     MetadataResponseTopic {
         error_code: error::NONE,
         name: Some(t.name.as_str()),
@@ -125,7 +133,11 @@ fn describe(t: &TopicInfo, ops: i32) -> MetadataResponseTopic<'_> {
                 leader_epoch: p.leader_epoch,
                 replica_nodes: p.replicas.clone(),
                 isr_nodes: p.isr.clone(),
-                offline_replicas: Vec::new(),
+                offline_replicas: if offline(&t.name, p.partition) {
+                    p.replicas.clone()
+                } else {
+                    Vec::new()
+                },
             })
             .collect(),
         topic_authorized_operations: ops,

@@ -121,7 +121,15 @@ impl Broker {
         };
         if let Err(e) = log.append(&mut batch, now_ms, 0) {
             log::error!("writing to {OFFSETS_TOPIC}-{p}: {e}");
-            return Err(error::UNKNOWN_SERVER_ERROR);
+            // Kafka's group coordinator: a storage error means this broker cannot coordinate
+            // the group now (NOT_COORDINATOR, the client looks it up again); a record too
+            // large is UNKNOWN_SERVER_ERROR.
+            return Err(match e {
+                crate::log::LogError::Offline | crate::log::LogError::Io(_) => {
+                    error::NOT_COORDINATOR
+                }
+                _ => error::UNKNOWN_SERVER_ERROR,
+            });
         }
         for (k, v) in &records {
             if let Err(e) = self.offsets.apply(k, v.as_deref()) {
@@ -171,8 +179,8 @@ impl Broker {
     }
 
     /// Writes the state of groups that changed (a new generation, emptied, deleted). Returns the
-    /// groups whose record could not be written.
-    pub(crate) fn persist_dirty_groups(&mut self, now: Instant) -> Vec<String> {
+    /// groups whose record could not be written, with the error for their members.
+    pub(crate) fn persist_dirty_groups(&mut self, now: Instant) -> Vec<(String, ErrorCode)> {
         let mut failed = Vec::new();
         let now_ms = self.clock.ms(now);
         for g in self.groups.take_dirty() {
@@ -192,7 +200,7 @@ impl Broker {
             };
             if let Err(code) = self.append_group_records(&g, vec![record], now) {
                 log::error!("persisting group {g}: error {code}");
-                failed.push(g);
+                failed.push((g, code));
             }
         }
         failed

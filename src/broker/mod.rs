@@ -10,6 +10,7 @@ pub mod topic_config;
 
 use crate::api;
 use crate::config::Config;
+use crate::contain::contain;
 use crate::log::{LogConfig, LogManager, TimestampType};
 use crate::metadata::MetadataStore;
 use crate::protocol::apis;
@@ -139,6 +140,10 @@ impl Broker {
         .map_err(StartError::Metadata)?;
         let logs = LogManager::open(&config.log_dir, default_log_config(&config), now_ms)
             .map_err(StartError::Log)?;
+        // One directory, one health: an I/O error in the metadata log or a partition log
+        // takes both offline.
+        let mut meta = meta;
+        meta.set_health(logs.health().clone());
         let group_cfg = group_config(&config);
         let offsets_expiry_at = now_ms + config.offsets_retention_check_interval_ms.max(1);
         let mut broker = Broker {
@@ -239,7 +244,7 @@ impl Broker {
                 now_ms + self.config.offsets_retention_check_interval_ms.max(1);
             self.expire_offsets(now);
         }
-        if now_ms >= self.next_checkpoint_ms {
+        if now_ms >= self.next_checkpoint_ms && !self.logs.is_offline() {
             self.next_checkpoint_ms = now_ms + CHECKPOINT_INTERVAL_MS;
             if let Err(e) = self.logs.checkpoint() {
                 log::error!("writing checkpoints: {e}");
@@ -330,6 +335,16 @@ impl Broker {
             }
         }
         self.logs.get_mut(topic, partition)
+    }
+
+    /// Whether a partition's log is offline (its directory failed, or work on it panicked):
+    /// Metadata lists this broker among its offline replicas, writes get KAFKA_STORAGE_ERROR.
+    pub fn partition_offline(&self, topic: &str, partition: i32) -> bool {
+        self.logs.is_offline()
+            || self
+                .logs
+                .get(topic, partition)
+                .is_some_and(|l| l.is_offline())
     }
 
     /// Keeps the fetch buffer for the next request unless one huge fetch made it large.
@@ -475,12 +490,15 @@ impl Broker {
                 Ok(x) => x,
                 Err(_) => continue, // parsed fine when parked; cannot happen
             };
-            match api::fetch::handle(self, &hdr, body, now, expired) {
-                Ok(Outcome::Body(b)) => self.completions.push((p.conn, b)),
-                Ok(Outcome::ParkFetch { .. }) => self.parked.park(p),
-                Ok(_) | Err(_) => {
-                    // A parked fetch always yields a body or parks again; drop it otherwise.
+            let what = format_args!("the parked fetch of connection {}", p.conn);
+            match contain(what, || api::fetch::handle(self, &hdr, body, now, expired)) {
+                Ok(Ok(Outcome::Body(b))) => self.completions.push((p.conn, b)),
+                Ok(Ok(Outcome::ParkFetch { .. })) => self.parked.park(p),
+                _ => {
+                    // A parked fetch always yields a body or parks again. Otherwise (or after
+                    // a panic) the connection is closed: an empty completion.
                     log::error!("connection {}: parked fetch failed to complete", p.conn);
+                    self.completions.push((p.conn, Vec::new()));
                 }
             }
         }
@@ -533,11 +551,14 @@ impl Service for Broker {
         self.handle_frame(conn, frame, now)
     }
 
+    /// Each job is contained on its own: a panic in one is logged and the others still run.
     fn tick(&mut self, now: Instant) {
-        self.groups.tick(now);
-        self.collect_group_completions();
-        self.run_parked(now);
-        self.maintain(now);
+        let _ = contain("the group coordinator's timers", || self.groups.tick(now));
+        let _ = contain("collecting group answers", || {
+            self.collect_group_completions()
+        });
+        let _ = contain("parked fetches", || self.run_parked(now));
+        let _ = contain("log maintenance", || self.maintain(now));
     }
 
     fn flush(&mut self, now: Instant) {
@@ -549,12 +570,19 @@ impl Service for Broker {
             log::error!("fsync failed for {} partition(s)", failed.len());
         }
         for (conn, finish) in std::mem::take(&mut self.awaiting_flush) {
-            let bytes = finish(self);
+            // A response that cannot be built closes its connection (an empty completion).
+            let bytes = contain(
+                format_args!("answering connection {conn} after the flush"),
+                || finish(self),
+            )
+            .unwrap_or_default();
             self.completions.push((conn, bytes));
         }
-        self.collect_group_completions();
-        let _ = self.persist_dirty_groups(now);
-        self.run_parked(now);
+        let _ = contain("collecting group answers", || {
+            self.collect_group_completions()
+        });
+        let _ = contain("persisting group states", || self.persist_dirty_groups(now));
+        let _ = contain("parked fetches", || self.run_parked(now));
     }
 
     fn take_completions(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>) {

@@ -191,7 +191,7 @@ impl Cleaner {
         let mut best: Option<(f64, Job)> = None;
         for (topic, ps) in logs {
             for (&p, log) in ps {
-                if !log.config.cleanup_policy_compact {
+                if !log.config.cleanup_policy_compact || log.is_offline() {
                     continue;
                 }
                 let key = (topic.clone(), p);
@@ -303,8 +303,16 @@ impl LogManager {
     /// may go over) and returns. Call on every timer tick.
     pub fn clean_step(&mut self, now_ms: i64, budget_bytes: usize) -> CleanProgress {
         let mut progress = CleanProgress::default();
+        if self.health.is_offline() {
+            progress.idle = true;
+            return progress;
+        }
         let LogManager {
-            dir, logs, cleaner, ..
+            dir,
+            logs,
+            cleaner,
+            health,
+            ..
         } = self;
         discard_trash(&mut cleaner.trash);
         if cleaner.job.is_none() {
@@ -316,23 +324,38 @@ impl LogManager {
                 }
             }
         }
-        if let Err(e) = run(
-            cleaner,
-            logs,
-            dir,
-            now_ms,
-            budget_bytes.max(1),
-            &mut progress,
-        ) {
-            if let Some(job) = cleaner.job.take() {
-                let key = (job.topic.clone(), job.partition);
-                cleaner
-                    .failed_until
-                    .insert(key, now_ms.saturating_add(FAILURE_BACKOFF_MS));
-                log::warn!("cleaning {}-{} aborted: {}", job.topic, job.partition, e);
-                if !simulated_crash(&e) {
-                    abort(job);
-                }
+        let what = match &cleaner.job {
+            Some(j) => format!("cleaning {}-{}", j.topic, j.partition),
+            None => "cleaning".to_string(),
+        };
+        let result = crate::contain::contain(&what, || {
+            run(
+                cleaner,
+                logs,
+                dir,
+                now_ms,
+                budget_bytes.max(1),
+                &mut progress,
+            )
+        });
+        let (e, backoff) = match result {
+            Ok(Ok(())) => return progress,
+            Ok(Err(e)) => (e, FAILURE_BACKOFF_MS),
+            // A bug: this partition is not cleaned again until a restart (Kafka marks it
+            // uncleanable); everything else goes on.
+            Err(why) => (LogError::Corrupt(format!("panicked: {why}")), i64::MAX),
+        };
+        if let LogError::Io(err) = &e {
+            health.on_write_error(&what, err);
+        }
+        if let Some(job) = cleaner.job.take() {
+            let key = (job.topic.clone(), job.partition);
+            cleaner
+                .failed_until
+                .insert(key, now_ms.saturating_add(backoff));
+            log::warn!("cleaning {}-{} aborted: {}", job.topic, job.partition, e);
+            if !simulated_crash(&e) {
+                abort(job);
             }
         }
         progress

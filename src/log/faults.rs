@@ -45,6 +45,9 @@ struct Installed {
     seen: u64,
 }
 
+/// An `errno` that makes the operation panic instead (to test that panics stay contained).
+pub const PANIC: i32 = -1;
+
 static ARMED: AtomicBool = AtomicBool::new(false);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static RULES: Mutex<Vec<Installed>> = Mutex::new(Vec::new());
@@ -102,14 +105,17 @@ fn fault(path: &Path, op: Op) -> Option<(i32, bool)> {
     None
 }
 
-fn injected(errno: i32) -> io::Error {
+fn injected(errno: i32, path: &Path, op: Op) -> io::Error {
+    if errno == PANIC {
+        panic!("injected panic: {op:?} of {}", path.display());
+    }
     io::Error::from_raw_os_error(errno)
 }
 
 /// Fails if a rule says this operation on `path` fails (for operations not wrapped below).
 pub fn check(path: &Path, op: Op) -> io::Result<()> {
     match fault(path, op) {
-        Some((errno, _)) => Err(injected(errno)),
+        Some((errno, _)) => Err(injected(errno, path, op)),
         None => Ok(()),
     }
 }
@@ -119,7 +125,7 @@ pub fn write_all_at(file: &File, path: &Path, buf: &[u8], offset: u64) -> io::Re
         if torn {
             file.write_all_at(&buf[..buf.len() / 2], offset)?;
         }
-        return Err(injected(errno));
+        return Err(injected(errno, path, Op::Write));
     }
     file.write_all_at(buf, offset)
 }
@@ -129,7 +135,7 @@ pub fn write_all(mut file: &File, path: &Path, buf: &[u8]) -> io::Result<()> {
         if torn {
             file.write_all(&buf[..buf.len() / 2])?;
         }
-        return Err(injected(errno));
+        return Err(injected(errno, path, Op::Write));
     }
     file.write_all(buf)
 }

@@ -6,6 +6,7 @@ use super::faults;
 use super::health::{DirHealth, SharedHealth};
 use super::partition::{PartitionLog, RecoveryState};
 use super::{LogConfig, LogError};
+use crate::contain::contain;
 use crate::kafka_uuid::{uuid_from_string, uuid_to_string};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -233,12 +234,18 @@ impl LogManager {
         let mut failed = Vec::new();
         for (topic, ps) in self.logs.iter_mut() {
             for (&p, log) in ps.iter_mut() {
-                if log.needs_flush(now_ms) {
-                    if let Err(e) = log.flush_at(now_ms) {
-                        log::error!("flushing {topic}-{p}: {e}");
-                        failed.push((topic.clone(), p));
-                    }
+                if !log.needs_flush(now_ms) {
+                    continue;
                 }
+                match contain(format_args!("flushing {topic}-{p}"), || {
+                    log.flush_at(now_ms)
+                }) {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => log::error!("flushing {topic}-{p}: {e}"),
+                    // Whether anything reached the disk is unknown: the partition goes offline.
+                    Err(why) => log.mark_failed(format!("its flush panicked: {why}")),
+                }
+                failed.push((topic.clone(), p));
             }
         }
         failed
@@ -251,8 +258,16 @@ impl LogManager {
             return Ok(0);
         }
         let mut n = 0;
-        for log in self.logs.values_mut().flat_map(|ps| ps.values_mut()) {
-            n += log.enforce_retention(now_ms)?;
+        for (topic, ps) in self.logs.iter_mut() {
+            for (p, log) in ps.iter_mut() {
+                let r = contain(format_args!("retention of {topic}-{p}"), || {
+                    log.enforce_retention(now_ms)
+                });
+                match r {
+                    Ok(r) => n += r?,
+                    Err(why) => log.mark_failed(format!("its retention panicked: {why}")),
+                }
+            }
         }
         Ok(n)
     }

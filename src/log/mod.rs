@@ -194,4 +194,6 @@ pub struct ReadInfo {
 }
 
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;

@@ -49,13 +49,17 @@ pub enum MetadataError {
     UnknownTopic(String),
     InvalidPartitions(String),
     InvalidReplicationFactor(String),
+    /// The log directory went offline after an I/O error: nothing more is written.
+    Offline,
 }
 
 impl MetadataError {
     /// The Kafka error code a response should carry for this error.
     pub fn error_code(&self) -> i16 {
         match self {
-            MetadataError::Io { .. } | MetadataError::BadMetaProperties { .. } => -1,
+            // KAFKA_STORAGE_ERROR: a full disk or a failed log directory.
+            MetadataError::Io { .. } | MetadataError::Offline => 56,
+            MetadataError::BadMetaProperties { .. } => -1,
             MetadataError::InvalidTopic { .. } => 17,
             MetadataError::TopicExists(_) => 36,
             MetadataError::UnknownTopic(_) => 3,
@@ -81,6 +85,7 @@ impl fmt::Display for MetadataError {
             MetadataError::InvalidReplicationFactor(why) => {
                 write!(f, "invalid replication factor: {why}")
             }
+            MetadataError::Offline => write!(f, "the log directory is offline after a disk error"),
         }
     }
 }

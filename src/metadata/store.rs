@@ -12,6 +12,8 @@ use super::{
     MetadataError, TopicId,
 };
 use crate::config::parse_properties;
+use crate::log::faults;
+use crate::log::{DirHealth, SharedHealth};
 use crate::records::{batches_checked, parse_records, records_payload, BatchBuilder, RecordsError};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -62,6 +64,8 @@ pub struct MetadataStore {
     epoch: i32,
     segment: Option<Segment>,
     stats: ReplayStats,
+    /// The health of the log directory the metadata log lives in (shared with its partitions).
+    health: SharedHealth,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> MetadataError + '_ {
@@ -100,11 +104,18 @@ impl MetadataStore {
             epoch: 0,
             segment: None,
             stats: ReplayStats::default(),
+            health: DirHealth::new(log_dir),
         };
         if store.dir.is_dir() {
             store.replay()?;
         }
         Ok(store)
+    }
+
+    /// Shares the health of the log directory with the partition logs in it: an I/O error on
+    /// either side takes the directory offline for both.
+    pub fn set_health(&mut self, health: SharedHealth) {
+        self.health = health;
     }
 
     pub fn image(&self) -> &MetadataImage {
@@ -360,11 +371,24 @@ impl MetadataStore {
     }
 
     fn write_batch(&mut self, batch: &[u8]) -> Result<(), MetadataError> {
+        if self.health.is_offline() {
+            return Err(MetadataError::Offline);
+        }
+        let result = self.write_batch_to_segment(batch);
+        if let Err(MetadataError::Io { path, err }) = &result {
+            let what = format!("writing the metadata log {}", path.display());
+            self.health.on_write_error(&what, err);
+        }
+        result
+    }
+
+    fn write_batch_to_segment(&mut self, batch: &[u8]) -> Result<(), MetadataError> {
         if self.segment.is_none() {
             fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
             let path = self.dir.join(format!("{:020}.log", self.next_offset));
+            faults::check(&path, faults::Op::Create).map_err(io_err(&path))?;
             File::create(&path).map_err(io_err(&path))?;
-            sync_dir(&self.dir);
+            faults::sync_dir(&self.dir).map_err(io_err(&self.dir))?;
             self.segment = Some(Segment {
                 path,
                 valid_len: 0,
@@ -375,7 +399,7 @@ impl MetadataStore {
         let Some(seg) = self.segment.as_mut() else {
             return Ok(());
         };
-        let mut f = OpenOptions::new()
+        let f = OpenOptions::new()
             .write(true)
             .open(&seg.path)
             .map_err(io_err(&seg.path))?;
@@ -394,19 +418,20 @@ impl MetadataStore {
             seg.needs_repair = false;
         }
         let at = seg.valid_len;
-        let res = (|| {
-            use std::io::Seek;
-            f.seek(io::SeekFrom::Start(at))?;
-            f.write_all(batch)?;
-            f.sync_data()
-        })();
-        if let Err(err) = res {
+        if let Err(err) = faults::write_all_at(&f, &seg.path, batch, at) {
             // Leave no partial batch behind: the next append starts at the same place.
             let _ = f.set_len(at);
             return Err(MetadataError::Io {
                 path: seg.path.clone(),
                 err,
             });
+        }
+        if let Err(err) = faults::sync_data(&f, &seg.path) {
+            // Never retried (the pages may be gone): the directory goes offline.
+            let _ = f.set_len(at);
+            let what = format!("fsync of the metadata log {}", seg.path.display());
+            self.health.fail(&what, &err);
+            return Err(MetadataError::Offline);
         }
         seg.valid_len = at + batch.len() as u64;
         Ok(())

@@ -375,3 +375,36 @@ fn loads_the_codecrafters_harness_log_dir() {
     let s = MetadataStore::open(&d.0, 1, 0).unwrap();
     assert_eq!(s.image().topics().count(), 3);
 }
+
+#[test]
+fn a_failed_metadata_fsync_changes_nothing_and_takes_the_directory_offline() {
+    use crate::log::faults::{self, Op};
+    let d = TempDir::new("meta-fsync");
+    let mut s = MetadataStore::open(d.path(), 1, 0).unwrap();
+    s.create_topic("kept", 1, 1, &[], 1, 0).unwrap();
+    {
+        // A full disk: the change is refused, nothing else happens.
+        let _full = faults::fail(d.path(), Op::Write, 28);
+        let e = s.create_topic("full", 1, 1, &[], 1, 0).unwrap_err();
+        assert_eq!(e.error_code(), 56, "{e}");
+        assert!(s.image().topic("full").is_none());
+    }
+    s.create_topic("after-full", 1, 1, &[], 1, 0).unwrap();
+    {
+        let _bad = faults::fail(d.path(), Op::Sync, 5);
+        let e = s.create_topic("lost", 1, 1, &[], 1, 0).unwrap_err();
+        assert!(matches!(e, MetadataError::Offline), "{e}");
+        assert_eq!(e.error_code(), 56);
+    }
+    assert!(s.image().topic("lost").is_none(), "not applied");
+    // Offline for good: never retried after a failed fsync.
+    assert!(matches!(
+        s.create_topic("later", 1, 1, &[], 1, 0),
+        Err(MetadataError::Offline)
+    ));
+    drop(s);
+    let s = MetadataStore::open(d.path(), 1, 0).unwrap();
+    assert!(s.image().topic("kept").is_some());
+    assert!(s.image().topic("after-full").is_some());
+    assert!(s.image().topic("lost").is_none());
+}

@@ -104,6 +104,13 @@ pub fn describe_log_dirs(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -
         }
     }
     let log_dir = absolute_log_dir(b);
+    // Kafka reports an offline directory with KAFKA_STORAGE_ERROR and nothing in it.
+    let dir_error = if b.logs.is_offline() {
+        found.clear();
+        error::KAFKA_STORAGE_ERROR
+    } else {
+        error::NONE
+    };
     let topics = found
         .into_iter()
         .map(|(name, mut parts)| {
@@ -127,7 +134,7 @@ pub fn describe_log_dirs(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -
         throttle_time_ms: 0,
         error_code: error::NONE,
         results: vec![DescribeLogDirsResult {
-            error_code: error::NONE,
+            error_code: dir_error,
             log_dir: &log_dir,
             topics,
             // Disk totals need statvfs, which std does not expose: unknown.

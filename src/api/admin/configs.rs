@@ -421,7 +421,7 @@ fn commit(
     let now_ms = b.now_ms(now);
     b.meta
         .alter_topic_configs(topic, changes, now_ms)
-        .map_err(|e| (error::UNKNOWN_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| (e.error_code(), e.to_string()))?;
     refresh_topic_logs(b, topic);
     log::info!("topic {topic}: {} config change(s)", changes.len());
     Ok(())
