@@ -6,7 +6,7 @@
 #   tools/test.sh --quick         skip the interop tests (no release build, no client installs)
 #   tools/test.sh --interop-only  only build the release binary and run tests/interop
 #
-# Interop needs kcat (apt-get), confluent-kafka + kafka-python + aiokafka + pytest (pip) and kafkajs (npm, into
+# Interop needs kcat and strace (apt-get), confluent-kafka + kafka-python + aiokafka + pytest (pip) and kafkajs (npm, into
 # tests/interop/node_modules from the committed package-lock.json); missing ones are installed here.
 set -uo pipefail
 
@@ -91,6 +91,16 @@ install_kcat() {
   command -v kcat >/dev/null
 }
 
+# strace injects fsync failures into the running broker (tests/interop/test_faults.py).
+install_strace() {
+  command -v strace >/dev/null && return 0
+  echo "installing strace (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get install -y -qq strace >/dev/null 2>&1 ||
+    { as_root apt-get update -qq && as_root apt-get install -y -qq strace; }
+  command -v strace >/dev/null
+}
+
 install_python_clients() {
   python3 -c 'import confluent_kafka, kafka, aiokafka, snappy, lz4, zstandard, cramjam, pytest, pytest_timeout' 2>/dev/null && return 0
   echo "installing Python clients (tests/interop/requirements.txt)"
@@ -151,6 +161,7 @@ fi
 if [ "$mode" != quick ]; then
   check "cargo build --release" cargo build --release
   check "install kcat" install_kcat
+  check "install strace" install_strace
   check "install Python clients" install_python_clients
   check "install kafkajs" install_kafkajs
   if [ -x "$BIN" ]; then
