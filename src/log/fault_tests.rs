@@ -194,12 +194,21 @@ fn an_offline_directory_is_not_marked_cleanly_shut_down() {
     assert!(matches!(mgr.checkpoint(), Err(LogError::Offline)));
     assert!(mgr.shutdown().is_err());
     assert!(!d.path().join(CLEAN_SHUTDOWN_FILE).exists());
+    assert!(d.path().join(health::FAILED_MARKER).exists());
     drop(mgr);
-    // The next start recovers from what is on disk.
-    let mgr = LogManager::open(d.path(), cfg, 0).unwrap();
+    // The next start recovers from what is on disk, writing the recovered tail again (the
+    // kernel may hold pages that never reached the disk as clean) before trusting it.
+    let mgr = LogManager::open(d.path(), cfg.clone(), 0).unwrap();
     assert!(!mgr.had_clean_shutdown());
     assert!(!mgr.is_offline());
     assert_eq!(mgr.get("t", 0).unwrap().log_end_offset(), 3);
+    assert!(mgr.get("t", 0).unwrap().open_stats().segments_recovered > 0);
+    assert!(!d.path().join(health::FAILED_MARKER).exists());
+    drop(mgr);
+    // A disk that still fails the rewrite keeps the broker from starting on it.
+    health::DirHealth::new(d.path()).fail("test", &"simulated");
+    let _bad = faults::fail(&d.path().join("t-0"), Op::Write, EIO);
+    assert!(LogManager::open(d.path(), cfg, 0).is_err());
 }
 
 #[test]

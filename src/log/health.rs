@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Left in a log directory when it goes offline, so that the next start rewrites what it
+/// recovers there before trusting it.
+pub const FAILED_MARKER: &str = ".log_dir_failed";
+
 pub struct DirHealth {
     dir: PathBuf,
     offline: AtomicBool,
@@ -64,8 +68,13 @@ impl DirHealth {
              the broker: it recovers from the last state known to be on disk.",
             self.dir.display()
         );
-        *reason = Some(text);
         self.offline.store(true, Ordering::SeqCst);
+        // Best effort: the disk is failing, and without the marker the next start still
+        // recovers (it only skips the rewrite).
+        if let Err(e) = write_marker(&self.dir, &text) {
+            log::warn!("{}: cannot leave {FAILED_MARKER}: {e}", self.dir.display());
+        }
+        *reason = Some(text);
     }
 
     /// After an error from a write: a full disk is left to the caller (the write was undone),
@@ -79,6 +88,15 @@ impl DirHealth {
             false
         }
     }
+}
+
+fn write_marker(dir: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(FAILED_MARKER);
+    let mut f = std::fs::File::create(&path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// ENOSPC or EDQUOT: space may come back, the data already written is fine.

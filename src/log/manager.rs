@@ -55,6 +55,15 @@ impl LogManager {
         let clean = marker.exists();
         let recovery = load_checkpoint_or_empty(&log_dir.join(RECOVERY_POINT_CHECKPOINT));
         let starts = load_checkpoint_or_empty(&log_dir.join(LOG_START_OFFSET_CHECKPOINT));
+        let failed_marker = log_dir.join(super::health::FAILED_MARKER);
+        let failed_before = failed_marker.exists();
+        if failed_before {
+            log::warn!(
+                "{} went offline in the previous run: rewriting and syncing what was not \
+                 known to be on disk",
+                log_dir.display()
+            );
+        }
         let mut mgr = LogManager {
             dir: log_dir.to_path_buf(),
             default_config,
@@ -89,6 +98,7 @@ impl LogManager {
                     Some(rp.unwrap_or(0))
                 },
                 log_start_offset: starts.get(&key).copied().unwrap_or(0),
+                rewrite_recovered: failed_before,
             };
             let dir = log_dir.join(format!("{topic}-{p}"));
             let mut log = PartitionLog::open_with(&dir, mgr.default_config.clone(), now_ms, state)?;
@@ -99,6 +109,12 @@ impl LogManager {
             // From here on a crash must trigger recovery: the removal has to be durable
             // before anything is appended.
             fs::remove_file(&marker)?;
+            sync_dir(log_dir)?;
+        }
+        if failed_before {
+            // Every partition was rewritten and synced (or open failed): the directory is
+            // trusted again.
+            fs::remove_file(&failed_marker)?;
             sync_dir(log_dir)?;
         }
         Ok(mgr)
@@ -166,6 +182,7 @@ impl LogManager {
                 RecoveryState {
                     recovery_point: Some(0),
                     log_start_offset: 0,
+                    rewrite_recovered: false,
                 },
             )
             .map_err(|e| self.write_failed("creating a partition log", e))?;

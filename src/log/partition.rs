@@ -20,6 +20,10 @@ pub struct RecoveryState {
     pub recovery_point: Option<i64>,
     /// From `log-start-offset-checkpoint` (0 if unknown).
     pub log_start_offset: i64,
+    /// The directory failed in the previous run: the recovered segments are written again and
+    /// fsynced, because after a failed fsync the kernel may keep pages that never reached the
+    /// disk as clean cache, which a plain fsync would not write.
+    pub rewrite_recovered: bool,
 }
 
 /// What `open` had to do (for logs and tests).
@@ -64,6 +68,7 @@ impl PartitionLog {
             RecoveryState {
                 recovery_point: Some(0),
                 log_start_offset: 0,
+                rewrite_recovered: false,
             },
         )
     }
@@ -114,6 +119,9 @@ impl PartitionLog {
                 Some(rp) => next.is_none_or(|n| n > rp),
             };
             let (mut seg, cut) = Segment::open(dir, base, &config, now_ms, recover)?;
+            if recover && state.rewrite_recovered {
+                seg.rewrite()?;
+            }
             if let Some(cut) = cut {
                 stats.segments_recovered += 1;
                 stats.bytes_truncated += cut;

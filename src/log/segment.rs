@@ -197,6 +197,21 @@ impl Segment {
         Ok(cut)
     }
 
+    /// Writes the segment's bytes again where they are, so the next fsync writes them to the
+    /// disk even if the page cache held them as clean after a failed writeback.
+    pub fn rewrite(&mut self) -> io::Result<()> {
+        let mut buf = vec![0u8; RECOVERY_WINDOW];
+        let mut pos = 0;
+        while pos < self.size {
+            let n = (self.size - pos).min(buf.len() as u64) as usize;
+            faults::read_exact_at(&self.log, &self.log_path, &mut buf[..n], pos)?;
+            faults::write_all_at(&self.log, &self.log_path, &buf[..n], pos)?;
+            pos += n as u64;
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
     /// For the active segment after a clean open: scan headers from the last index entry to
     /// the end to learn the next offset (Kafka's `readNextOffset`), and read the first batch's
     /// timestamp for `segment.ms`. Returns the bytes scanned.

@@ -299,6 +299,7 @@ fn missing_and_garbage_indexes_are_rebuilt() {
     let clean = RecoveryState {
         recovery_point: None,
         log_start_offset: 0,
+        rewrite_recovered: false,
     };
     let log = PartitionLog::open_with(d.path(), cfg, 0, clean).unwrap();
     assert_eq!(log.open_stats().segments_recovered, segs);

@@ -535,3 +535,35 @@ fn a_corrupt_segment_backs_the_partition_off_and_loses_nothing() {
     // Five minutes later it is tried again (and fails again, harmlessly).
     assert!(!mgr.clean_step(now + 5 * 60 * 1000, 64 << 10).idle);
 }
+
+#[test]
+fn a_panic_while_cleaning_stops_cleaning_that_partition_only() {
+    use crate::log::faults::{self, Op, PANIC};
+    let dir = TempDir::new("clean-panic");
+    let (mut mgr, expected) = open_filled(dir.path());
+    let now = UPDATES as i64 + 10;
+    {
+        // The cleaner's first write of its output panics.
+        let _bug = faults::fail(&dir.path().join("t-0"), Op::Write, PANIC);
+        assert!(
+            !mgr.clean_step(now, 64 << 10).idle,
+            "there is cleaning to do"
+        );
+        let calls = clean_until_idle(&mut mgr, now, 64 << 10);
+        assert!(calls > 0);
+    }
+    // No output is left behind, the log is whole and still writable, and the partition is
+    // not picked again (until a restart).
+    assert_eq!(
+        with_suffix(&dir.path().join("t-0"), &[".cleaned", ".swap"]),
+        0
+    );
+    let log = mgr.get_mut("t", 0).unwrap();
+    assert!(!log.is_offline());
+    assert_eq!(live(&read_records(log)), expected);
+    let mut b = BatchBuilder::new(0, now);
+    b.push(None, now, Some(b"k"), Some(b"v"), &[]);
+    log.append(&mut b.finish(), now, 0).unwrap();
+    assert!(mgr.clean_step(now, 64 << 10).idle, "not cleaned again");
+    assert!(!mgr.is_offline());
+}
