@@ -229,3 +229,23 @@ fn refused_records_are_named_one_by_one() {
         INVALID_TIMESTAMP
     );
 }
+
+#[test]
+fn clients_cannot_write_to_internal_topics() {
+    let b = TestBroker::start("internal");
+    let mut c = b.client();
+    // The first group lookup creates __consumer_offsets.
+    let req = FindCoordinatorRequest {
+        key: "g",
+        key_type: 0,
+        coordinator_keys: vec![],
+    };
+    let body = c.call(FIND_COORDINATOR, 3, |w| req.encode(w, 3));
+    assert_eq!(decode!(FindCoordinatorResponse, &body, 3).error_code, 0);
+    let (e, off, _) = c.produce_to(9, "__consumer_offsets", [0; 16], 0, &batch(1, "x"), 1);
+    assert_eq!((e, off), (17, -1), "INVALID_TOPIC_EXCEPTION");
+    // Kafka's admin client id may (tools that repair internal topics use it).
+    c.client_id = Some("__admin_client".into());
+    let (e, _, _) = c.produce_to(9, "__consumer_offsets", [0; 16], 0, &batch(1, "x"), 1);
+    assert_eq!(e, 0);
+}

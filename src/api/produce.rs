@@ -214,6 +214,7 @@ pub fn handle(
     hdr: &RequestHeader<'_>,
     body: &mut [u8],
     now: Instant,
+    internal_topics_allowed: bool,
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let (acks, topics) = {
@@ -261,6 +262,14 @@ pub fn handle(
                 rs.push(PartResult::err(unknown, None));
                 continue;
             };
+            // Internal topics (`__consumer_offsets`, ...) are written by the broker only.
+            if crate::broker::is_internal_topic(name) && !internal_topics_allowed {
+                rs.push(PartResult::err(
+                    error::INVALID_TOPIC_EXCEPTION,
+                    Some("Cannot append to an internal topic"),
+                ));
+                continue;
+            }
             let Some(range) = p.records.clone() else {
                 rs.push(PartResult::err(
                     error::INVALID_RECORD,

@@ -100,6 +100,9 @@ pub(crate) struct ParkedGroupRequest {
     hdr: RequestHeader<'static>,
 }
 
+/// Kafka's `AdminUtils.ADMIN_CLIENT_ID`: the client id allowed to produce to internal topics.
+const ADMIN_CLIENT_ID: &str = "__admin_client";
+
 /// Producer ids reserved per ProducerIdsRecord, as Kafka's controller allocates them.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
@@ -384,7 +387,10 @@ impl Broker {
             apis::METADATA => api::metadata::handle(self, hdr, body, now),
             apis::CREATE_TOPICS => api::create_topics::handle(self, hdr, body, now),
             apis::INIT_PRODUCER_ID => api::init_producer_id::handle(self, hdr, body, now),
-            apis::PRODUCE => api::produce::handle(self, hdr, body, now),
+            apis::PRODUCE => {
+                let internal_ok = client_id == ADMIN_CLIENT_ID;
+                api::produce::handle(self, hdr, body, now, internal_ok)
+            }
             apis::FETCH => api::fetch::handle(self, hdr, body, now, false),
             apis::LIST_OFFSETS => api::list_offsets::handle(self, hdr, body, now),
             apis::DESCRIBE_TOPIC_PARTITIONS => {
@@ -411,7 +417,9 @@ impl Broker {
         // JoinGroup records the client id of its member; other requests need not copy it.
         let mut client_id = String::new();
         let parsed = RequestHeader::parse(frame).map(|(h, body)| {
-            if h.api_key == apis::JOIN_GROUP {
+            // Kafka lets only this client id write to internal topics.
+            let admin = h.api_key == apis::PRODUCE && h.client_id == Some(ADMIN_CLIENT_ID);
+            if h.api_key == apis::JOIN_GROUP || admin {
                 client_id = h.client_id.unwrap_or("").to_string();
             }
             let h: RequestHeader<'static> = RequestHeader {

@@ -18,7 +18,7 @@ use super::scan::{Scanner, Step};
 use super::segment::{file_name, parse_file_name, Segment};
 use super::LogError;
 use crate::records::{
-    batches, parse_records, records_payload, BatchBuilder, BatchHeader, Compression, Record,
+    batches, iter_records, records_payload, BatchBuilder, BatchHeader, Compression, Record,
     DEFAULT_DECOMPRESS_CAP,
 };
 use std::borrow::Cow;
@@ -508,10 +508,10 @@ impl Job {
             let Some(p) = payload(&h, bytes) else {
                 continue;
             };
-            let Some(records) = records_of(&h, &p) else {
+            if !records_ok(&h, &p) {
                 continue;
-            };
-            for r in records {
+            }
+            for r in iter_records(&p, h.record_count).flatten() {
                 if let Some(k) = r.key {
                     let offset = h.base_offset + r.offset_delta as i64;
                     match self.map.get_mut(k) {
@@ -634,6 +634,17 @@ impl Job {
         Ok((n + out_bytes.len(), StepEnd::More))
     }
 
+    /// Kafka's `Cleaner.shouldRetainRecord` for one record: keyless records stay, a key stays
+    /// at its latest offset, a tombstone until `delete.retention.ms` has passed.
+    fn retain(&self, h: &BatchHeader, r: &Record<'_>, drop_tombstones: bool) -> bool {
+        let Some(k) = r.key else {
+            return true;
+        };
+        let offset = h.base_offset + r.offset_delta as i64;
+        let latest = self.map.get(k).is_none_or(|&o| offset >= o);
+        latest && !(r.value.is_none() && drop_tombstones)
+    }
+
     /// Kafka's `Cleaner.shouldRetainRecord` over one batch.
     fn filter(
         &self,
@@ -649,32 +660,25 @@ impl Job {
         let Some(p) = payload(h, bytes) else {
             return Filtered::Keep;
         };
-        let Some(records) = records_of(h, &p) else {
+        if !records_ok(h, &p) {
             return Filtered::Keep;
-        };
-        let mut kept: Vec<&Record<'_>> = Vec::with_capacity(records.len());
-        for r in &records {
-            let offset = h.base_offset + r.offset_delta as i64;
-            let Some(k) = r.key else {
-                kept.push(r);
-                continue;
-            };
-            let latest = self.map.get(k).is_none_or(|&o| offset >= o);
-            if !latest {
-                continue;
-            }
-            if r.value.is_none() {
-                if drop_tombstones {
-                    continue;
+        }
+        // Records are decoded one at a time, twice (count, then rebuild): a batch of millions
+        // of records never becomes a vector of them.
+        let (mut total, mut kept) = (0usize, 0usize);
+        for r in iter_records(&p, h.record_count).flatten() {
+            total += 1;
+            if self.retain(h, &r, drop_tombstones) {
+                kept += 1;
+                if r.key.is_some() && r.value.is_none() {
+                    *kept_tombstone = true;
                 }
-                *kept_tombstone = true;
             }
-            kept.push(r);
         }
-        if kept.len() == records.len() {
+        if kept == total {
             return Filtered::Keep;
         }
-        if kept.is_empty() {
+        if kept == 0 {
             return Filtered::Drop;
         }
         let log_append = h.timestamp_type_is_log_append();
@@ -687,7 +691,10 @@ impl Job {
         if !matches!(h.compression(), Compression::None | Compression::Unknown(_)) {
             b = b.compression(h.compression());
         }
-        for r in kept {
+        for r in iter_records(&p, h.record_count).flatten() {
+            if !self.retain(h, &r, drop_tombstones) {
+                continue;
+            }
             let ts = if log_append {
                 h.max_timestamp
             } else {
@@ -721,16 +728,18 @@ fn payload<'a>(h: &BatchHeader, bytes: &'a [u8]) -> Option<Cow<'a, [u8]>> {
     }
 }
 
-fn records_of<'p>(h: &BatchHeader, payload: &'p [u8]) -> Option<Vec<Record<'p>>> {
-    match parse_records(payload, h.record_count) {
-        Ok(r) => Some(r),
-        Err(e) => {
+/// Whether every record of the batch decodes (checked before any is used, so a damaged batch
+/// is kept whole rather than half-applied).
+fn records_ok(h: &BatchHeader, payload: &[u8]) -> bool {
+    match iter_records(payload, h.record_count).find_map(Result::err) {
+        None => true,
+        Some(e) => {
             log::warn!(
                 "cleaner: batch at offset {} kept as is: {}",
                 h.base_offset,
                 e
             );
-            None
+            false
         }
     }
 }

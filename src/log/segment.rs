@@ -5,7 +5,8 @@ use super::health::is_disk_full;
 use super::index::{Index, OffsetEntry, TimeEntry};
 use super::scan::{Scanner, Step};
 use super::{LogConfig, LogError};
-use crate::records::{parse_records, records_payload, BatchHeader, BATCH_HEADER_LEN, LOG_OVERHEAD};
+use crate::records::stream::walk_batch;
+use crate::records::{BatchHeader, BATCH_HEADER_LEN, LOG_OVERHEAD};
 use byteorder::{BigEndian, ByteOrder};
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -469,20 +470,19 @@ impl Segment {
                 None => return Ok(None),
             };
             let batch_level = Some((h.base_offset.max(min_offset), h.max_timestamp));
-            // Undecodable (e.g. an unsupported codec): the batch is the best answer.
-            let payload = match records_payload(bytes, SEARCH_DECOMPRESS_CAP) {
-                Ok(p) => p,
-                Err(_) => return Ok(batch_level),
-            };
-            let recs = match parse_records(&payload, h.record_count) {
-                Ok(r) => r,
-                Err(_) => return Ok(batch_level),
-            };
-            let found = recs.iter().find_map(|r| {
+            // Streamed, so a batch of millions of records costs no memory. Undecodable (e.g.
+            // an unsupported codec): the batch is the best answer.
+            let mut found = None;
+            let walked = walk_batch(bytes, SEARCH_DECOMPRESS_CAP, |r| {
                 let t = h.base_timestamp.wrapping_add(r.timestamp_delta);
                 let o = h.base_offset + r.offset_delta as i64;
-                (t >= ts && o >= min_offset).then_some((o, t))
+                if found.is_none() && t >= ts && o >= min_offset {
+                    found = Some((o, t));
+                }
             });
+            if walked.is_err() {
+                return Ok(batch_level);
+            }
             if found.is_some() {
                 return Ok(found);
             }

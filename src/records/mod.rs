@@ -18,7 +18,9 @@ pub use builder::BatchBuilder;
 pub use compression::{
     compress, compress_with, decompress, recompress_batch, recompress_batch_with,
 };
-pub use record::{decode_records, parse_records, records_payload, Record};
+pub use record::{
+    decode_records, iter_records, parse_records, records_payload, Record, RecordIter,
+};
 
 use std::fmt;
 

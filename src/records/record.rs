@@ -74,6 +74,56 @@ pub fn parse_records(data: &[u8], count: i32) -> Result<Vec<Record<'_>>, Records
     Ok(out)
 }
 
+/// The records of an (uncompressed) records section one at a time, so a batch of millions of
+/// records never becomes a vector of them. Yields `count` records; after the last one, bytes
+/// left over are an error.
+pub fn iter_records(data: &[u8], count: i32) -> RecordIter<'_> {
+    RecordIter {
+        r: Reader::new(data),
+        left: count,
+        failed: false,
+    }
+}
+
+pub struct RecordIter<'a> {
+    r: Reader<'a>,
+    left: i32,
+    failed: bool,
+}
+
+impl<'a> Iterator for RecordIter<'a> {
+    type Item = Result<Record<'a>, RecordsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.left <= 0 {
+            if self.left < 0 || !self.r.is_empty() {
+                self.failed = true;
+                return Some(Err(RecordsError::Corrupt(if self.left < 0 {
+                    "negative record count"
+                } else {
+                    "bytes after the last record"
+                })));
+            }
+            return None;
+        }
+        self.left -= 1;
+        let item = (|| {
+            let len = self.r.varint()?;
+            if len < 0 || len as usize > self.r.remaining() {
+                return Err(RecordsError::Corrupt("record length out of range"));
+            }
+            parse_one(self.r.bytes(len as usize)?)
+        })();
+        if item.is_err() {
+            self.failed = true;
+        }
+        Some(item)
+    }
+}
+
 fn parse_one(body: &[u8]) -> Result<Record<'_>, RecordsError> {
     let mut r = Reader::new(body);
     let attributes = r.i8()?;
