@@ -82,23 +82,16 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi
 }
 
-install_kcat() {
-  command -v kcat >/dev/null && return 0
-  echo "installing kcat (Debian package)"
+# A command from the Debian package of the same name (kcat; strace, which injects fsync
+# failures into the running broker in tests/interop/test_faults.py).
+install_apt() {
+  local cmd=$1
+  command -v "$cmd" >/dev/null && return 0
+  echo "installing $cmd (Debian package)"
   export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get install -y -qq kcat >/dev/null 2>&1 ||
-    { as_root apt-get update -qq && as_root apt-get install -y -qq kcat; }
-  command -v kcat >/dev/null
-}
-
-# strace injects fsync failures into the running broker (tests/interop/test_faults.py).
-install_strace() {
-  command -v strace >/dev/null && return 0
-  echo "installing strace (Debian package)"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get install -y -qq strace >/dev/null 2>&1 ||
-    { as_root apt-get update -qq && as_root apt-get install -y -qq strace; }
-  command -v strace >/dev/null
+  as_root apt-get install -y -qq "$cmd" >/dev/null 2>&1 ||
+    { as_root apt-get update -qq && as_root apt-get install -y -qq "$cmd"; }
+  command -v "$cmd" >/dev/null
 }
 
 install_python_clients() {
@@ -160,8 +153,8 @@ fi
 
 if [ "$mode" != quick ]; then
   check "cargo build --release" cargo build --release
-  check "install kcat" install_kcat
-  check "install strace" install_strace
+  check "install kcat" install_apt kcat
+  check "install strace" install_apt strace
   check "install Python clients" install_python_clients
   check "install kafkajs" install_kafkajs
   if [ -x "$BIN" ]; then
