@@ -279,3 +279,33 @@ def test_compression_bomb_to_a_compacted_topic_keeps_memory_flat(broker_factory)
     peak = rss_kib(b.proc.pid, "VmHWM")
     assert peak < 64 * 1024, f"peak RSS {peak} KiB (before: {before} KiB)"
     assert b.proc.poll() is None
+
+
+# ---------------------------------------------------------------- KIP-467 record errors
+
+def test_record_errors_fail_exactly_the_bad_records(broker):
+    """librdkafka fails the records the broker names with INVALID_RECORD and the rest of the
+    batch with _INVALID_DIFFERENT_RECORD (its test 0011 counts them the same way)."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for f in admin.create_topics([NewTopic("cmp", 1, 1, config={"cleanup.policy": "compact"})]).values():
+        f.result(timeout=20)
+    results = {}
+
+    def on_delivery(err, msg):
+        results[int(msg.value())] = err.code() if err else None
+
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 200, "compression.type": "gzip"})
+    bad = {2, 5, 7}
+    for i in range(10):
+        key = None if i in bad else f"k{i}".encode()
+        p.produce("cmp", key=key, value=str(i).encode(), partition=0, on_delivery=on_delivery)
+    p.flush(20)
+    assert {i for i, e in results.items() if e == KafkaError.INVALID_RECORD} == bad, results
+    others = {i: e for i, e in results.items() if i not in bad}
+    assert set(others.values()) == {KafkaError._INVALID_DIFFERENT_RECORD}, results
+    # The same records with keys go through.
+    results.clear()
+    for i in range(10):
+        p.produce("cmp", key=f"k{i}".encode(), value=str(i).encode(), partition=0, on_delivery=on_delivery)
+    p.flush(20)
+    assert set(results.values()) == {None}, results
