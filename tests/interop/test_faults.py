@@ -294,7 +294,10 @@ def test_record_errors_fail_exactly_the_bad_records(broker):
     def on_delivery(err, msg):
         results[int(msg.value())] = err.code() if err else None
 
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 200, "compression.type": "gzip"})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 500, "compression.type": "gzip"})
+    # Metadata first, so the ten records below share one batch.
+    p.produce("cmp", key=b"warm", value=b"-1", partition=0, on_delivery=on_delivery)
+    assert p.flush(20) == 0 and results.pop(-1) is None
     bad = {2, 5, 7}
     for i in range(10):
         key = None if i in bad else f"k{i}".encode()
