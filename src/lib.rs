@@ -17,4 +17,7 @@ pub mod records;
 pub mod server;
 
 #[cfg(test)]
+mod fuzzing;
+
+#[cfg(test)]
 pub(crate) mod test_util;

@@ -34,7 +34,11 @@ pub fn encode_join(hdr: &RequestHeader<'_>, r: &JoinResult) -> Vec<u8> {
         error_code: r.error,
         generation_id: r.generation_id,
         protocol_type: r.protocol_type.as_deref(),
-        protocol_name: r.protocol_name.as_deref(),
+        // Not nullable before v7: Kafka's JoinGroupResponse answers an error with "" there.
+        protocol_name: r
+            .protocol_name
+            .as_deref()
+            .or((hdr.api_version < 7).then_some("")),
         leader: &r.leader,
         skip_assignment: r.skip_assignment,
         member_id: &r.member_id,

@@ -1,0 +1,118 @@
+//! Every input the fuzz targets (fuzz/, tools/fuzz.sh) found a bug with, replayed through the
+//! same entry point as its target (fuzz/src/lib.rs, included here by path): one named test per
+//! bug, with the input under tests/fuzz_regressions/<target>/<name>. The committed seed corpora
+//! (fuzz/seeds/) run too, so the harness stays working on the stable toolchain.
+//!
+//! A panic fails the test even where the broker contains it (`contain` logs and goes on): the
+//! fuzzer aborts on every panic, so these tests count them too.
+
+#[allow(dead_code)]
+#[path = "../fuzz/src/lib.rs"]
+mod harness;
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+thread_local! {
+    static PANICS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts panics per thread (each test runs on its own), then reports them as usual.
+fn count_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|p| p.set(p.get() + 1));
+            default(info);
+        }));
+    });
+}
+
+/// Runs one input through `target`'s entry point; a fresh broker for `broker_frame`.
+fn run(target: &str, data: &[u8]) {
+    match target {
+        "broker_frame" => harness::BrokerHarness::new().run(data),
+        "request_decoders" => harness::request_decoders(data),
+        "record_batch" => harness::record_batch(data),
+        "codecs" => harness::codecs(data),
+        "metadata_replay" => harness::metadata_replay(data),
+        "offsets_replay" => harness::offsets_replay(data),
+        t => panic!("unknown fuzz target {t}"),
+    }
+}
+
+fn run_file(target: &str, path: &Path) {
+    count_panics();
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let before = PANICS.with(Cell::get);
+    run(target, &data);
+    let after = PANICS.with(Cell::get);
+    assert_eq!(
+        before,
+        after,
+        "{}: a panic was contained, but it is still a bug",
+        path.display()
+    );
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// One regression input by target and name.
+fn regression(target: &str, name: &str) {
+    run_file(
+        target,
+        &root()
+            .join("tests/fuzz_regressions")
+            .join(target)
+            .join(name),
+    );
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+const TARGETS: [&str; 6] = [
+    "broker_frame",
+    "request_decoders",
+    "record_batch",
+    "codecs",
+    "metadata_replay",
+    "offsets_replay",
+];
+
+/// Every file under tests/fuzz_regressions/ (named tests below or not) and every seed.
+#[test]
+fn every_regression_input_and_seed() {
+    let mut n = 0;
+    for t in TARGETS {
+        for dir in [
+            root().join("tests/fuzz_regressions").join(t),
+            root().join("fuzz/seeds").join(t),
+        ] {
+            for f in files(&dir) {
+                run_file(t, &f);
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 100, "only {n} inputs: are the seed corpora there?");
+}
+
+// ------------------------------------------------------------------ one test per bug
+
+/// JoinGroup v0-v6 answered an error with a null protocol name, which those versions cannot
+/// carry (Kafka sends ""): clients before v7 could not read the response.
+#[test]
+fn join_group_v0_error_null_protocol_name() {
+    regression("broker_frame", "join_group_v0_error_null_protocol_name");
+}
