@@ -284,6 +284,55 @@ impl<R: Read> Walker<R> {
         Ok(true)
     }
 
+    /// `skip_field` for a string (a header key): its bytes must be UTF-8, as the record decoder
+    /// (`parse_records`, used by the cleaner) requires. Checked as the bytes stream past.
+    fn skip_utf8_field(&mut self, end: u64) -> Result<bool, WalkError> {
+        const NOT_UTF8: WalkError = WalkError::Bad("header key is not UTF-8");
+        let len = self.varint()?;
+        if len == -1 {
+            return Ok(false);
+        }
+        if len < 0 || self.pos + len as u64 > end {
+            return Err(WalkError::Bad("record field length out of range"));
+        }
+        let mut left = len as usize;
+        while left > 0 {
+            let avail = self.r.fill_buf()?;
+            if avail.is_empty() {
+                return Err(WalkError::Bad("record extends past its batch"));
+            }
+            let chunk = &avail[..avail.len().min(left)];
+            let good = match std::str::from_utf8(chunk) {
+                Ok(_) => chunk.len(),
+                Err(e) if e.error_len().is_some() => return Err(NOT_UTF8),
+                Err(e) if e.valid_up_to() > 0 => e.valid_up_to(),
+                Err(_) => {
+                    // One character split across buffer refills: read it byte by byte.
+                    let width = match chunk[0] {
+                        0xc2..=0xdf => 2,
+                        0xe0..=0xef => 3,
+                        0xf0..=0xf4 => 4,
+                        _ => return Err(NOT_UTF8),
+                    };
+                    if width > left {
+                        return Err(NOT_UTF8);
+                    }
+                    let mut c = [0u8; 4];
+                    for b in &mut c[..width] {
+                        *b = self.byte()?;
+                    }
+                    std::str::from_utf8(&c[..width]).map_err(|_| NOT_UTF8)?;
+                    left -= width;
+                    continue;
+                }
+            };
+            self.r.consume(good);
+            self.pos += good as u64;
+            left -= good;
+        }
+        Ok(true)
+    }
+
     fn record(&mut self, index: i32) -> Result<RecordInfo, WalkError> {
         let len = self.varint()?;
         if len < 0 {
@@ -300,7 +349,7 @@ impl<R: Read> Walker<R> {
             return Err(WalkError::Bad("header count out of range"));
         }
         for _ in 0..headers {
-            if !self.skip_field(end)? {
+            if !self.skip_utf8_field(end)? {
                 return Err(WalkError::Bad("null header key"));
             }
             self.skip_field(end)?;
