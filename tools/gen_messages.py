@@ -42,6 +42,14 @@ MESSAGES = [
     "DeleteRecords",
     "DescribeCluster",
     "DescribeLogDirs",
+    "AddPartitionsToTxn",
+    "AddOffsetsToTxn",
+    "EndTxn",
+    "TxnOffsetCommit",
+    "WriteTxnMarkers",
+    "DescribeTransactions",
+    "ListTransactions",
+    "DescribeProducers",
 ]
 
 # Highest version to serve where it is below the schema's: ListOffsets v10 is not advertised by a
@@ -54,6 +62,8 @@ DATA_SCHEMAS = [
     ("group-coordinator", "OffsetCommitValue"),
     ("group-coordinator", "GroupMetadataKey"),
     ("group-coordinator", "GroupMetadataValue"),
+    ("transaction-coordinator", "TransactionLogKey"),
+    ("transaction-coordinator", "TransactionLogValue"),
 ]
 
 RUST_KEYWORDS = {"type", "match", "ref", "mod", "fn", "self", "move", "loop", "box", "where", "use", "impl"}
