@@ -70,6 +70,10 @@ pub struct Config {
     pub socket_request_max_bytes: usize,
     pub connections_max_idle_ms: u64,
     pub max_connections: usize,
+    /// `queued.max.request.bytes`: request bytes the reactor holds at most, broker-wide, before
+    /// it stops reading new requests; `<= 0` = unlimited (Kafka's default -1). Ours defaults to
+    /// 100 MiB, one largest request (see `request_memory_budget`).
+    pub queued_max_request_bytes: i64,
     pub offsets_topic_num_partitions: i32,
     /// Kafka's default is 3; a single broker can only host 1.
     pub offsets_topic_replication_factor: i16,
@@ -188,7 +192,9 @@ impl Config {
             compression_type: "producer".into(),
             socket_request_max_bytes: 104_857_600,
             connections_max_idle_ms: 600_000,
-            max_connections: 10_000,
+            // Kafka's default: no limit but the open-files limit (see reactor::fdlimit).
+            max_connections: 2_147_483_647,
+            queued_max_request_bytes: 104_857_600,
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 1,
             offsets_retention_ms: 7 * DAY_MS,
@@ -421,6 +427,10 @@ impl Config {
         );
         set(&mut self.connections_max_idle_ms, b.connections_max_idle_ms);
         set(&mut self.max_connections, b.max_connections);
+        if let Some(q) = b.queued_max_request_bytes {
+            check_queued_max_request_bytes(q, self.socket_request_max_bytes)?;
+            self.queued_max_request_bytes = q;
+        }
         if b.cluster_id.is_some() {
             self.cluster_id = b.cluster_id;
         }
@@ -657,6 +667,15 @@ impl Config {
                 "socket.request.max.bytes" => self.socket_request_max_bytes = positive(k, v)?,
                 "connections.max.idle.ms" => self.connections_max_idle_ms = num(k, v)?,
                 "max.connections" => self.max_connections = positive(k, v)?,
+                "queued.max.request.bytes" => {
+                    let q: i64 = num(k, v)?;
+                    let max = match get("socket.request.max.bytes") {
+                        Some(m) => positive("socket.request.max.bytes", m)?,
+                        None => self.socket_request_max_bytes,
+                    };
+                    check_queued_max_request_bytes(q, max)?;
+                    self.queued_max_request_bytes = q;
+                }
                 "offsets.topic.num.partitions" => {
                     self.offsets_topic_num_partitions = positive(k, v)?
                 }
@@ -699,6 +718,33 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// Kafka refuses to start with a request memory pool smaller than one largest request.
+fn check_queued_max_request_bytes(
+    q: i64,
+    socket_request_max_bytes: usize,
+) -> Result<(), ConfigError> {
+    if q > 0 && (q as u64) < socket_request_max_bytes as u64 {
+        return Err(bad(
+            "queued.max.request.bytes",
+            &q.to_string(),
+            format!("must be at least socket.request.max.bytes ({socket_request_max_bytes}), or -1 for no limit"),
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The reactor's broker-wide budget for buffered request bytes: `queued.max.request.bytes`
+    /// (never below one largest request, `socket.request.max.bytes`), `None` when unlimited.
+    pub fn request_memory_budget(&self) -> Option<usize> {
+        if self.queued_max_request_bytes <= 0 {
+            return None;
+        }
+        let q = usize::try_from(self.queued_max_request_bytes).unwrap_or(usize::MAX);
+        Some(q.max(self.socket_request_max_bytes))
     }
 }
 
@@ -1070,6 +1116,7 @@ struct JsonBroker {
     socket_request_max_bytes: Option<usize>,
     connections_max_idle_ms: Option<u64>,
     max_connections: Option<usize>,
+    queued_max_request_bytes: Option<i64>,
     cluster_id: Option<String>,
 }
 
@@ -1280,6 +1327,41 @@ mod tests {
         let (c, _) =
             Config::from_properties_str("log.flush.interval.messages=9223372036854775807").unwrap();
         assert_eq!(c.log_flush_interval_messages, u64::MAX);
+    }
+
+    #[test]
+    fn request_memory_budget_and_connection_limit() {
+        let d = Config::default();
+        assert_eq!(d.request_memory_budget(), Some(104_857_600));
+        assert_eq!(d.max_connections, 2_147_483_647);
+        let (c, _) = Config::from_properties_str(
+            "queued.max.request.bytes=209715200\nmax.connections=20000",
+        )
+        .unwrap();
+        assert_eq!(c.request_memory_budget(), Some(209_715_200));
+        assert_eq!(c.max_connections, 20_000);
+        let (c, _) = Config::from_properties_str("queued.max.request.bytes=-1").unwrap();
+        assert_eq!(c.request_memory_budget(), None);
+        // Never below one largest request: the default follows a raised request limit...
+        let (c, _) = Config::from_properties_str("socket.request.max.bytes=209715200").unwrap();
+        assert_eq!(c.request_memory_budget(), Some(209_715_200));
+        // ...and a smaller explicit value is refused, as Kafka refuses to start with it.
+        for text in [
+            "queued.max.request.bytes=1000",
+            "socket.request.max.bytes=2000000\nqueued.max.request.bytes=1000000",
+        ] {
+            let e = Config::from_properties_str(text).unwrap_err().to_string();
+            assert!(e.contains("queued.max.request.bytes"), "{text}: {e}");
+        }
+        let (c, _) = Config::from_properties_str(
+            "socket.request.max.bytes=1000\nqueued.max.request.bytes=5000",
+        )
+        .unwrap();
+        assert_eq!(c.request_memory_budget(), Some(5000));
+        let c = Config::from_json_str(r#"{"broker": {"queued_max_request_bytes": -1}}"#).unwrap();
+        assert_eq!(c.request_memory_budget(), None);
+        assert!(Config::from_json_str(r#"{"broker": {"queued_max_request_bytes": 5}}"#).is_err());
+        assert!(Config::from_properties_str("queued.max.request.bytes=lots").is_err());
     }
 
     #[test]

@@ -40,6 +40,7 @@ fn limits(c: &Config) -> Limits {
         max_request_bytes: c.socket_request_max_bytes,
         max_connections: c.max_connections,
         idle_timeout: Duration::from_millis(c.connections_max_idle_ms),
+        queued_max_request_bytes: c.request_memory_budget(),
     }
 }
 
@@ -75,9 +76,25 @@ pub fn prepare(mut config: Config) -> Result<(Reactor, Broker), ServerError> {
 
 /// Runs the broker on this thread until SIGTERM/SIGINT.
 pub fn run(config: Config) -> Result<(), ServerError> {
+    // Before anything opens files: connections and segments share the open-files limit.
+    match crate::reactor::fdlimit::raise_nofile_limit() {
+        Ok((before, after)) if before != after => {
+            log::info!("open-files limit raised from {before} to {after}")
+        }
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot raise the open-files limit: {e}"),
+    }
     let (mut reactor, mut broker) = prepare(config)?;
     reactor.install_signal_handlers()?;
-    log::info!("listening on {}", reactor.local_addr());
+    log::info!(
+        "listening on {} (up to {} connections, {} of buffered requests)",
+        reactor.local_addr(),
+        reactor.connection_cap(),
+        match broker.config.request_memory_budget() {
+            Some(b) => format!("{} MiB", b >> 20),
+            None => "no limit".to_string(),
+        }
+    );
     reactor.run(&mut broker)?;
     Ok(())
 }

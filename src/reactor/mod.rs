@@ -26,8 +26,10 @@
 //! ```
 
 mod conn;
+pub mod fdlimit;
 mod server;
 pub mod signals;
+mod stats;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use server::Reactor;
+pub use stats::TurnStats;
 
 /// A connection id: the slab key, which is also the connection's `mio::Token`.
 pub type ConnId = usize;
@@ -77,23 +80,28 @@ pub trait Service {
     fn shutdown(&mut self);
 }
 
-/// Per-connection limits of the reactor.
+/// Limits of the reactor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// `socket.request.max.bytes`: the largest frame accepted (size prefix excluded).
     pub max_request_bytes: usize,
-    /// Open connections at most; above it the listener's backlog waits.
+    /// `max.connections`: open connections at most (further capped so that a share of the
+    /// open-files limit stays for the log); above it the listener's backlog waits.
     pub max_connections: usize,
     /// `connections.max.idle.ms`: a connection without socket activity this long is closed.
     pub idle_timeout: Duration,
+    /// `queued.max.request.bytes`: request bytes held by connections, broker-wide, above which
+    /// no connection starts reading a new request; `None` = unlimited.
+    pub queued_max_request_bytes: Option<usize>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_bytes: 100 * 1024 * 1024,
-            max_connections: 4096,
+            max_connections: usize::MAX,
             idle_timeout: Duration::from_millis(600_000),
+            queued_max_request_bytes: Some(100 * 1024 * 1024),
         }
     }
 }

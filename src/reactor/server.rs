@@ -1,4 +1,13 @@
 //! The loop itself: listener, connections in a slab (key == token), turns of poll/IO/tick/flush.
+//!
+//! Memory: a connection holds no read buffer while it has nothing half-received. Bytes are read
+//! into one shared scratch buffer and whole frames are handled there, in place; only what is
+//! left when a connection has to stop (a partial frame, or frames behind a parked request) is
+//! copied into a buffer of that connection's own, which is freed as soon as it is consumed.
+//! Those held bytes (or a partial frame's declared size, when larger) are charged to a
+//! broker-wide budget, `queued.max.request.bytes`: while it is used up, connections that would
+//! start a new request are muted (not read) until bytes are released, as Kafka's memory pool
+//! does; a connection in the middle of a frame goes on, so whatever holds memory can finish.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,8 +20,9 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use super::conn::{Conn, Frame};
-use super::{signals, ConnId, Limits, Reply, Service, ShutdownHandle};
+use super::conn::{Conn, Frame, RecvBuf};
+use super::stats::TurnStats;
+use super::{fdlimit, signals, ConnId, Limits, Reply, Service, ShutdownHandle};
 
 // Fixed tokens far above any slab key (the slab never holds more than max_connections entries).
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -26,6 +36,15 @@ const OUTPUT_HIGH_MARK: usize = 64 * 1024 * 1024;
 /// Per connection and turn: frames handled and bytes read before the others get their turn.
 const FRAME_BUDGET: usize = 128;
 const READ_BUDGET: usize = 8 * 1024 * 1024;
+/// Connections accepted per turn at most; the rest wait for the next turn (which does not
+/// sleep), so a connection flood cannot make one turn long.
+const ACCEPT_BUDGET: usize = 256;
+/// The shared scratch buffer: its usual size, and the most it keeps after a large frame grew it
+/// (it goes back to the usual size when no large frame used it for a sweep period).
+const SCRATCH_LEN: usize = 64 * 1024;
+const SCRATCH_KEEP: usize = 8 * 1024 * 1024;
+/// A turn at least this long is logged with where its time went.
+const SLOW_TURN: Duration = Duration::from_millis(500);
 
 /// The event loop; see the module documentation.
 pub struct Reactor {
@@ -34,12 +53,16 @@ pub struct Reactor {
     listener: TcpListener,
     local_addr: SocketAddr,
     limits: Limits,
+    /// Connections open at most: `max_connections`, less a share of the open-files limit.
+    conn_cap: usize,
     conns: Slab<Conn>,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     signals: Option<signals::Signals>,
     /// The listener may hold connections we did not accept (cap reached or accept error).
     accept_pending: bool,
+    /// The accept budget of a turn ran out: accept again next turn, without sleeping.
+    accept_more: bool,
     /// Connections to drive at the start of the next turn (budget used up, unparked, drained).
     pending: Vec<ConnId>,
     /// Connections with output queued this turn.
@@ -47,6 +70,31 @@ pub struct Reactor {
     completions: Vec<(ConnId, Vec<u8>)>,
     next_sweep: Instant,
     output_high_mark: usize,
+    /// Where whole frames are read and handled; see the module documentation.
+    scratch: RecvBuf,
+    /// A large frame used the scratch since the last sweep (so it keeps its size).
+    scratch_large: bool,
+    /// Bytes charged to connections against `queued_max_request_bytes`.
+    queued_bytes: usize,
+    /// Connections not read because the request memory budget was used up.
+    muted: Vec<ConnId>,
+    turns: TurnStats,
+}
+
+/// Why a connection's drive stopped.
+enum Stop {
+    /// It cannot go on this turn (would block, parked, stalled, muted, budget, closing).
+    Done,
+    /// Its own held bytes are all handled: go on reading through the scratch.
+    HeldDrained,
+    /// Close it now.
+    Close,
+}
+
+/// Per-turn budget of one connection.
+struct Budget {
+    frames: usize,
+    read: usize,
 }
 
 impl Reactor {
@@ -58,23 +106,47 @@ impl Reactor {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let conn_cap = fdlimit::connection_cap(limits.max_connections, fdlimit::nofile_limit());
         Ok(Reactor {
             poll,
             events: Events::with_capacity(1024),
             listener,
             local_addr,
             limits,
+            conn_cap,
             conns: Slab::new(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
             signals: None,
             accept_pending: false,
+            accept_more: false,
             pending: Vec::new(),
             dirty: Vec::new(),
             completions: Vec::new(),
             next_sweep: Instant::now(),
             output_high_mark: OUTPUT_HIGH_MARK,
+            scratch: RecvBuf::with_len(SCRATCH_LEN),
+            scratch_large: false,
+            queued_bytes: 0,
+            muted: Vec::new(),
+            turns: TurnStats::default(),
         })
+    }
+
+    /// Connections accepted at most at once (`max_connections` less what the open-files
+    /// limit keeps for the log).
+    pub fn connection_cap(&self) -> usize {
+        self.conn_cap
+    }
+
+    /// Loop-turn durations since start.
+    pub fn turn_stats(&self) -> &TurnStats {
+        &self.turns
+    }
+
+    /// Request bytes held by connections now (charged against `queued_max_request_bytes`).
+    pub fn queued_request_bytes(&self) -> usize {
+        self.queued_bytes
     }
 
     /// The address actually bound (useful with port 0).
@@ -132,7 +204,7 @@ impl Reactor {
     }
 
     fn poll_timeout<S: Service>(&self, service: &S, now: Instant) -> Duration {
-        if !self.pending.is_empty() {
+        if !self.pending.is_empty() || self.accept_more {
             return Duration::ZERO;
         }
         let mut until = (now + MAX_POLL_WAIT).min(self.next_sweep);
@@ -144,9 +216,15 @@ impl Reactor {
 
     /// One turn after the poll returned: IO, tick, flush, completions, writes, idle sweep.
     fn turn<S: Service>(&mut self, service: &mut S, now: Instant) {
+        let mut accepted = self.conns.len();
+        if std::mem::take(&mut self.accept_more) {
+            self.accept(service, now);
+        }
         // Moved out for the iteration: handling an event needs `&mut self`.
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        let mut n_events = 0;
         for ev in events.iter() {
+            n_events += 1;
             // Readiness is a hint: a read or write attempt tells what really happened.
             let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
             let writable = ev.is_writable() || ev.is_write_closed();
@@ -169,18 +247,25 @@ impl Reactor {
             }
         }
         self.events = events;
-        for id in std::mem::take(&mut self.pending) {
+        let pending = std::mem::take(&mut self.pending);
+        let n_pending = pending.len();
+        for id in pending {
             if let Some(conn) = self.conns.get_mut(id) {
                 conn.pending = false;
                 self.drive(id, service, now);
             }
         }
+        accepted = self.conns.len().saturating_sub(accepted);
+        let t_io = Instant::now();
 
         service.tick(now);
+        let t_tick = Instant::now();
         service.flush(now);
+        let t_flush = Instant::now();
 
         let mut done = std::mem::take(&mut self.completions);
         service.take_completions(&mut done);
+        let n_done = done.len();
         for (id, bytes) in done.drain(..) {
             self.complete(id, bytes, service);
         }
@@ -192,16 +277,34 @@ impl Reactor {
                 self.write(id, service, now);
             }
         }
+        self.unmute_if_memory();
 
         if now >= self.next_sweep {
             self.sweep(service, now);
         }
+        let end = Instant::now();
+        let took = end.saturating_duration_since(now);
+        self.turns.record(took);
+        if took >= SLOW_TURN {
+            let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+            ::log::warn!(
+                "reactor: slow loop turn of {:.0} ms: IO {:.0} ms ({n_events} events, \
+                 {n_pending} pending, {accepted} accepted), tick {:.0} ms, flush {:.0} ms, \
+                 {n_done} completions and writes {:.0} ms; {} connections",
+                took.as_secs_f64() * 1e3,
+                ms(now, t_io),
+                ms(t_io, t_tick),
+                ms(t_tick, t_flush),
+                ms(t_flush, end),
+                self.conns.len()
+            );
+        }
     }
 
-    /// Accepts until WouldBlock or the connection cap.
+    /// Accepts until WouldBlock, the connection cap or this turn's accept budget.
     fn accept<S: Service>(&mut self, service: &mut S, now: Instant) {
-        loop {
-            if self.conns.len() >= self.limits.max_connections {
+        for _ in 0..ACCEPT_BUDGET {
+            if self.conns.len() >= self.conn_cap {
                 self.accept_pending = true;
                 return;
             }
@@ -239,39 +342,132 @@ impl Reactor {
                 }
             }
         }
+        // Budget used up: the listener may hold more; the next turn goes on without sleeping.
+        self.accept_more = true;
     }
 
-    /// Handles buffered whole frames and reads until WouldBlock, while the connection may go on:
-    /// not parked, not closing, output below the high mark, budget left.
-    fn drive<S: Service>(&mut self, id: ConnId, service: &mut S, now: Instant) {
-        let max = self.limits.max_request_bytes;
-        let high = self.output_high_mark;
-        let mut frames = 0;
-        let mut read = 0;
-        let Some(conn) = self.conns.get_mut(id) else {
+    fn memory_exhausted(&self) -> bool {
+        self.limits
+            .queued_max_request_bytes
+            .is_some_and(|budget| self.queued_bytes >= budget)
+    }
+
+    /// Once request bytes were released below the budget, every muted connection is read again
+    /// (those that find it used up again are muted again).
+    fn unmute_if_memory(&mut self) {
+        if self.muted.is_empty() || self.memory_exhausted() {
             return;
-        };
-        loop {
-            if conn.parked || conn.closing {
-                return;
-            }
-            if conn.out_bytes >= high {
-                conn.stalled = true;
-                return;
-            }
-            if frames >= FRAME_BUDGET || read >= READ_BUDGET {
+        }
+        for id in std::mem::take(&mut self.muted) {
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.muted = false;
                 if !conn.pending {
                     conn.pending = true;
                     self.pending.push(id);
                 }
-                return;
             }
-            let needed = match conn.check_frame(max) {
+        }
+    }
+
+    /// Handles whole frames and reads until WouldBlock, while the connection may go on: not
+    /// parked, not closing, output below the high mark, budget left, request memory available.
+    /// Frames are handled in the connection's held bytes first, then in the shared scratch;
+    /// what is left in the scratch when the connection stops is moved into its held bytes.
+    fn drive<S: Service>(&mut self, id: ConnId, service: &mut S, now: Instant) {
+        let mut budget = Budget { frames: 0, read: 0 };
+        loop {
+            let Some(conn) = self.conns.get_mut(id) else {
+                return;
+            };
+            let own = !conn.held.is_empty();
+            let mut buf = if own {
+                std::mem::take(&mut conn.held)
+            } else {
+                std::mem::take(&mut self.scratch)
+            };
+            let stop = self.drive_buf(id, &mut buf, own, &mut budget, service, now);
+            if matches!(stop, Stop::Close) {
+                buf.clear(); // nothing of a closing connection is kept
+            }
+            let max = self.limits.max_request_bytes;
+            let Some(conn) = self.conns.get_mut(id) else {
+                if !own {
+                    buf.clear();
+                    self.scratch = buf;
+                }
+                return;
+            };
+            if own {
+                // Fully consumed: the allocation goes (an idle connection holds nothing).
+                if !buf.is_empty() {
+                    conn.held = buf;
+                }
+            } else {
+                if !buf.is_empty() {
+                    conn.held = RecvBuf::holding(buf.pending());
+                }
+                if buf.allocated() > SCRATCH_LEN {
+                    self.scratch_large = true;
+                }
+                buf.clear();
+                self.scratch = if buf.allocated() > SCRATCH_KEEP {
+                    RecvBuf::with_len(SCRATCH_LEN)
+                } else {
+                    buf
+                };
+            }
+            let charge = conn.charge(max);
+            self.queued_bytes = self.queued_bytes - conn.charged + charge;
+            conn.charged = charge;
+            match stop {
+                Stop::Done => return,
+                Stop::HeldDrained => continue,
+                Stop::Close => {
+                    self.close(id, service);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The body of [`Self::drive`] over one buffer: the connection's own held bytes (`own`:
+    /// reads stop at the end of the frame being received) or the scratch.
+    fn drive_buf<S: Service>(
+        &mut self,
+        id: ConnId,
+        buf: &mut RecvBuf,
+        own: bool,
+        budget: &mut Budget,
+        service: &mut S,
+        now: Instant,
+    ) -> Stop {
+        let max = self.limits.max_request_bytes;
+        let high = self.output_high_mark;
+        let exhausted = self.memory_exhausted();
+        let Some(conn) = self.conns.get_mut(id) else {
+            return Stop::Done;
+        };
+        loop {
+            if conn.parked || conn.closing {
+                return Stop::Done;
+            }
+            if conn.out_bytes >= high {
+                conn.stalled = true;
+                return Stop::Done;
+            }
+            if budget.frames >= FRAME_BUDGET || budget.read >= READ_BUDGET {
+                if !conn.pending {
+                    conn.pending = true;
+                    self.pending.push(id);
+                }
+                return Stop::Done;
+            }
+            let needed = match buf.check_frame(max) {
                 Frame::Ready(n) => {
-                    frames += 1;
-                    let frame = conn.frame(n);
+                    budget.frames += 1;
+                    let frame = buf.frame(n);
                     let reply = catch_unwind(AssertUnwindSafe(|| service.handle(id, frame, now)));
-                    conn.consume(n);
+                    buf.consume(n);
                     match reply {
                         Ok(Reply::Now(bytes)) if !is_framed(&bytes) => {
                             ::log::error!(
@@ -279,8 +475,7 @@ impl Reactor {
                                 bytes.len(),
                                 conn.peer
                             );
-                            self.close(id, service);
-                            return;
+                            return Stop::Close;
                         }
                         Ok(Reply::Now(bytes)) => {
                             conn.queue(bytes);
@@ -303,8 +498,7 @@ impl Reactor {
                                 "reactor: request handler panicked; closing connection {id} from {}",
                                 conn.peer
                             );
-                            self.close(id, service);
-                            return;
+                            return Stop::Close;
                         }
                     }
                     continue;
@@ -314,12 +508,31 @@ impl Reactor {
                         "reactor: closing connection {id} from {}: invalid request size {size} (limit {max})",
                         conn.peer
                     );
-                    self.close(id, service);
-                    return;
+                    return Stop::Close;
                 }
                 Frame::Incomplete { needed } => needed,
             };
-            match conn.read_some(needed) {
+            if buf.is_empty() {
+                if own {
+                    return Stop::HeldDrained;
+                }
+                // About to start a new request: as Kafka's memory pool, refuse while the
+                // request memory budget is used up (a frame already begun goes on).
+                if exhausted {
+                    if !conn.muted {
+                        conn.muted = true;
+                        self.muted.push(id);
+                    }
+                    return Stop::Done;
+                }
+            }
+            // The connection's own buffer only ever holds up to the end of its current frame.
+            let limit = if own {
+                needed - buf.pending().len()
+            } else {
+                usize::MAX
+            };
+            match buf.read_from(&mut conn.stream, needed, limit) {
                 Ok(0) => {
                     // Peer EOF: answer what was already sent, then close.
                     conn.closing = true;
@@ -327,18 +540,17 @@ impl Reactor {
                         conn.dirty = true;
                         self.dirty.push(id);
                     }
-                    return;
+                    return Stop::Done;
                 }
                 Ok(n) => {
-                    read += n;
+                    budget.read += n;
                     conn.last_active = now;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Stop::Done,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     ::log::debug!("reactor: read from {}: {e}", conn.peer);
-                    self.close(id, service);
-                    return;
+                    return Stop::Close;
                 }
             }
         }
@@ -422,6 +634,7 @@ impl Reactor {
 
     fn close<S: Service>(&mut self, id: ConnId, service: &mut S) {
         if let Some(mut conn) = self.conns.try_remove(id) {
+            self.queued_bytes -= conn.charged;
             if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
                 ::log::debug!("reactor: deregister connection {id}: {e}");
             }
@@ -451,6 +664,14 @@ impl Reactor {
         if self.accept_pending {
             self.accept(service, now);
         }
+        // The scratch goes back to its usual size once no large frame needs it.
+        if !std::mem::take(&mut self.scratch_large) && self.scratch.allocated() > SCRATCH_LEN {
+            self.scratch = RecvBuf::with_len(SCRATCH_LEN);
+        }
+        if self.conns.is_empty() && self.conns.capacity() > 0 {
+            // After a flood of connections, the table of them goes too.
+            self.conns = Slab::new();
+        }
         let period = (idle / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
         self.next_sweep = now + period;
     }
@@ -472,7 +693,9 @@ impl Reactor {
         }
         self.pending.clear();
         self.dirty.clear();
-        ::log::info!("reactor: stopped");
+        self.muted.clear();
+        self.queued_bytes = 0;
+        ::log::info!("reactor: stopped; loop turns: {}", self.turns);
     }
 }
 
@@ -494,7 +717,16 @@ impl Reactor {
         self.output_high_mark = bytes;
     }
 
-    pub(crate) fn read_buf_lens(&self) -> Vec<usize> {
-        self.conns.iter().map(|(_, c)| c.read_buf_len()).collect()
+    /// Memory held for received bytes by each connection.
+    pub(crate) fn held_lens(&self) -> Vec<usize> {
+        self.conns.iter().map(|(_, c)| c.held.allocated()).collect()
+    }
+
+    pub(crate) fn scratch_len(&self) -> usize {
+        self.scratch.allocated()
+    }
+
+    pub(crate) fn muted_count(&self) -> usize {
+        self.conns.iter().filter(|(_, c)| c.muted).count()
     }
 }

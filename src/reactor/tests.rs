@@ -211,6 +211,7 @@ fn test_limits() -> Limits {
         max_request_bytes: 1024 * 1024,
         max_connections: 64,
         idle_timeout: Duration::from_secs(60),
+        queued_max_request_bytes: None,
     }
 }
 
@@ -472,7 +473,16 @@ fn read_buffer_grows_only_as_far_as_received_data_needs() {
         reactor.run_once(&mut service, Duration::from_millis(20));
     }
     assert_eq!(reactor.connection_count(), 1);
-    assert_eq!(reactor.read_buf_lens(), [super::conn::INITIAL_READ_BUF]);
+    let held = reactor.held_lens();
+    assert!(
+        held[0] >= 104 && held[0] <= super::conn::MIN_GROWTH,
+        "{held:?}"
+    );
+    assert_eq!(
+        reactor.queued_request_bytes(),
+        4 + 1024 * 1024,
+        "declared size charged"
+    );
 }
 
 #[test]
@@ -490,4 +500,212 @@ fn sigterm_shuts_down_gracefully() {
     thread.join().unwrap().unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(server.shared.shut_down.load(Ordering::SeqCst));
+}
+
+/// Drives `reactor` until `done` holds (at most 5 s of turns).
+fn turn_until(
+    reactor: &mut Reactor,
+    service: &mut TestService,
+    mut done: impl FnMut(&Reactor) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done(reactor) {
+        assert!(Instant::now() < deadline, "condition not reached in 5 s");
+        reactor.run_once(service, Duration::from_millis(5));
+    }
+}
+
+/// Turns until `s` has one whole response, then reads it (and nothing more).
+fn turn_and_read(
+    reactor: &mut Reactor,
+    service: &mut TestService,
+    s: &mut TcpStream,
+) -> (i32, Vec<u8>) {
+    s.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut want = 4;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < want {
+        assert!(Instant::now() < deadline, "no response in 5 s");
+        let mut buf = vec![0u8; want - got.len()];
+        match s.read(&mut buf) {
+            Ok(0) => panic!("closed"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                reactor.run_once(service, Duration::from_millis(5))
+            }
+            Err(e) => panic!("{e}"),
+        }
+        if got.len() == 4 && want == 4 {
+            want = 4 + u32::from_be_bytes([got[0], got[1], got[2], got[3]]) as usize;
+        }
+    }
+    s.set_nonblocking(false).unwrap();
+    let corr = i32::from_be_bytes([got[4], got[5], got[6], got[7]]);
+    (corr, got[8..].to_vec())
+}
+
+#[test]
+fn idle_connections_hold_no_read_buffer() {
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), test_limits()).unwrap();
+    let mut service = TestService::new(Arc::new(Shared::default()));
+    let scratch = reactor.scratch_len();
+    let mut clients: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(reactor.local_addr()).unwrap())
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.write_all(&frame(0, 0, i as i32, &[i as u8; 3000]))
+            .unwrap();
+        // Half of them also start another frame and stop in its middle.
+        if i % 2 == 0 {
+            c.write_all(&frame(0, 0, 1000 + i as i32, b"not yet")[..10])
+                .unwrap();
+        }
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(
+            turn_and_read(&mut reactor, &mut service, c),
+            (i as i32, vec![i as u8; 3000])
+        );
+    }
+    turn_until(&mut reactor, &mut service, |r| r.connection_count() == 20);
+    // Only the partial frames are held, each in a buffer of its own size.
+    let held = reactor.held_lens();
+    assert_eq!(held.iter().filter(|&&n| n == 10).count(), 10, "{held:?}");
+    assert_eq!(held.iter().filter(|&&n| n == 0).count(), 10, "{held:?}");
+    assert_eq!(reactor.queued_request_bytes(), 10 * (4 + 8 + 7));
+    for (i, c) in clients.iter_mut().enumerate().filter(|(i, _)| i % 2 == 0) {
+        c.write_all(&frame(0, 0, 1000 + i as i32, b"not yet")[10..])
+            .unwrap();
+        assert_eq!(
+            turn_and_read(&mut reactor, &mut service, c),
+            (1000 + i as i32, b"not yet".to_vec())
+        );
+    }
+    // Every connection is idle again: no read buffer anywhere, nothing charged.
+    assert_eq!(reactor.held_lens(), vec![0; 20]);
+    assert_eq!(reactor.queued_request_bytes(), 0);
+    assert_eq!(reactor.scratch_len(), scratch);
+}
+
+#[test]
+fn frames_behind_a_parked_request_are_held_then_released() {
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), test_limits()).unwrap();
+    let mut service = TestService::new(Arc::new(Shared::default()));
+    let mut c = TcpStream::connect(reactor.local_addr()).unwrap();
+    let mut bytes = frame(1, 0, 1, b""); // parked until released
+    for corr in 2..10 {
+        bytes.extend(frame(0, 0, corr, &[corr as u8; 100]));
+    }
+    c.write_all(&bytes).unwrap();
+    turn_until(&mut reactor, &mut service, |r| r.queued_request_bytes() > 0);
+    assert_eq!(reactor.queued_request_bytes(), 8 * 112);
+    assert_eq!(reactor.held_lens(), [8 * 112]);
+    let mut other = TcpStream::connect(reactor.local_addr()).unwrap();
+    other.write_all(&frame(5, 0, 50, b"release")).unwrap();
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut other),
+        (50, b"release".to_vec())
+    );
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut c),
+        (1, b"parked".to_vec())
+    );
+    for corr in 2..10 {
+        assert_eq!(
+            turn_and_read(&mut reactor, &mut service, &mut c),
+            (corr, vec![corr as u8; 100])
+        );
+    }
+    assert_eq!(reactor.held_lens(), [0, 0]);
+    assert_eq!(reactor.queued_request_bytes(), 0);
+}
+
+#[test]
+fn large_frame_is_handled_and_the_scratch_shrinks_back() {
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(1), // sweeps every 100 ms
+        ..test_limits()
+    };
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), limits).unwrap();
+    let mut service = TestService::new(Arc::new(Shared::default()));
+    let usual = reactor.scratch_len();
+    let mut c = TcpStream::connect(reactor.local_addr()).unwrap();
+    let writer = {
+        let mut w = c.try_clone().unwrap();
+        thread::spawn(move || {
+            let big = vec![0x5au8; 900 * 1024];
+            w.write_all(&frame(0, 0, 1, &big)).unwrap();
+        })
+    };
+    let (corr, body) = turn_and_read(&mut reactor, &mut service, &mut c);
+    writer.join().unwrap();
+    assert_eq!((corr, body.len()), (1, 900 * 1024));
+    assert_eq!(reactor.held_lens(), [0]);
+    assert_eq!(reactor.queued_request_bytes(), 0);
+    // Two sweep periods without a large frame: back to the usual size.
+    let until = Instant::now() + Duration::from_millis(250);
+    while Instant::now() < until {
+        reactor.run_once(&mut service, Duration::from_millis(5));
+    }
+    assert_eq!(reactor.scratch_len(), usual);
+    c.write_all(&frame(0, 0, 2, b"small")).unwrap();
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut c),
+        (2, b"small".to_vec())
+    );
+}
+
+#[test]
+fn request_memory_budget_mutes_new_requests_until_released() {
+    let limits = Limits {
+        queued_max_request_bytes: Some(256 * 1024),
+        ..test_limits()
+    };
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), limits).unwrap();
+    let mut service = TestService::new(Arc::new(Shared::default()));
+    // A declares 600 KiB and sends a part: its declared size is charged, over the budget
+    // (one request may go over, as in Kafka's memory pool).
+    let mut a = TcpStream::connect(reactor.local_addr()).unwrap();
+    let big = frame(0, 0, 1, &vec![1u8; 600 * 1024]);
+    a.write_all(&big[..1000]).unwrap();
+    turn_until(&mut reactor, &mut service, |r| r.queued_request_bytes() > 0);
+    assert_eq!(reactor.queued_request_bytes(), big.len());
+    // B's new request is not read while the budget is used up.
+    let mut b = TcpStream::connect(reactor.local_addr()).unwrap();
+    b.write_all(&frame(0, 0, 2, b"waits")).unwrap();
+    turn_until(&mut reactor, &mut service, |r| r.muted_count() == 1);
+    for _ in 0..10 {
+        reactor.run_once(&mut service, Duration::from_millis(2));
+    }
+    assert_eq!(reactor.muted_count(), 1);
+    // A, already in the middle of its frame, goes on; its answer releases the bytes and B is read.
+    let rest = big[1000..].to_vec();
+    let mut aw = a.try_clone().unwrap();
+    let writer = thread::spawn(move || aw.write_all(&rest).unwrap());
+    let (corr, body) = turn_and_read(&mut reactor, &mut service, &mut a);
+    writer.join().unwrap();
+    assert_eq!((corr, body.len()), (1, 600 * 1024));
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut b),
+        (2, b"waits".to_vec())
+    );
+    assert_eq!(reactor.muted_count(), 0);
+    assert_eq!(reactor.queued_request_bytes(), 0);
+}
+
+#[test]
+fn a_flood_of_connections_is_accepted_over_several_short_turns() {
+    let limits = Limits {
+        max_connections: 2000,
+        ..test_limits()
+    };
+    let server = Server::start(limits);
+    let mut clients: Vec<TcpStream> = (0..600).map(|_| server.connect()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.write_all(&frame(0, 0, i as i32, b"hi")).unwrap();
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(read_response(c), (i as i32, b"hi".to_vec()));
+    }
 }
