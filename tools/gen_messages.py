@@ -158,7 +158,8 @@ class Field:
         self.rname = snake(d["name"])
         self.type = d["type"]
         lo, hi = msg_valid
-        self.versions = Versions(d.get("versions")).intersect(lo, hi)
+        # A field given only taggedVersions exists in those versions (as Kafka's generator reads it).
+        self.versions = Versions(d.get("versions") or d.get("taggedVersions")).intersect(lo, hi)
         self.nullable = Versions(d.get("nullableVersions")).intersect(lo, hi)
         self.tagged = Versions(d.get("taggedVersions")).intersect(lo, hi)
         self.tag = d.get("tag")

@@ -19,6 +19,10 @@ pub const FIRST_FLEXIBLE: i16 = 1;
 pub struct TransactionLogValue<'a> {
     /// Producer id in use by the transactional id (versions 0+ to 1)
     pub producer_id: i64,
+    /// Producer id used by the last committed transaction (versions 1+ to 1, tagged)
+    pub previous_producer_id: i64,
+    /// Latest producer ID sent to the producer for the given transactional ID (versions 1+ to 1, tagged)
+    pub next_producer_id: i64,
     /// Epoch associated with the producer id (versions 0+ to 1)
     pub producer_epoch: i16,
     /// Transaction timeout in milliseconds (versions 0+ to 1)
@@ -31,18 +35,23 @@ pub struct TransactionLogValue<'a> {
     pub transaction_last_update_timestamp_ms: i64,
     /// Time the transaction was started (versions 0+ to 1)
     pub transaction_start_timestamp_ms: i64,
+    /// The transaction version used by the client (versions 1+ to 1, tagged)
+    pub client_transaction_version: i16,
 }
 
 impl<'a> Default for TransactionLogValue<'a> {
     fn default() -> Self {
         TransactionLogValue {
             producer_id: 0,
+            previous_producer_id: -1,
+            next_producer_id: -1,
             producer_epoch: 0,
             transaction_timeout_ms: 0,
             transaction_status: 0,
             transaction_partitions: None,
             transaction_last_update_timestamp_ms: 0,
             transaction_start_timestamp_ms: 0,
+            client_transaction_version: 0,
         }
     }
 }
@@ -98,7 +107,24 @@ impl<'a> TransactionLogValue<'a> {
             this.transaction_start_timestamp_ms = v;
         }
         if flexible {
-            r.skip_tagged_fields()?;
+            r.tagged_fields(|tag, r| {
+                match tag {
+                    0 if version >= 1 && version <= 1 => {
+                        let v = r.i64()?;
+                        this.previous_producer_id = v;
+                    }
+                    1 if version >= 1 && version <= 1 => {
+                        let v = r.i64()?;
+                        this.next_producer_id = v;
+                    }
+                    2 if version >= 1 && version <= 1 => {
+                        let v = r.i16()?;
+                        this.client_transaction_version = v;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            })?;
         }
         Ok(this)
     }
@@ -133,7 +159,33 @@ impl<'a> TransactionLogValue<'a> {
             w.i64(self.transaction_start_timestamp_ms);
         }
         if flexible {
-            w.uvarint(0);
+            let d = Self::default();
+            let n = ((version >= 1 && version <= 1)
+                && self.previous_producer_id != d.previous_producer_id) as u32
+                + ((version >= 1 && version <= 1) && self.next_producer_id != d.next_producer_id)
+                    as u32
+                + ((version >= 1 && version <= 1)
+                    && self.client_transaction_version != d.client_transaction_version)
+                    as u32;
+            w.uvarint(n);
+            if (version >= 1 && version <= 1) && self.previous_producer_id != d.previous_producer_id
+            {
+                w.tagged_field(0, |w| {
+                    w.i64(self.previous_producer_id);
+                });
+            }
+            if (version >= 1 && version <= 1) && self.next_producer_id != d.next_producer_id {
+                w.tagged_field(1, |w| {
+                    w.i64(self.next_producer_id);
+                });
+            }
+            if (version >= 1 && version <= 1)
+                && self.client_transaction_version != d.client_transaction_version
+            {
+                w.tagged_field(2, |w| {
+                    w.i16(self.client_transaction_version);
+                });
+            }
         }
     }
 }
@@ -218,12 +270,15 @@ pub mod sample {
     pub fn transaction_log_value() -> TransactionLogValue<'static> {
         TransactionLogValue {
             producer_id: 7,
-            producer_epoch: 8,
-            transaction_timeout_ms: 9,
-            transaction_status: 10,
+            previous_producer_id: 8,
+            next_producer_id: 9,
+            producer_epoch: 10,
+            transaction_timeout_ms: 11,
+            transaction_status: 12,
             transaction_partitions: Some(vec![partitions_schema(), partitions_schema()]),
-            transaction_last_update_timestamp_ms: 12,
-            transaction_start_timestamp_ms: 13,
+            transaction_last_update_timestamp_ms: 14,
+            transaction_start_timestamp_ms: 15,
+            client_transaction_version: 16,
         }
     }
     pub fn partitions_schema() -> PartitionsSchema<'static> {
