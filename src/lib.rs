@@ -15,6 +15,7 @@ pub mod protocol;
 pub mod reactor;
 pub mod records;
 pub mod server;
+pub mod txn;
 
 #[cfg(test)]
 mod fuzzing;
