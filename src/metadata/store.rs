@@ -488,12 +488,16 @@ impl MetadataStore {
             let bytes = fs::read(path).map_err(io_err(path))?;
             let mut it = batches_checked(&bytes);
             let mut corrupt = None;
+            // The end of the batches replayed so far: what is kept is exactly what the image
+            // holds (a corrupt batch and everything after it are cut before the next append).
+            let mut valid = 0;
             for item in it.by_ref() {
                 match item {
                     Ok((h, batch)) => {
                         self.epoch = self.epoch.max(h.partition_leader_epoch);
                         self.next_offset = self.next_offset.max(h.next_offset());
                         if h.is_control() || h.next_offset() <= from_offset {
+                            valid += batch.len();
                             continue;
                         }
                         let skip = (from_offset - h.base_offset).max(0);
@@ -501,6 +505,7 @@ impl MetadataStore {
                             corrupt = Some("records do not decode".to_string());
                             break;
                         }
+                        valid += batch.len();
                     }
                     Err(e) => {
                         corrupt = Some(e.to_string());
@@ -508,12 +513,7 @@ impl MetadataStore {
                     }
                 }
             }
-            let valid = if corrupt.is_some() {
-                // The iterator stopped before the bad batch; re-find where it starts.
-                valid_prefix(&bytes)
-            } else {
-                it.position()
-            } as u64;
+            let valid = valid as u64;
             self.next_offset = self.next_offset.max(*base);
             let dropped: Vec<PathBuf> = segments[i + 1..].iter().map(|(_, p)| p.clone()).collect();
             let needs_repair = corrupt.is_some();
@@ -588,30 +588,6 @@ impl MetadataStore {
         }
         true
     }
-}
-
-/// Length of the prefix of `bytes` made of whole batches with good CRCs and parseable records.
-fn valid_prefix(bytes: &[u8]) -> usize {
-    let mut it = batches_checked(bytes);
-    let mut good = 0;
-    for item in it.by_ref() {
-        match item {
-            Ok((h, batch)) => {
-                let ok = h.is_control()
-                    || match records_payload(batch, DECOMPRESS_CAP) {
-                        Ok(p) => parse_records(&p, h.record_count).is_ok(),
-                        Err(RecordsError::Compression(_)) => true,
-                        Err(_) => false,
-                    };
-                if !ok {
-                    break;
-                }
-                good += batch.len();
-            }
-            Err(_) => break,
-        }
-    }
-    good
 }
 
 fn sync_dir(dir: &Path) {
