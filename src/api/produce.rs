@@ -163,6 +163,11 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
             (error::KAFKA_STORAGE_ERROR, "The disk holding this partition is full.")
         }
         LogError::Io(_) => (error::KAFKA_STORAGE_ERROR, "Disk error when trying to access log file on the disk."),
+        LogError::InvalidBatch(_) => (error::INVALID_RECORD, "invalid record batch"),
+        LogError::InvalidTxnState(_) => (
+            crate::txn::coordinator::INVALID_TXN_STATE,
+            "The producer attempted a transactional operation in an invalid state.",
+        ),
     }
 }
 
@@ -348,7 +353,11 @@ pub fn handle(
                 Err(e) => {
                     let (code, msg) = log_error_code(&e);
                     log::debug!("produce to {name}-{}: {e}", p.index);
-                    rs.push(PartResult::err(code, Some(msg)));
+                    let mut r = PartResult::err(code, Some(msg));
+                    if let LogError::InvalidBatch(m) | LogError::InvalidTxnState(m) = e {
+                        r.message = Some(Cow::Owned(m));
+                    }
+                    rs.push(r);
                 }
             }
         }

@@ -9,9 +9,11 @@ pub mod health;
 mod index;
 mod manager;
 mod partition;
+mod partition_txn;
 pub mod producer_state;
 mod scan;
 mod segment;
+pub mod txn_index;
 pub mod validate;
 
 pub use cleaner::{CleanProgress, CLEANER_OFFSET_CHECKPOINT};
@@ -70,6 +72,8 @@ pub struct LogConfig {
     pub min_compaction_lag_ms: i64,
     /// `min.cleanable.dirty.ratio`
     pub min_cleanable_dirty_ratio: f64,
+    /// `producer.id.expiration.ms`: idle producers (without an open transaction) are forgotten.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -92,6 +96,7 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             min_compaction_lag_ms: 0,
             min_cleanable_dirty_ratio: 0.5,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }
@@ -125,6 +130,10 @@ pub enum LogError {
     /// The log directory went offline after an I/O error, or the partition failed
     /// (KAFKA_STORAGE_ERROR).
     Offline,
+    /// A batch the partition refuses whole (INVALID_RECORD), e.g. a control batch from a client.
+    InvalidBatch(String),
+    /// A write that does not fit the producer's transaction state (INVALID_TXN_STATE).
+    InvalidTxnState(String),
 }
 
 impl fmt::Display for LogError {
@@ -153,6 +162,7 @@ impl fmt::Display for LogError {
             LogError::RecordErrors(e) => write!(f, "{}", e.summary()),
             LogError::Corrupt(what) => write!(f, "corrupt log: {what}"),
             LogError::Offline => write!(f, "the log directory is offline"),
+            LogError::InvalidBatch(why) | LogError::InvalidTxnState(why) => f.write_str(why),
         }
     }
 }
@@ -197,3 +207,5 @@ pub struct ReadInfo {
 mod fault_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

@@ -49,8 +49,10 @@ pub struct PartitionLog {
     /// Files were created or removed since the last directory fsync.
     pub(super) dir_dirty: bool,
     stats: OpenStats,
-    /// Idempotent producers' recent batches (kept in memory; lost state accepts any sequence).
-    producers: ProducerStates,
+    /// Producers' recent batches and open transactions (saved in `.snapshot` files).
+    pub(super) producers: ProducerStates,
+    /// Aborted transactions, by marker offset (from the segments' `.txnindex` files).
+    pub(super) aborted: Vec<super::txn_index::AbortedTxn>,
     /// The health of the log directory this partition lives in (shared with its neighbours).
     health: SharedHealth,
     /// Set when work on this partition panicked: it is offline on its own.
@@ -92,8 +94,9 @@ impl PartitionLog {
             let Some(name) = name.to_str() else { continue };
             if let Some(b) = parse_file_name(name, "log") {
                 bases.push(b);
-            } else if let Some(b) =
-                parse_file_name(name, "index").or_else(|| parse_file_name(name, "timeindex"))
+            } else if let Some(b) = parse_file_name(name, "index")
+                .or_else(|| parse_file_name(name, "timeindex"))
+                .or_else(|| parse_file_name(name, "txnindex"))
             {
                 index_files.push((b, name.to_string()));
             }
@@ -182,12 +185,14 @@ impl PartitionLog {
             dir_dirty,
             stats,
             producers: ProducerStates::default(),
+            aborted: Vec::new(),
             health: DirHealth::new(dir),
             failed: None,
         };
         let leo = log.log_end_offset();
         let first = log.segments.keys().next().copied().unwrap_or(0);
         log.log_start_offset = state.log_start_offset.max(first).min(leo);
+        log.load_txn_state(now_ms)?;
         // Whatever was scanned is made durable now, so all of the log is below the
         // recovery point.
         if log.stats.segments_recovered > 0 || log.dir_dirty {
@@ -230,7 +235,7 @@ impl PartitionLog {
         self.failed.is_some() || self.health.is_offline()
     }
 
-    fn check_online(&self) -> Result<(), LogError> {
+    pub(super) fn check_online(&self) -> Result<(), LogError> {
         if self.is_offline() {
             return Err(LogError::Offline);
         }
@@ -239,7 +244,7 @@ impl PartitionLog {
 
     /// An error from writing to this log: a full disk is only reported, anything else takes
     /// the directory offline.
-    fn write_failed(&self, what: &str, e: LogError) -> LogError {
+    pub(super) fn write_failed(&self, what: &str, e: LogError) -> LogError {
         if let LogError::Io(err) = &e {
             let what = format!("{what} in {}", self.dir.display());
             self.health.on_write_error(&what, err);
@@ -317,6 +322,22 @@ impl PartitionLog {
         let mut headers = Vec::new();
         for item in batches_checked(batches) {
             let (h, bytes) = item?;
+            if h.is_control() {
+                return Err(LogError::InvalidBatch(format!(
+                    "Clients are not allowed to write control records in topic partition {}",
+                    self.topic_partition_name()
+                )));
+            }
+            if h.producer_id >= 0
+                && !h.is_transactional()
+                && self.producers.has_open_txn(h.producer_id)
+            {
+                return Err(LogError::InvalidTxnState(format!(
+                    "Expected transactional write from producer {} in partition {}",
+                    h.producer_id,
+                    self.topic_partition_name()
+                )));
+            }
             if bytes.len() > self.config.max_message_bytes {
                 return Err(LogError::MessageTooLarge);
             }
@@ -388,17 +409,7 @@ impl PartitionLog {
         if headers.is_empty() {
             return Ok(info);
         }
-        let roll = self.segments.values().next_back().is_some_and(|seg| {
-            seg.should_roll(&self.config, batches.len(), max_timestamp, next - 1, now_ms)
-        });
-        if roll {
-            if let Err(e) = self.roll(now_ms) {
-                return Err(self.write_failed("rolling a segment", e));
-            }
-        }
-        if let Err(e) = self.active()?.append(batches, &headers) {
-            return Err(self.write_failed("appending", e.into()));
-        }
+        self.write_batches(batches, &headers, now_ms)?;
         for h in headers
             .iter()
             .filter(|h| h.producer_id >= 0 && !h.is_control())
@@ -410,9 +421,45 @@ impl PartitionLog {
                 last_offset: h.last_offset(),
                 max_timestamp: h.max_timestamp,
             };
-            self.producers.update(h.producer_id, h.producer_epoch, meta);
+            self.producers.update_batch(
+                h.producer_id,
+                h.producer_epoch,
+                meta,
+                h.is_transactional(),
+            );
         }
         Ok(info)
+    }
+
+    /// Writes batches whose offsets are already assigned (rolling first if due).
+    pub(super) fn write_batches(
+        &mut self,
+        batches: &[u8],
+        headers: &[crate::records::BatchHeader],
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let Some(last) = headers.last() else {
+            return Ok(());
+        };
+        let max_timestamp = headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1);
+        let roll = self.segments.values().next_back().is_some_and(|seg| {
+            seg.should_roll(
+                &self.config,
+                batches.len(),
+                max_timestamp,
+                last.last_offset(),
+                now_ms,
+            )
+        });
+        if roll {
+            if let Err(e) = self.roll(now_ms) {
+                return Err(self.write_failed("rolling a segment", e));
+            }
+        }
+        if let Err(e) = self.active()?.append(batches, headers) {
+            return Err(self.write_failed("appending", e.into()));
+        }
+        Ok(())
     }
 
     fn duplicate_info(&self, m: BatchMeta) -> AppendInfo {
@@ -439,6 +486,10 @@ impl PartitionLog {
         self.active()?.seal()?;
         self.segments.insert(leo, seg);
         self.dir_dirty = true;
+        // Producer state at the new segment's base, so a restart replays at most one segment.
+        if let Err(e) = self.take_snapshot(false) {
+            log::warn!("{}: producer snapshot at the roll: {e}", self.dir.display());
+        }
         Ok(())
     }
 
@@ -667,6 +718,7 @@ impl PartitionLog {
         }
         self.delete_segments(&doomed)
             .map_err(|e| self.write_failed("deleting segments", e))?;
+        self.prune_txn_state();
         Ok(doomed.len())
     }
 
@@ -700,6 +752,7 @@ impl PartitionLog {
         }
         self.delete_segments(&doomed)
             .map_err(|e| self.write_failed("deleting segments", e))?;
+        self.prune_txn_state();
         Ok(self.log_start_offset)
     }
 
@@ -726,6 +779,13 @@ impl PartitionLog {
         if let Err(e) = self.active()?.seal() {
             return Err(self.write_failed("sealing the active segment", e.into()));
         }
+        self.take_snapshot(true)?;
         self.flush()
+    }
+
+    /// Forgets producers idle past `producer.id.expiration.ms` (none with an open transaction).
+    pub fn expire_producers(&mut self, now_ms: i64) -> usize {
+        self.producers
+            .expire(now_ms, self.config.producer_id_expiration_ms)
     }
 }

@@ -518,6 +518,7 @@ impl Segment {
             faults::sync_data(&self.log, &self.log_path)?;
             self.offset_index.sync()?;
             self.time_index.sync()?;
+            super::txn_index::sync(&self.txn_index_path())?;
             self.dirty = false;
         }
         Ok(())
@@ -529,6 +530,7 @@ impl Segment {
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index_path(),
         ];
         drop(self);
         for p in paths {
@@ -542,5 +544,59 @@ impl Segment {
 
     fn name(&self) -> String {
         self.log_path.display().to_string()
+    }
+
+    /// `<base>.txnindex` beside the log (the aborted transactions whose markers are here).
+    pub fn txn_index_path(&self) -> PathBuf {
+        self.log_path.with_extension("txnindex")
+    }
+
+    /// Calls `f` with each batch header from the first batch holding `from` to the end, and,
+    /// for a transaction marker, whether it commits. Records are not decoded otherwise.
+    pub fn replay_from(
+        &self,
+        from: i64,
+        mut f: impl FnMut(&BatchHeader, Option<bool>),
+    ) -> Result<(), LogError> {
+        let Some(start) = self.find_position(from)? else {
+            return Ok(());
+        };
+        let mut sc = Scanner::new(&self.log, start, self.size, LOOKUP_WINDOW);
+        loop {
+            let pos = sc.pos;
+            let h = match sc.next(false)? {
+                Step::Batch(h) => h,
+                Step::End => return Ok(()),
+                Step::Bad(e) => return Err(LogError::Corrupt(format!("{}: {e}", self.name()))),
+            };
+            let marker = if h.is_control() {
+                match sc.batch_bytes(pos, h.total_len())? {
+                    Some(b) => marker_type(b),
+                    None => None,
+                }
+            } else {
+                None
+            };
+            f(&h, marker);
+        }
+    }
+}
+
+/// Whether a control batch is a COMMIT (`Some(true)`) or ABORT marker; `None` for other control
+/// records or an unreadable one.
+pub(crate) fn marker_type(batch: &[u8]) -> Option<bool> {
+    let h = BatchHeader::parse(batch).ok()?;
+    let payload = crate::records::records_payload(batch, 1 << 20).ok()?;
+    let r = crate::records::iter_records(&payload, h.record_count)
+        .next()?
+        .ok()?;
+    let key = r.key?;
+    if key.len() < 4 {
+        return None;
+    }
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
     }
 }

@@ -427,17 +427,7 @@ fn compressed_and_control_batches() {
         }
         log.append(&mut b.finish(), round, 0).unwrap();
         // A transaction marker (control batch without key checks).
-        let mut c = BatchBuilder::new(0, round)
-            .control(true)
-            .transactional(true);
-        c.push(
-            None,
-            round,
-            Some(&[0, 0, 0, 1]),
-            Some(&[0, 0, 0, 0, 0, 0]),
-            &[],
-        );
-        log.append(&mut c.finish(), round, 0).unwrap();
+        log.append_marker(7, 0, true, 0, round).unwrap();
         log.roll(round).unwrap();
     }
     let mut b = BatchBuilder::new(0, 5);
