@@ -654,6 +654,9 @@ impl BrokerHarness {
             if conns[c].waiting.is_some() {
                 self.close(c, &mut conns);
             }
+            if too_many_partitions(frame) {
+                continue;
+            }
             let mut frame = frame.to_vec();
             let expect = Expect::of(&frame);
             let reply = self.broker.handle(c, &mut frame, self.now);
@@ -709,6 +712,56 @@ impl Default for BrokerHarness {
     fn default() -> Self {
         BrokerHarness::new()
     }
+}
+
+/// Partitions one frame may create in the fuzzer. Each costs a directory and three files (tens
+/// of microseconds); the broker accepts up to 10,000 per CreateTopics (Kafka's limit) and 100,000
+/// per topic, so without this the fuzzer spends its time in mkdir. Refusals above the limits are
+/// fast and still fuzzed.
+const MAX_NEW_PARTITIONS: i64 = 64;
+
+/// Whether `frame` is a CreateTopics or CreatePartitions that would make more than
+/// `MAX_NEW_PARTITIONS` partitions and less than what the broker refuses outright: skipped.
+fn too_many_partitions(frame: &[u8]) -> bool {
+    let Ok((h, body)) = RequestHeader::parse(frame) else {
+        return false;
+    };
+    if !apis::is_supported(h.api_key, h.api_version) {
+        return false;
+    }
+    let mut r = Reader::new(body);
+    let (total, refused_above) = match h.api_key {
+        apis::CREATE_TOPICS => {
+            let Ok(req) = create_topics_request::CreateTopicsRequest::decode(&mut r, h.api_version)
+            else {
+                return false;
+            };
+            let total = req
+                .topics
+                .iter()
+                .map(|t| match (t.assignments.len(), t.num_partitions) {
+                    (0, n) => n.max(1) as i64,
+                    (n, _) => n as i64,
+                })
+                .sum();
+            (total, 10_000)
+        }
+        apis::CREATE_PARTITIONS => {
+            let Ok(req) =
+                create_partitions_request::CreatePartitionsRequest::decode(&mut r, h.api_version)
+            else {
+                return false;
+            };
+            let total = req
+                .topics
+                .iter()
+                .map(|t| t.count.max(0) as i64)
+                .sum::<i64>();
+            (total, 100_000)
+        }
+        _ => return false,
+    };
+    total > MAX_NEW_PARTITIONS && total <= refused_above
 }
 
 fn fingerprint(b: &Broker) -> Fingerprint {

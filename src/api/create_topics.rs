@@ -10,6 +10,9 @@ use crate::protocol::messages::create_topics_response::*;
 use crate::protocol::wire::{DResult, Reader};
 use std::time::Instant;
 
+/// Kafka's `MAX_PARTITIONS_PER_BATCH`.
+const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
 struct Verdict {
     error: i16,
     message: Option<String>,
@@ -124,12 +127,31 @@ pub fn handle(
     let v = hdr.api_version;
     let req = CreateTopicsRequest::decode(&mut Reader::new(body), v)?;
     let count = super::occurrences(req.topics.iter().map(|t| t.name));
+    // Kafka 4 (KAFKA-17870) refuses a request that would create more than 10,000 partitions in
+    // all, before creating anything: one request cannot make a hundred thousand partition logs.
+    let total: i64 = req
+        .topics
+        .iter()
+        .filter(|t| count[t.name] == 1)
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => b.config.num_partitions.max(0) as i64,
+            (0, n) => n.max(0) as i64,
+            (n, _) => n as i64,
+        })
+        .sum();
     let mut verdicts = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let mut verdict = if count[t.name] > 1 {
             Verdict {
                 error: error::INVALID_REQUEST,
                 message: Some(format!("Duplicate topic name: {}", t.name)),
+                partitions: -1,
+                replication: -1,
+            }
+        } else if total > MAX_PARTITIONS_PER_REQUEST {
+            Verdict {
+                error: error::POLICY_VIOLATION,
+                message: Some("Excessively large number of partitions per request.".into()),
                 partitions: -1,
                 replication: -1,
             }

@@ -20,6 +20,7 @@ pub const TOPIC_ALREADY_EXISTS: ErrorCode = 36;
 pub const INVALID_PARTITIONS: ErrorCode = 37;
 pub const INVALID_REPLICATION_FACTOR: ErrorCode = 38;
 pub const INVALID_REQUEST: ErrorCode = 42;
+pub const POLICY_VIOLATION: ErrorCode = 44;
 pub const INVALID_CONFIG: ErrorCode = 40;
 pub const UNSUPPORTED_FOR_MESSAGE_FORMAT: ErrorCode = 43;
 pub const KAFKA_STORAGE_ERROR: ErrorCode = 56;
