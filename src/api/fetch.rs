@@ -24,8 +24,11 @@ struct PartOut {
     index: i32,
     error: ErrorCode,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
     data: Range<usize>,
+    /// read_committed: (producer id, first offset) of aborted transactions in the data.
+    aborted: Vec<(i64, i64)>,
 }
 
 /// Handles a fetch. `expired` is true when a parked fetch reached its deadline: answer now
@@ -53,6 +56,7 @@ pub fn handle(
     // per fetch.
     let mut data = std::mem::take(&mut b.fetch_buf);
     data.clear();
+    let read_committed = req.isolation_level == READ_COMMITTED;
     let mut any_error = false;
     let mut topics_out: Vec<(usize, Vec<PartOut>)> = Vec::with_capacity(req.topics.len());
     for (ti, t) in req.topics.iter().enumerate() {
@@ -68,8 +72,10 @@ pub fn handle(
                 index: p.partition,
                 error: error::NONE,
                 high_watermark: -1,
+                last_stable_offset: -1,
                 log_start_offset: -1,
                 data: 0..0,
+                aborted: Vec::new(),
             };
             let Some(topic) = topic else {
                 out.error = if v >= 13 {
@@ -90,6 +96,7 @@ pub fn handle(
             let Some(log) = b.logs.get(&topic.name, p.partition) else {
                 // The partition exists but nothing was ever written: an empty log.
                 out.high_watermark = 0;
+                out.last_stable_offset = 0;
                 out.log_start_offset = 0;
                 if p.fetch_offset != 0 {
                     out.error = error::OFFSET_OUT_OF_RANGE;
@@ -99,12 +106,27 @@ pub fn handle(
                 continue;
             };
             out.high_watermark = log.safe_end_offset();
+            out.last_stable_offset = log.last_stable_offset();
             out.log_start_offset = log.log_start_offset();
             let room = max_total.saturating_sub(data.len());
             let limit = (p.partition_max_bytes.max(0) as usize).min(room);
             let start = data.len();
-            match log.read(p.fetch_offset, limit, data.is_empty(), &mut data) {
-                Ok(_) => out.data = start..data.len(),
+            let read = if read_committed {
+                log.read_committed(p.fetch_offset, limit, data.is_empty(), &mut data)
+            } else {
+                log.read(p.fetch_offset, limit, data.is_empty(), &mut data)
+            };
+            match read {
+                Ok(_) => {
+                    out.data = start..data.len();
+                    if read_committed && !out.data.is_empty() {
+                        let end = crate::records::batches(&data[start..])
+                            .filter_map(Result::ok)
+                            .last()
+                            .map_or(p.fetch_offset, |(h, _)| h.next_offset());
+                        out.aborted = log.aborted_between(p.fetch_offset, end);
+                    }
+                }
                 Err(LogError::OffsetOutOfRange { .. }) => {
                     out.error = error::OFFSET_OUT_OF_RANGE;
                     any_error = true;
@@ -134,7 +156,6 @@ pub fn handle(
         });
     }
 
-    let read_committed = req.isolation_level == READ_COMMITTED;
     let resp = FetchResponse {
         throttle_time_ms: 0,
         error_code: error::NONE,
@@ -152,9 +173,17 @@ pub fn handle(
                             partition_index: p.index,
                             error_code: p.error,
                             high_watermark: p.high_watermark,
-                            last_stable_offset: p.high_watermark,
+                            last_stable_offset: p.last_stable_offset,
                             log_start_offset: p.log_start_offset,
-                            aborted_transactions: read_committed.then(Vec::new),
+                            aborted_transactions: read_committed.then(|| {
+                                p.aborted
+                                    .iter()
+                                    .map(|&(producer_id, first_offset)| AbortedTransaction {
+                                        producer_id,
+                                        first_offset,
+                                    })
+                                    .collect()
+                            }),
                             preferred_read_replica: -1,
                             // Never null: librdkafka rejects a null record set.
                             records: Some(&data[p.data.clone()]),

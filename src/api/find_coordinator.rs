@@ -33,10 +33,16 @@ pub fn handle(
                 )
             }
         }
-        KEY_TYPE_TRANSACTION => (
-            error::COORDINATOR_NOT_AVAILABLE,
-            Some("Transactions are not supported by this broker."),
-        ),
+        KEY_TYPE_TRANSACTION => {
+            if !b.logs.is_offline() && b.ensure_txn_topic(now) {
+                (error::NONE, None)
+            } else {
+                (
+                    error::COORDINATOR_NOT_AVAILABLE,
+                    Some("The coordinator is not available."),
+                )
+            }
+        }
         _ => (
             error::INVALID_REQUEST,
             Some("Unknown coordinator key type."),

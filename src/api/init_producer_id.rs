@@ -1,5 +1,5 @@
-//! InitProducerId: a fresh producer id for an idempotent producer, as Kafka's coordinator
-//! hands out for requests without a transactional id. Transactions are not served yet.
+//! InitProducerId: a fresh producer id for an idempotent producer (no transactional id), or
+//! the transaction coordinator's answer for a transactional id (see `api::txn`).
 
 use super::encode;
 use crate::broker::{Broker, Outcome};
@@ -23,9 +23,19 @@ pub fn handle(
         producer_epoch: -1,
         ..Default::default()
     };
-    if req.transactional_id.is_some_and(|t| !t.is_empty()) {
-        log::warn!("InitProducerId with a transactional id: transactions are not supported");
-        resp.error_code = error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    if let Some(id) = req.transactional_id {
+        // v3+: a producer recovering from an error names its current id and epoch.
+        let expected = (req.producer_id >= 0).then_some((req.producer_id, req.producer_epoch));
+        let (code, pid, epoch) =
+            super::txn::init_transactional(b, id, req.transaction_timeout_ms, expected, now);
+        // PRODUCER_FENCED exists from v4; older versions get INVALID_PRODUCER_EPOCH.
+        resp.error_code = if code == crate::txn::coordinator::PRODUCER_FENCED && v < 4 {
+            error::INVALID_PRODUCER_EPOCH
+        } else {
+            code
+        };
+        resp.producer_id = pid;
+        resp.producer_epoch = epoch;
     } else {
         match b.next_producer_id(now) {
             Ok(pid) => {

@@ -49,7 +49,12 @@ pub fn handle(
                     }
                     let log = b.logs.get(t.name, p.partition_index);
                     let start = log.map_or(0, |l| l.log_start_offset());
-                    let end = log.map_or(0, |l| l.safe_end_offset());
+                    // read_committed consumers see the log end at the last stable offset.
+                    let end = if req.isolation_level == 1 {
+                        log.map_or(0, |l| l.last_stable_offset())
+                    } else {
+                        log.map_or(0, |l| l.safe_end_offset())
+                    };
                     out.leader_epoch = 0;
                     // Offline, the offsets known in memory are answered; searches that would
                     // read the failed disk are not.

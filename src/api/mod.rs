@@ -13,6 +13,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
+pub mod txn;
 
 use crate::protocol::header::{frame_response, RequestHeader};
 use crate::protocol::wire::Writer;

@@ -194,6 +194,56 @@ fn target_codec(b: &Broker, topic: &str) -> Option<(Compression, Option<i32>)> {
     Some((codec, level))
 }
 
+/// KIP-890 part 1, the partition leader's defence: a transactional batch is stored only if its
+/// producer's transaction is open and already includes this partition (a late or stray write
+/// from a client that thinks its transaction still runs would otherwise be stored in the next
+/// one, or hang the last stable offset).
+fn check_transaction(
+    b: &Broker,
+    transactional_id: Option<&str>,
+    batch: &[u8],
+    topic: &str,
+    partition: i32,
+) -> Result<(), (ErrorCode, &'static str)> {
+    use crate::txn::TxnState;
+    let Ok(h) = BatchHeader::parse(batch) else {
+        return Ok(());
+    };
+    if !h.is_transactional() || h.producer_id < 0 {
+        return Ok(());
+    }
+    let Some(m) = transactional_id.and_then(|id| b.txns.get(id)) else {
+        return Err((
+            crate::txn::coordinator::INVALID_PRODUCER_ID_MAPPING,
+            "The transactional id is unknown to the coordinator.",
+        ));
+    };
+    if m.producer_id != h.producer_id {
+        return Err((
+            crate::txn::coordinator::INVALID_PRODUCER_ID_MAPPING,
+            "The producer id does not belong to the transactional id.",
+        ));
+    }
+    if m.producer_epoch != h.producer_epoch {
+        return Err((
+            error::INVALID_PRODUCER_EPOCH,
+            "Producer attempted to produce with an old epoch.",
+        ));
+    }
+    match m.state {
+        // Retriable for the client, as Kafka maps CONCURRENT_TRANSACTIONS on produce.
+        TxnState::PrepareCommit | TxnState::PrepareAbort => Err((
+            error::NOT_ENOUGH_REPLICAS,
+            "The transaction is being completed; retry.",
+        )),
+        TxnState::Ongoing if m.partitions.contains(&(topic.to_string(), partition)) => Ok(()),
+        _ => Err((
+            crate::txn::coordinator::INVALID_TXN_STATE,
+            "The partition was not added to the transaction.",
+        )),
+    }
+}
+
 /// acks=-1 needs at least `min.insync.replicas` (topic config, else the broker's) in the ISR.
 fn enough_in_sync(b: &Broker, topic: &str, partition: i32) -> bool {
     let Some(t) = b.meta.image().topic(topic) else {
@@ -222,7 +272,7 @@ pub fn handle(
     internal_topics_allowed: bool,
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
-    let (acks, topics) = {
+    let (acks, topics, transactional_id) = {
         let req = ProduceRequest::decode(&mut Reader::new(body), v)?;
         let topics: Vec<Topic> = req
             .topic_data
@@ -240,7 +290,7 @@ pub fn handle(
                     .collect(),
             })
             .collect();
-        (req.acks, topics)
+        (req.acks, topics, req.transactional_id.map(str::to_string))
     };
     let now_ms = b.now_ms(now);
     let mut needs_flush = false;
@@ -283,6 +333,16 @@ pub fn handle(
                 continue;
             };
             if let Err((code, msg)) = check_shape(&body[range.clone()]) {
+                rs.push(PartResult::err(code, Some(msg)));
+                continue;
+            }
+            if let Err((code, msg)) = check_transaction(
+                b,
+                transactional_id.as_deref(),
+                &body[range.clone()],
+                name,
+                p.index,
+            ) {
                 rs.push(PartResult::err(code, Some(msg)));
                 continue;
             }

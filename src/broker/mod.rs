@@ -7,6 +7,7 @@
 mod groups;
 mod parked;
 pub mod topic_config;
+mod txn;
 
 use crate::api;
 use crate::config::Config;
@@ -92,6 +93,10 @@ pub struct Broker {
     pub(crate) fetch_buf: Vec<u8>,
     /// Producer ids reserved in the metadata log and not yet handed out: [next, end).
     producer_ids: (i64, i64),
+    /// The transaction coordinator and the times of its next timer checks.
+    pub txns: crate::txn::TxnCoordinator,
+    next_txn_check_ms: i64,
+    next_txn_expiry_ms: i64,
 }
 
 /// A parked group request: where to send the answer and how to encode it.
@@ -148,6 +153,7 @@ impl Broker {
         let mut meta = meta;
         meta.set_health(logs.health().clone());
         let group_cfg = group_config(&config);
+        let txn_cfg = txn_config(&config);
         let offsets_expiry_at = now_ms + config.offsets_retention_check_interval_ms.max(1);
         let mut broker = Broker {
             next_retention_ms: now_ms + config.log_retention_check_interval_ms.max(1000),
@@ -169,9 +175,13 @@ impl Broker {
             next_waiter: 0,
             peers: Default::default(),
             next_offsets_expiry_ms: offsets_expiry_at,
+            txns: crate::txn::TxnCoordinator::new(txn_cfg),
+            next_txn_check_ms: now_ms,
+            next_txn_expiry_ms: now_ms,
         };
         broker.apply_topic_overrides();
         broker.load_groups(now);
+        broker.load_txns(now);
         broker.log_open_summary(now);
         Ok(broker)
     }
@@ -406,6 +416,14 @@ impl Broker {
             apis::DELETE_RECORDS => api::admin::records::handle(self, hdr, body, now),
             apis::DESCRIBE_CLUSTER => api::admin::cluster::describe_cluster(self, hdr, body),
             apis::DESCRIBE_LOG_DIRS => api::admin::cluster::describe_log_dirs(self, hdr, body),
+            apis::ADD_PARTITIONS_TO_TXN => api::txn::add_partitions_to_txn(self, hdr, body, now),
+            apis::ADD_OFFSETS_TO_TXN => api::txn::add_offsets_to_txn(self, hdr, body, now),
+            apis::END_TXN => api::txn::end_txn(self, hdr, body, now),
+            apis::WRITE_TXN_MARKERS => api::txn::write_txn_markers(self, hdr, body, now),
+            apis::TXN_OFFSET_COMMIT => api::txn::txn_offset_commit(self, hdr, body, now),
+            apis::DESCRIBE_PRODUCERS => api::txn::describe_producers(self, hdr, body),
+            apis::DESCRIBE_TRANSACTIONS => api::txn::describe_transactions(self, hdr, body),
+            apis::LIST_TRANSACTIONS => api::txn::list_transactions(self, hdr, body, now),
             _ => Err(DecodeError::Invalid("unsupported api")),
         }
     }
@@ -523,6 +541,13 @@ fn group_config(c: &Config) -> crate::group::coordinator::GroupConfig {
     }
 }
 
+fn txn_config(c: &Config) -> crate::txn::TxnConfig {
+    crate::txn::TxnConfig {
+        max_timeout_ms: c.transaction_max_timeout_ms.clamp(1, i32::MAX as i64) as i32,
+        id_expiration_ms: c.transactional_id_expiration_ms,
+    }
+}
+
 pub fn default_log_config(c: &Config) -> LogConfig {
     LogConfig {
         segment_bytes: c.log_segment_bytes,
@@ -550,6 +575,7 @@ pub fn default_log_config(c: &Config) -> LogConfig {
         delete_retention_ms: c.log_cleaner_delete_retention_ms,
         min_compaction_lag_ms: c.log_cleaner_min_compaction_lag_ms,
         min_cleanable_dirty_ratio: c.log_cleaner_min_cleanable_ratio,
+        producer_id_expiration_ms: c.producer_id_expiration_ms,
         ..LogConfig::default()
     }
 }
@@ -567,6 +593,7 @@ impl Service for Broker {
         });
         let _ = contain("parked fetches", || self.run_parked(now));
         let _ = contain("log maintenance", || self.maintain(now));
+        let _ = contain("transaction timers", || self.txn_tick(now));
     }
 
     fn flush(&mut self, now: Instant) {

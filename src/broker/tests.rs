@@ -81,6 +81,30 @@ fn sample_body(key: i16, version: i16) -> Vec<u8> {
         apis::DESCRIBE_LOG_DIRS => {
             describe_log_dirs_request::sample::describe_log_dirs_request().encode(w, version)
         }
+        apis::ADD_PARTITIONS_TO_TXN => {
+            add_partitions_to_txn_request::sample::add_partitions_to_txn_request()
+                .encode(w, version)
+        }
+        apis::ADD_OFFSETS_TO_TXN => {
+            add_offsets_to_txn_request::sample::add_offsets_to_txn_request().encode(w, version)
+        }
+        apis::END_TXN => end_txn_request::sample::end_txn_request().encode(w, version),
+        apis::WRITE_TXN_MARKERS => {
+            write_txn_markers_request::sample::write_txn_markers_request().encode(w, version)
+        }
+        apis::TXN_OFFSET_COMMIT => {
+            txn_offset_commit_request::sample::txn_offset_commit_request().encode(w, version)
+        }
+        apis::DESCRIBE_PRODUCERS => {
+            describe_producers_request::sample::describe_producers_request().encode(w, version)
+        }
+        apis::DESCRIBE_TRANSACTIONS => {
+            describe_transactions_request::sample::describe_transactions_request()
+                .encode(w, version)
+        }
+        apis::LIST_TRANSACTIONS => {
+            list_transactions_request::sample::list_transactions_request().encode(w, version)
+        }
         _ => panic!("no sample for api {key}"),
     }
     b

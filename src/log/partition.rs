@@ -503,6 +503,29 @@ impl PartitionLog {
         min_one: bool,
         out: &mut Vec<u8>,
     ) -> Result<ReadInfo, LogError> {
+        self.read_below(offset, max_bytes, min_one, out, self.safe_end_offset())
+    }
+
+    /// `read` for a read_committed consumer: nothing at or past the last stable offset.
+    pub fn read_committed(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<ReadInfo, LogError> {
+        self.read_below(offset, max_bytes, min_one, out, self.last_stable_offset())
+    }
+
+    /// Whole batches from `offset`, none starting at or past `upper` (at most the safe end).
+    fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        out: &mut Vec<u8>,
+        upper: i64,
+    ) -> Result<ReadInfo, LogError> {
         let leo = self.log_end_offset();
         if offset < self.log_start_offset || offset > leo {
             return Err(LogError::OffsetOutOfRange {
@@ -516,12 +539,13 @@ impl PartitionLog {
         if offset >= safe_end && self.is_offline() {
             return Err(LogError::Offline);
         }
+        let upper = upper.min(safe_end);
         let mut info = ReadInfo {
             bytes: 0,
             high_watermark: safe_end,
             log_start_offset: self.log_start_offset,
         };
-        if offset == leo {
+        if offset >= upper {
             return Ok(info);
         }
         let old = out.len();
@@ -538,10 +562,10 @@ impl PartitionLog {
                 return Err(e);
             }
         }
-        if safe_end < leo {
+        if upper < leo {
             let kept = crate::records::batches(&out[old..])
                 .filter_map(Result::ok)
-                .take_while(|(h, _)| h.base_offset < safe_end)
+                .take_while(|(h, _)| h.base_offset < upper)
                 .map(|(h, _)| h.total_len())
                 .sum::<usize>();
             out.truncate(old + kept);

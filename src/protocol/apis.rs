@@ -30,6 +30,14 @@ pub const DESCRIBE_LOG_DIRS: i16 = 35;
 pub const CREATE_PARTITIONS: i16 = 37;
 pub const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
 pub const DESCRIBE_CLUSTER: i16 = 60;
+pub const ADD_PARTITIONS_TO_TXN: i16 = 24;
+pub const ADD_OFFSETS_TO_TXN: i16 = 25;
+pub const END_TXN: i16 = 26;
+pub const WRITE_TXN_MARKERS: i16 = 27;
+pub const TXN_OFFSET_COMMIT: i16 = 28;
+pub const DESCRIBE_PRODUCERS: i16 = 61;
+pub const DESCRIBE_TRANSACTIONS: i16 = 65;
+pub const LIST_TRANSACTIONS: i16 = 66;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Api {
@@ -72,6 +80,11 @@ pub const APIS: &[Api] = &[
     api!("DeleteTopics", delete_topics_request),
     api!("DeleteRecords", delete_records_request),
     api!("InitProducerId", init_producer_id_request),
+    api!("AddPartitionsToTxn", add_partitions_to_txn_request),
+    api!("AddOffsetsToTxn", add_offsets_to_txn_request),
+    api!("EndTxn", end_txn_request),
+    api!("WriteTxnMarkers", write_txn_markers_request),
+    api!("TxnOffsetCommit", txn_offset_commit_request),
     api!("DescribeConfigs", describe_configs_request),
     api!("AlterConfigs", alter_configs_request),
     api!("DescribeLogDirs", describe_log_dirs_request),
@@ -80,6 +93,13 @@ pub const APIS: &[Api] = &[
     api!("IncrementalAlterConfigs", incremental_alter_configs_request),
     api!("OffsetDelete", offset_delete_request),
     api!("DescribeCluster", describe_cluster_request),
+    api!("DescribeProducers", describe_producers_request),
+    api!("DescribeTransactions", describe_transactions_request),
+    // v2 filters by a Java regular expression (KIP-1152), which is not served: v0-1.
+    Api {
+        max: 1,
+        ..api!("ListTransactions", list_transactions_request)
+    },
     api!("DescribeTopicPartitions", describe_topic_partitions_request),
 ];
 
@@ -135,6 +155,14 @@ mod tests {
         assert_eq!(r(CREATE_PARTITIONS), Some((0, 3)));
         assert_eq!(r(INCREMENTAL_ALTER_CONFIGS), Some((0, 1)));
         assert_eq!(r(DESCRIBE_CLUSTER), Some((0, 2)));
+        assert_eq!(r(ADD_PARTITIONS_TO_TXN), Some((0, 5)));
+        assert_eq!(r(ADD_OFFSETS_TO_TXN), Some((0, 4)));
+        assert_eq!(r(END_TXN), Some((0, 5)));
+        assert_eq!(r(WRITE_TXN_MARKERS), Some((1, 1)));
+        assert_eq!(r(TXN_OFFSET_COMMIT), Some((0, 5)));
+        assert_eq!(r(DESCRIBE_PRODUCERS), Some((0, 0)));
+        assert_eq!(r(DESCRIBE_TRANSACTIONS), Some((0, 0)));
+        assert_eq!(r(LIST_TRANSACTIONS), Some((0, 1)));
         // Ordered by key, as ApiVersions lists them.
         assert!(APIS.windows(2).all(|w| w[0].key < w[1].key));
     }

@@ -113,8 +113,9 @@ impl GroupEntry {
 #[derive(Default)]
 pub struct OffsetStore {
     groups: HashMap<String, GroupEntry>,
-    /// Replay only: records of transactional batches (TxnOffsetCommit) per producer id, applied
-    /// when that producer's COMMIT marker is replayed, dropped at ABORT.
+    /// Records of transactional batches (TxnOffsetCommit) per producer id, applied when that
+    /// producer's COMMIT marker is written (or replayed), dropped at ABORT: offsets committed in
+    /// a transaction become visible to the group only when it commits.
     pending_txn: HashMap<i64, Vec<KeyValue>>,
 }
 
@@ -213,6 +214,46 @@ impl OffsetStore {
             b.push(None, now_ms, Some(k), v.as_deref(), &[]);
         }
         b.finish()
+    }
+
+    /// `batch` for a transactional offset commit (TxnOffsetCommit): the producer's id, epoch
+    /// and the transactional flag, so the partition's transaction state and markers apply.
+    pub fn txn_batch(records: &[KeyValue], now_ms: i64, producer_id: i64, epoch: i16) -> Vec<u8> {
+        let mut b = records::BatchBuilder::new(0, now_ms)
+            .producer(producer_id, epoch, -1)
+            .transactional(true);
+        for (k, v) in records {
+            b.push(None, now_ms, Some(k), v.as_deref(), &[]);
+        }
+        b.finish()
+    }
+
+    /// Offsets written in a transaction, held until its marker.
+    pub fn add_pending(&mut self, producer_id: i64, records: Vec<KeyValue>) {
+        self.pending_txn
+            .entry(producer_id)
+            .or_default()
+            .extend(records);
+    }
+
+    /// The producer's transaction ended: its pending offsets are applied (commit) or dropped.
+    pub fn end_txn(&mut self, producer_id: i64, commit: bool) -> Result<(), OffsetsError> {
+        let pending = self.pending_txn.remove(&producer_id).unwrap_or_default();
+        if commit {
+            for (k, v) in &pending {
+                self.apply(k, v.as_deref())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The committed offset a transaction of `producer_id` holds for this partition, if any
+    /// (TxnOffsetCommit while a later OffsetFetch asks with require_stable).
+    pub fn has_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
+        let key = codec::offset_key(group, topic, partition);
+        self.pending_txn
+            .values()
+            .any(|recs| recs.iter().any(|(k, _)| *k == key))
     }
 
     /// Applies one record: after an append, and when replaying the partitions at start.
