@@ -1,4 +1,11 @@
 //! CreateTopics: validate each topic as Kafka does, then append its records to the metadata log.
+//!
+//! Only the metadata is written here: each partition's log (directory, segment and index files,
+//! about eight fsyncs) is created on its first write (`Broker::partition_log_mut`), and a
+//! partition without a log reads as empty. Creating them all in the request held the one loop
+//! for about a millisecond per partition — 2.2 s for 2,000 partitions, 11 s for the 10,000 a
+//! request may ask for — and every other client's request, a fresh connection's ApiVersions
+//! too, waited behind it.
 
 use super::encode;
 use crate::broker::{topic_config, Broker, Outcome};
@@ -164,12 +171,14 @@ pub fn handle(
                 .iter()
                 .filter_map(|c| c.value.map(|v| (c.name.to_string(), v.to_string())))
                 .collect();
-            if let Err(e) = b.create_topic(
+            let (node, now_ms) = (b.config.node_id, b.now_ms(now));
+            if let Err(e) = b.meta.create_topic(
                 t.name,
                 verdict.partitions,
                 verdict.replication,
                 &configs,
-                now,
+                node,
+                now_ms,
             ) {
                 log::error!("creating topic {}: {e}", t.name);
                 verdict.error = e.error_code();

@@ -14,6 +14,8 @@ use std::time::Instant;
 
 /// The metadata store's limit on partitions per topic.
 const MAX_PARTITIONS: i32 = 100_000;
+/// Kafka's `QuorumController.MAX_RECORDS_PER_USER_OP`.
+const MAX_RECORDS_PER_USER_OP: i64 = 10_000;
 
 /// One topic of a DeleteTopics request, resolved against the image.
 struct Deletion {
@@ -247,8 +249,27 @@ pub fn create_partitions(
     let v = hdr.api_version;
     let req = CreatePartitionsRequest::decode(&mut Reader::new(body), v)?;
     let count = crate::api::occurrences(req.topics.iter().map(|t| t.name));
+    // Kafka's controller writes at most MAX_RECORDS_PER_USER_OP (10,000) records for one request
+    // and fails the whole request otherwise (BoundedListTooLongException, answered as a
+    // PolicyViolationException): one PartitionRecord per new partition.
+    let new_partitions: i64 = req
+        .topics
+        .iter()
+        .filter(|t| count[t.name] == 1)
+        .filter_map(|t| {
+            let have = b.meta.image().topic(t.name)?.partitions.len() as i64;
+            Some((t.count as i64 - have).max(0))
+        })
+        .sum();
     let mut verdicts: Vec<(i16, Option<String>)> = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
+        if new_partitions > MAX_RECORDS_PER_USER_OP {
+            verdicts.push((
+                error::POLICY_VIOLATION,
+                Some("Unable to perform excessively large batch operation.".into()),
+            ));
+            continue;
+        }
         if count[t.name] > 1 {
             verdicts.push((error::INVALID_REQUEST, Some("Duplicate topic name.".into())));
             continue;
@@ -286,21 +307,15 @@ pub fn create_partitions(
     Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))))
 }
 
-/// Appends the new PartitionRecords and creates the new partitions' logs.
+/// Appends the new PartitionRecords. The new partitions' logs are created on their first write,
+/// as CreateTopics does (see `api::create_topics`): creating thousands of them here would hold
+/// the loop for seconds.
 fn grow(b: &mut Broker, name: &str, total: i32, now: Instant) -> Result<(), String> {
     let now_ms = b.now_ms(now);
     let before = b.meta.image().topic(name).map_or(0, |t| t.partitions.len()) as i32;
-    let info = b
-        .meta
+    b.meta
         .create_partitions(name, total, b.config.node_id, now_ms)
         .map_err(|e| e.to_string())?;
-    let cfg = b.topic_log_config(name);
-    for p in before..total {
-        if let Err(e) = b.logs.create(name, p, info.id, cfg.clone(), now_ms) {
-            // The partition exists in metadata; its log is created again on first use.
-            log::error!("creating log for {name}-{p}: {e}");
-        }
-    }
     log::info!("topic {name} grown from {before} to {total} partitions");
     Ok(())
 }
