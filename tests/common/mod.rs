@@ -47,29 +47,32 @@ impl BrokerProcess {
             port,
             output,
         };
-        b.wait_listening(Duration::from_secs(15));
+        b.wait_serving(Duration::from_secs(15));
         b
     }
 
-    fn wait_listening(&mut self, timeout: Duration) {
+    /// Returns once the broker answers an ApiVersions request: not when its port opens (it is
+    /// bound before the logs are opened and the loop runs).
+    fn wait_serving(&mut self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
-                    "broker exited with {status} before listening:\n{}",
+                    "broker exited with {status} before serving:\n{}",
                     self.output_text()
                 );
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if api_versions_answered(self.port) {
                 return;
             }
             if Instant::now() > deadline {
                 panic!(
-                    "broker not listening on {} after {timeout:?}:\n{}",
+                    "broker on {} did not answer ApiVersions within {timeout:?}:\n{}",
                     self.port,
                     self.output_text()
                 );
             }
+            // Polling for a condition, not ordering by time.
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -109,6 +112,24 @@ impl Drop for BrokerProcess {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// Whether the broker on `port` answers one ApiVersions v0 request.
+pub fn api_versions_answered(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut req = 15i32.to_be_bytes().to_vec();
+    req.extend_from_slice(&18i16.to_be_bytes()); // ApiVersions
+    req.extend_from_slice(&0i16.to_be_bytes()); // v0
+    req.extend_from_slice(&0x5eedi32.to_be_bytes());
+    req.extend_from_slice(&5i16.to_be_bytes());
+    req.extend_from_slice(b"ready");
+    let mut head = [0u8; 8];
+    s.write_all(&req).is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && i32::from_be_bytes([head[4], head[5], head[6], head[7]]) == 0x5eed
 }
 
 /// A blocking client: frames are `[size: i32][payload]`.

@@ -24,21 +24,41 @@ function freePort() {
   });
 }
 
-function waitForPort(port, child, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((ok, fail) => {
-    const attempt = () => {
-      if (child.exitCode !== null) return fail(new Error(`broker exited with ${child.exitCode}`));
-      const sock = connect(port, '127.0.0.1');
-      sock.once('connect', () => { sock.destroy(); ok(); });
-      sock.once('error', () => {
-        sock.destroy();
-        if (Date.now() > deadline) fail(new Error(`broker not listening on ${port}`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
+// Whether the broker answers one ApiVersions v0 request (what every Kafka client sends first).
+function apiVersionsAnswered(port) {
+  return new Promise((ok) => {
+    const clientId = Buffer.from('ready');
+    const req = Buffer.alloc(4 + 10 + clientId.length);
+    req.writeInt32BE(10 + clientId.length, 0);
+    req.writeInt16BE(18, 4); // ApiVersions
+    req.writeInt16BE(0, 6); // v0
+    req.writeInt32BE(0x5eed, 8); // correlation id
+    req.writeInt16BE(clientId.length, 12);
+    clientId.copy(req, 14);
+    const sock = connect(port, '127.0.0.1');
+    let got = Buffer.alloc(0);
+    const done = (answered) => { sock.destroy(); ok(answered); };
+    sock.setTimeout(2000, () => done(false));
+    sock.once('connect', () => sock.write(req));
+    sock.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= 8) done(got.readInt32BE(4) === 0x5eed);
+    });
+    sock.once('error', () => done(false));
+    sock.once('end', () => done(false));
   });
+}
+
+// Resolves once the broker answers ApiVersions: not when its port opens (it is bound before
+// its logs are opened and its loop runs).
+async function waitUntilServing(port, child, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`broker exited with ${child.exitCode}`);
+    if (await apiVersionsAnswered(port)) return;
+    if (Date.now() > deadline) throw new Error(`broker on ${port} did not answer ApiVersions`);
+    await new Promise((r) => setTimeout(r, 20)); // polling for a condition, not ordering by time
+  }
 }
 
 // A broker whose output goes to a file; tail() gives its last lines for failure messages.
@@ -66,7 +86,7 @@ export async function startBroker(tag = 'kafkajs', extraProps = []) {
       stdio: ['ignore', out, out],
     });
     closeSync(out);
-    await waitForPort(port, child, 30000);
+    await waitUntilServing(port, child, 30000);
   };
   const terminate = async () => {
     if (child.exitCode === null && child.signalCode === null) {

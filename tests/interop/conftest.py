@@ -9,6 +9,7 @@ import os
 import pathlib
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -25,17 +26,38 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_port(port, proc, timeout=30.0):
+def api_versions_answered(port, timeout=2.0):
+    """Whether the broker on `port` answers an ApiVersions v0 request (the request every Kafka
+    client sends first). Raises OSError when it cannot be reached."""
+    request = struct.pack(">hhih", 18, 0, 0x5EED, len(b"ready")) + b"ready"
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(struct.pack(">i", len(request)) + request)
+        head = b""
+        while len(head) < 8:  # size, then the correlation id
+            chunk = s.recv(8 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+        size, correlation = struct.unpack(">ii", head)
+        return size >= 4 and correlation == 0x5EED
+
+
+def wait_until_serving(port, proc, timeout=30.0):
+    """Returns once the broker answers ApiVersions: not when its port opens (it is bound before
+    the logs are opened and the loop runs), nor when it writes some log line."""
     deadline = time.monotonic() + timeout
+    last = None
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"broker exited with code {proc.returncode} before listening")
+            raise RuntimeError(f"broker exited with code {proc.returncode} before serving")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            if api_versions_answered(port):
                 return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"broker did not listen on port {port} within {timeout}s")
+        except OSError as e:
+            last = e
+        time.sleep(0.02)  # polling for a condition, not ordering by time
+    raise TimeoutError(f"broker on port {port} did not answer ApiVersions within {timeout}s ({last})")
 
 
 class Broker:
@@ -92,7 +114,7 @@ class Broker:
             cwd=self.workdir,
         )
         out.close()
-        wait_for_port(self.port, self.proc, timeout)
+        wait_until_serving(self.port, self.proc, timeout)
         return self
 
     def stop(self, timeout=20.0):
