@@ -7,11 +7,15 @@
 #   BENCH_DROP_CACHES=0       do not drop the page cache before the throughput scenarios
 #   BENCH_ONLY=groups         only the consumer-group scenarios (10-12)
 #   BENCH_ONLY=cleaner        only the compaction-latency scenario (13)
+#   BENCH_ONLY=memory         only the connection-memory scenario (14)
 #
 # Each scenario gets a fresh broker in a temporary directory on a free loopback port. The
 # client is tools/bench (a Cargo project of its own: librdkafka through the rdkafka crate, and
 # a raw pipelined producer). Broker CPU is utime+stime from /proc/PID/stat over the measured
 # window, CPU% = CPU seconds / wall seconds of that window; RSS is VmRSS from /proc/PID/status.
+# Every broker logs its loop-turn histogram when it stops; the second table lists, for each
+# broker started, how many loop turns it ran and the p99.9 and longest turn (a stall of the
+# one loop shows up there whatever caused it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +30,7 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
 fi
 [ -x "$BROKER" ] && [ -x "$BENCH" ] || { echo "missing $BROKER or $BENCH" >&2; exit 1; }
 
-# 1,000 connections on each side, plus the client's own files.
+# 10,000 connections on each side (scenario 14), plus the client's own files.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/minikafka-bench.XXXXXX")
@@ -40,6 +44,8 @@ trap cleanup EXIT
 
 FIGS=() TARGETS=() MEASURED=() CPUS=() NOTES=()
 row() { FIGS+=("$1"); TARGETS+=("$2"); MEASURED+=("$3"); CPUS+=("$4"); NOTES+=("$5"); }
+TURNS=() # "name turns p50 p99.9 max" of each broker run, from its shutdown line
+BNAME=
 
 # start_broker NAME [server.properties line]...: a fresh broker in $WORK/NAME.
 start_broker() {
@@ -57,8 +63,10 @@ start_broker() {
         } >"$WORK/$name.properties"
         args=("$WORK/$name.properties")
     fi
-    BROKER_PORT=$port LOG_DIR=$dir LOG_LEVEL=warn "$BROKER" "${args[@]}" 2>"$WORK/$name.log" &
+    # Info: the broker's few info lines include its loop-turn histogram at shutdown.
+    BROKER_PORT=$port LOG_DIR=$dir LOG_LEVEL=info "$BROKER" "${args[@]}" 2>"$WORK/$name.log" &
     BPID=$!
+    BNAME=$name
     ADDR=127.0.0.1:$port
     if ! "$BENCH" wait --addr "$ADDR" --timeout-ms 20000 >/dev/null; then
         echo "broker $name did not start:" >&2
@@ -78,6 +86,11 @@ stop_broker() {
     kill -KILL "$BPID" 2>/dev/null || true
     wait "$BPID" 2>/dev/null || true
     BPID=
+    local t
+    t=$(grep -o 'loop turns: .*' "$WORK/$BNAME.log" 2>/dev/null | tail -1)
+    if [ -n "$t" ]; then
+        TURNS+=("$BNAME $(field turns "$t") $(field p50_ms "$t") $(field p999_ms "$t") $(field max_ms "$t")")
+    fi
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -335,6 +348,24 @@ row "13. produce latency (1 in flight, acks=1, 1,000 req/s) while cleaning a 1 G
     "$(verdict "${P99:-999} < 10 && ${DONE:-0} == 1"); median of 3, p99: $(rounds p99_ms "${CLEAN[@]}") ms, max: $(rounds max_ms "${CLEAN[@]}") ms; cleaned in $(field clean_secs "$R") s (finished: ${DONE:-0}), $(mib "$((${BB:-0} / 1024))") -> $(mib "$((${BA:-0} / 1024))") in $(field segments "$R") segments; p99.9 $(field during_p999 "$R") ms over $(field during_n "$R") requests ($(field req_s "$R")/s), $(field errors "$R") errors; outside cleaning p50 $(field idle_p50 "$R") / p99 $(field idle_p99 "$R") ms; slowest ms@ms-into-clean: $(field slowest "$R"); fill $(field fill_secs "$R") s"
 fi # scenario 13
 
+# --- 14: memory against connections: a flood of 2,000, and 10,000 idle ---------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = memory ]; then
+echo "== 14: 2,000 connections opened and closed; 10,000 idle connections" >&2
+start_broker s14
+R=$(run connflood --addr "$ADDR" --pid "$BPID" --conns 2000 --after-secs 5)
+IDLE=$(field rss_idle_kib "$R") OPEN=$(field rss_open_kib "$R") AFTER=$(field rss_after_kib "$R")
+row "14. RSS 5 s after 2,000 connections (each served an ApiVersions) closed" "<= idle + 16 MiB" \
+    "$(mib "${AFTER:-0}") (idle $(mib "${IDLE:-0}"))" "-" \
+    "$(verdict "${AFTER:-999999} - ${IDLE:-0} <= 16384"); $(mib "${OPEN:-0}") with all 2,000 open, $(mib "$(field rss_closed_kib "$R")") right after they closed (closed by the broker in $(field drained_ms "$R") ms); opened in $(field opened_s "$R") s"
+stop_broker
+start_broker s14i
+R=$(run idleconns --addr "$ADDR" --pid "$BPID" --conns 10000)
+RSS=$(field rss_kib "$R")
+row "14. RSS with 10,000 idle connections" "<= 64 MiB" "$(mib "${RSS:-999999}")" "-" \
+    "$(verdict "${RSS:-999999} <= 65536"); $(field bytes_per_conn "$R") bytes per connection above $(mib "$(field rss_before_kib "$R")") before; opened in $(field opened_s "$R") s; an ApiVersions on an old connection meanwhile: $(field probe_ms "$R") ms"
+stop_broker
+fi # scenario 14
+
 # --- the table ------------------------------------------------------------------------------
 echo
 echo "minikafka benchmarks: commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $(uname -r), $(($(date +%s) - T0)) s"
@@ -352,3 +383,15 @@ printf "|-%s-|-%s-|-%s-|-%s-|-%s\n" "$(printf '%*s' "$W0" '' | tr ' ' -)" "$(pri
 for i in "${!FIGS[@]}"; do
     printf "| %-${W0}s | %-${W1}s | %-${W2}s | %-${W3}s | %s\n" "${FIGS[i]}" "${TARGETS[i]}" "${MEASURED[i]}" "${CPUS[i]}" "${NOTES[i]}"
 done
+
+if [ ${#TURNS[@]} -gt 0 ]; then
+    echo
+    echo "Loop turns of each broker run (from its shutdown line; a turn = the work after one poll):"
+    echo
+    printf "| %-12s | %10s | %8s | %10s | %10s |\n" broker turns "p50 ms" "p99.9 ms" "max ms"
+    printf "|-%s-|-%s-|-%s-|-%s-|-%s-|\n" "------------" "----------" "--------" "----------" "----------"
+    for t in "${TURNS[@]}"; do
+        # shellcheck disable=SC2086
+        printf "| %-12s | %10s | %8s | %10s | %10s |\n" $t
+    done
+fi

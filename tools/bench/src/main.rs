@@ -2,6 +2,7 @@
 //! prints one line `RESULT key=value ...` that the script turns into the table.
 
 mod cleaner;
+mod conns;
 mod failover;
 mod groups;
 mod procfs;
@@ -35,7 +36,10 @@ const USAGE: &str = "usage: bench <command> [--key value]...
   cleaner   --addr A --dir LOGDIR [--topic compacted] [--lat-topic lat] [--bytes 1073741824]
             [--keys 100000] [--value 1024] [--rate 1000] [--lag-ms 8000]
             [--segment-bytes 104857600] [--max-secs 150] [--pid P]
-            produce latency of another client while a compacted partition is cleaned";
+            produce latency of another client while a compacted partition is cleaned
+  connflood --addr A --pid P [--conns 2000] [--after-secs 5]
+            broker RSS idle, with the connections open, right after they close, and later
+  idleconns --addr A --pid P [--conns 10000]   broker RSS with that many idle connections";
 
 struct Args(HashMap<String, String>);
 
@@ -399,6 +403,16 @@ fn run(cmd: &str, a: &Args) -> Result<String, String> {
             max_secs: a.num("max-secs", 150)?,
         })
         .map(|s| format!("RESULT {s}")),
+        "connflood" => {
+            let pid = a.pid()?.ok_or("--pid is required")?;
+            let after = Duration::from_secs_f64(a.num("after-secs", 5.0)?);
+            conns::flood(a.str("addr")?, pid, a.num("conns", 2000)?, after)
+                .map(|s| format!("RESULT {s}"))
+        }
+        "idleconns" => {
+            let pid = a.pid()?.ok_or("--pid is required")?;
+            conns::idle(a.str("addr")?, pid, a.num("conns", 10_000)?).map(|s| format!("RESULT {s}"))
+        }
         _ => Err(USAGE.into()),
     }
 }
