@@ -8,6 +8,8 @@
 #                                         skips with a message when no nightly toolchain can be had
 #   tools/fuzz.sh --seeds                 regenerate the committed seed corpora (fuzz/seeds/)
 #   tools/fuzz.sh --totals                executions so far per target, from fuzz/logs/summary.tsv
+#   tools/fuzz.sh --until N [SECONDS]     rounds of the above until N executions are recorded in
+#                                         all (e.g. --until 100000000 1200 for the 100 M)
 #
 # The corpus grows in fuzz/corpus/<target>/ (seeds are read from fuzz/seeds/<target>/), crash
 # inputs land in fuzz/artifacts/<target>/, logs in fuzz/logs/ (all git-ignored). A crash does not
@@ -31,12 +33,23 @@ smoke=0
 targets=()
 case "${1:-}" in
   -h | --help)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   --seeds)
     echo "regenerating fuzz/seeds (cargo test --lib fuzzing::write_seed_corpora -- --ignored)"
     exec cargo test --lib fuzzing::write_seed_corpora -- --ignored
+    ;;
+  --until)
+    goal=${2:?--until needs a number of executions}
+    shift 2
+    recorded() { awk -F'\t' '{s += $4} END {print s + 0}' "$FUZZ/logs/summary.tsv" 2>/dev/null || echo 0; }
+    while [ "$(recorded)" -lt "$goal" ]; do
+      echo "fuzz: round at $(date -u +%FT%TZ), $(recorded) executions recorded so far"
+      # A failed build (the tree mid-edit) or a crash: wait a little, go on.
+      "$0" "$@" || sleep 60
+    done
+    exec "$0" --totals
     ;;
   --totals)
     if [ ! -s "$FUZZ/logs/summary.tsv" ]; then
