@@ -349,7 +349,13 @@ impl PartitionLog {
             }
             let name = || self.topic_partition_name();
             super::validate::check_records(&h, bytes, &self.config, now_ms, &name)?;
-            if h.producer_id >= 0 && !h.is_control() {
+            // A batch without a sequence (the coordinator's TxnOffsetCommit records) is checked
+            // for its epoch only, as Kafka does for coordinator appends.
+            if h.producer_id >= 0 && h.base_sequence < 0 && !h.is_control() {
+                if !self.producers.check_marker(h.producer_id, h.producer_epoch) {
+                    return Err(LogError::InvalidProducerEpoch(h.producer_id));
+                }
+            } else if h.producer_id >= 0 && !h.is_control() {
                 let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta);
                 match self.producers.check(
                     h.producer_id,
@@ -421,12 +427,12 @@ impl PartitionLog {
                 last_offset: h.last_offset(),
                 max_timestamp: h.max_timestamp,
             };
-            self.producers.update_batch(
-                h.producer_id,
-                h.producer_epoch,
-                meta,
-                h.is_transactional(),
-            );
+            let (pid, epoch, txn) = (h.producer_id, h.producer_epoch, h.is_transactional());
+            if h.base_sequence < 0 {
+                self.producers.update_unsequenced(pid, epoch, meta, txn);
+            } else {
+                self.producers.update_batch(pid, epoch, meta, txn);
+            }
         }
         Ok(info)
     }

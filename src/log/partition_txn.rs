@@ -284,5 +284,9 @@ fn replay_batch(
         last_offset: h.last_offset(),
         max_timestamp: h.max_timestamp,
     };
-    state.update_batch(h.producer_id, h.producer_epoch, meta, h.is_transactional());
+    if h.base_sequence < 0 {
+        state.update_unsequenced(h.producer_id, h.producer_epoch, meta, h.is_transactional());
+    } else {
+        state.update_batch(h.producer_id, h.producer_epoch, meta, h.is_transactional());
+    }
 }

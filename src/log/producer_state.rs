@@ -149,6 +149,27 @@ impl ProducerStates {
         }
     }
 
+    /// A batch without sequence numbers (written by the coordinator): the producer's epoch and
+    /// transaction state move, its sequence history does not.
+    pub fn update_unsequenced(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        meta: BatchMeta,
+        transactional: bool,
+    ) {
+        let e = self.producers.entry(producer_id).or_default();
+        if epoch != e.epoch {
+            e.epoch = epoch;
+            e.batches.clear();
+        }
+        e.last_timestamp = meta.max_timestamp;
+        if transactional && e.txn_first_offset.is_none() {
+            e.txn_first_offset = Some(meta.first_offset);
+            self.ongoing.insert(meta.first_offset, producer_id);
+        }
+    }
+
     /// A marker from the coordinator may carry this epoch (not older than the producer's).
     pub fn check_marker(&self, producer_id: i64, epoch: i16) -> bool {
         self.producers
