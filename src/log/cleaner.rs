@@ -113,6 +113,23 @@ struct Job {
     dir: PathBuf,
     tombstone_due: Option<i64>,
     buf: Vec<u8>,
+    /// Aborted transactions of the partition when the job started: producer id -> offset
+    /// ranges. Their records are neither mapped nor kept (Kafka's cleaner drops aborted data);
+    /// markers are kept.
+    aborted: HashMap<i64, Vec<(i64, i64)>>,
+}
+
+impl Job {
+    /// Whether a batch belongs to an aborted transaction.
+    fn is_aborted(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.aborted.get(&h.producer_id).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|&(first, last)| (first..=last).contains(&h.base_offset))
+            })
+    }
 }
 
 impl Cleaner {
@@ -247,6 +264,7 @@ impl Cleaner {
                         dir: log.dir.clone(),
                         tombstone_due: None,
                         buf: Vec::new(),
+                        aborted: aborted_ranges(log),
                     },
                 ));
             }
@@ -262,8 +280,13 @@ fn cleanable_segments(log: &PartitionLog, now_ms: i64) -> (Vec<SegInfo>, i64) {
     let sealed = log.segments.len().saturating_sub(1);
     let mut out = Vec::new();
     let mut end = log.segments.keys().next_back().copied().unwrap_or(0);
+    // Never past an open transaction: its records may still be aborted (Kafka stops at the
+    // first unstable offset).
+    let unstable = log.producers.first_unstable_offset().unwrap_or(i64::MAX);
     for seg in log.segments.values().take(sealed) {
-        if lag > 0 && seg.max_timestamp >= 0 && now_ms.saturating_sub(seg.max_timestamp) < lag {
+        let too_new =
+            lag > 0 && seg.max_timestamp >= 0 && now_ms.saturating_sub(seg.max_timestamp) < lag;
+        if too_new || seg.next_offset > unstable {
             end = seg.base_offset;
             break;
         }
@@ -275,6 +298,17 @@ fn cleanable_segments(log: &PartitionLog, now_ms: i64) -> (Vec<SegInfo>, i64) {
         });
     }
     (out, end)
+}
+
+/// The partition's aborted transactions as producer id -> [(first offset, marker offset)].
+fn aborted_ranges(log: &PartitionLog) -> HashMap<i64, Vec<(i64, i64)>> {
+    let mut out: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+    for a in &log.aborted {
+        out.entry(a.producer_id)
+            .or_default()
+            .push((a.first_offset, a.last_offset));
+    }
+    out
 }
 
 /// Kafka's `groupSegmentsBySize`: consecutive segments whose total stays within `max_bytes`
@@ -502,7 +536,7 @@ impl Job {
         let (n, at_end) = seg.read_into(self.pos, budget.min(MAX_CHUNK), true, &mut self.buf)?;
         for item in batches(&self.buf) {
             let (h, bytes) = item?;
-            if h.is_control() {
+            if h.is_control() || self.is_aborted(&h) {
                 continue;
             }
             let Some(p) = payload(&h, bytes) else {
@@ -653,9 +687,12 @@ impl Job {
         drop_tombstones: bool,
         kept_tombstone: &mut bool,
     ) -> Filtered {
-        // Control batches (transaction markers) are kept as they are.
+        // Control batches (transaction markers) are kept as they are; aborted data goes.
         if h.is_control() {
             return Filtered::Keep;
+        }
+        if self.is_aborted(h) {
+            return Filtered::Drop;
         }
         let Some(p) = payload(h, bytes) else {
             return Filtered::Keep;

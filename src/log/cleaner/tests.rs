@@ -557,3 +557,60 @@ fn a_panic_while_cleaning_stops_cleaning_that_partition_only() {
     assert!(mgr.clean_step(now, 64 << 10).idle, "not cleaned again");
     assert!(!mgr.is_offline());
 }
+
+#[test]
+fn aborted_records_never_win_and_open_transactions_are_not_cleaned() {
+    let dir = TempDir::new("clean-txn");
+    let cfg = LogConfig {
+        segment_bytes: 1 << 20,
+        ..compact_config()
+    };
+    let mut mgr = LogManager::open(dir.path(), cfg.clone(), 0).unwrap();
+    let log = mgr.create("t", 0, [1; 16], cfg, 0).unwrap();
+    let txn = |pid: i64, seq: i32, v: &[u8]| {
+        let mut b = BatchBuilder::new(0, 0)
+            .producer(pid, 0, seq)
+            .transactional(true);
+        b.push(None, 0, Some(b"k"), Some(v), &[]);
+        b.finish()
+    };
+    // Committed "c1", then "a1" in an aborted transaction, then a roll.
+    log.append(&mut txn(1, 0, b"c1"), 0, 0).unwrap(); // 0
+    log.append_marker(1, 0, true, 0, 0).unwrap(); // 1
+    log.append(&mut txn(2, 0, b"a1"), 0, 0).unwrap(); // 2
+    log.append_marker(2, 0, false, 0, 0).unwrap(); // 3
+    log.roll(0).unwrap();
+    // An open transaction in the next segment blocks cleaning past it.
+    log.append(&mut txn(3, 0, b"open"), 0, 0).unwrap(); // 4
+    log.roll(0).unwrap();
+    let mut b = BatchBuilder::new(0, 0);
+    b.push(None, 0, Some(b"x"), Some(b"x"), &[]);
+    log.append(&mut b.finish(), 0, 0).unwrap(); // 5 (active)
+    clean_until_idle(&mut mgr, 10, 1 << 20);
+    let log = mgr.get("t", 0).unwrap();
+    let mut buf = Vec::new();
+    log.read(0, usize::MAX, true, &mut buf).unwrap();
+    let mut data = Vec::new();
+    let mut markers = 0;
+    for item in batches(&buf) {
+        let (h, b) = item.unwrap();
+        if h.is_control() {
+            markers += 1;
+            continue;
+        }
+        let p = records_payload(b, 1 << 20).unwrap();
+        for r in parse_records(&p, h.record_count).unwrap() {
+            data.push((h.base_offset, r.value.unwrap().to_vec()));
+        }
+    }
+    // The committed value survives; the aborted one is gone; the open one is untouched.
+    assert_eq!(
+        data,
+        vec![
+            (0, b"c1".to_vec()),
+            (4, b"open".to_vec()),
+            (5, b"x".to_vec())
+        ]
+    );
+    assert_eq!(markers, 2, "markers are kept");
+}
