@@ -209,3 +209,12 @@ fn create_topics_over_10000_partitions_is_a_policy_violation() {
         vec![(0, 3), (0, 9997)]
     );
 }
+
+/// A 10-byte varlong (a record's timestamp delta) whose last byte is over 1 passed produce
+/// validation, which dropped the extra bits, while the record decoder refuses it: stored, then
+/// never compacted. The walk now refuses it too (CORRUPT_MESSAGE). Found by the record_batch
+/// oracle (walk vs. decoder) on a hand-made input after reading why they could differ.
+#[test]
+fn varlong_tenth_byte_over_one() {
+    regression("record_batch", "varlong_tenth_byte_over_one");
+}

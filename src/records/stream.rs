@@ -233,6 +233,10 @@ impl<R: Read> Walker<R> {
         let mut value: u64 = 0;
         for i in 0..max_bytes {
             let b = self.byte()?;
+            // A 10th byte holds bit 63 only, as the record decoder (`Reader::uvarlong`) requires.
+            if i == 9 && b > 0x01 {
+                return Err(WalkError::Bad("malformed varint"));
+            }
             value |= ((b & 0x7f) as u64) << (7 * i);
             if b & 0x80 == 0 {
                 return Ok(value);
