@@ -73,6 +73,9 @@ pub fn first_flexible(api_key: i16) -> i16 {
         CREATE_PARTITIONS => 2,
         INCREMENTAL_ALTER_CONFIGS => 1,
         DESCRIBE_CLUSTER => 0,
+        // The transaction APIs.
+        24..=26 | 28 => 3,
+        27 | 61 | 65 | 66 => 0,
         _ => i16::MAX,
     }
 }
