@@ -103,6 +103,14 @@ fn sample_request(key: i16, version: i16) -> Vec<u8> {
         offset_delete_request,
         describe_cluster_request,
         describe_topic_partitions_request,
+        add_partitions_to_txn_request,
+        add_offsets_to_txn_request,
+        end_txn_request,
+        write_txn_markers_request,
+        txn_offset_commit_request,
+        describe_producers_request,
+        describe_transactions_request,
+        list_transactions_request,
     );
     b
 }
@@ -702,6 +710,175 @@ fn broker_scripts(seeds: &mut Seeds) {
     }
     seeds.add("broker_frame", "idempotent", s.done());
 
+    // A transaction: producer id for a transactional id, partitions and offsets added, a
+    // transactional batch, its offsets, then commit (and a second one aborted).
+    let tx = "seed-txn";
+    for commit in [true, false] {
+        let mut s = Script::new();
+        s.req(apis::CREATE_TOPICS, 7, |w| create_topics(w, 7, t, 2, &[]))
+            .req(apis::FIND_COORDINATOR, 4, |w| {
+                find_coordinator_request::FindCoordinatorRequest {
+                    key: "",
+                    key_type: 1,
+                    coordinator_keys: vec![tx],
+                }
+                .encode(w, 4)
+            })
+            .req(apis::INIT_PRODUCER_ID, 5, |w| {
+                init_producer_id_request::InitProducerIdRequest {
+                    transactional_id: Some(tx),
+                    transaction_timeout_ms: 60_000,
+                    producer_id: -1,
+                    producer_epoch: -1,
+                }
+                .encode(w, 5)
+            })
+            .req(apis::ADD_PARTITIONS_TO_TXN, 3, |w| {
+                use add_partitions_to_txn_request::*;
+                AddPartitionsToTxnRequest {
+                    v3_and_below_transactional_id: tx,
+                    v3_and_below_producer_id: 0,
+                    v3_and_below_producer_epoch: 0,
+                    v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+                        name: t,
+                        partitions: vec![0, 1],
+                    }],
+                    ..Default::default()
+                }
+                .encode(w, 3)
+            });
+        let mut b = BatchBuilder::new(0, WALL_MS - 10)
+            .producer(0, 0, 0)
+            .transactional(true);
+        b.push(
+            None,
+            WALL_MS - 10,
+            Some(b"k"),
+            Some(b"in a transaction"),
+            &[],
+        );
+        let records = b.finish();
+        s.req(apis::PRODUCE, 9, |w| {
+            use produce_request::*;
+            ProduceRequest {
+                transactional_id: Some(tx),
+                acks: -1,
+                timeout_ms: 1000,
+                topic_data: vec![TopicProduceData {
+                    name: t,
+                    partition_data: vec![PartitionProduceData {
+                        index: 0,
+                        records: Some(&records),
+                    }],
+                    ..Default::default()
+                }],
+            }
+            .encode(w, 9)
+        })
+        .req(apis::ADD_OFFSETS_TO_TXN, 3, |w| {
+            add_offsets_to_txn_request::AddOffsetsToTxnRequest {
+                transactional_id: tx,
+                producer_id: 0,
+                producer_epoch: 0,
+                group_id: "txn-group",
+            }
+            .encode(w, 3)
+        })
+        .req(apis::TXN_OFFSET_COMMIT, 3, |w| {
+            use txn_offset_commit_request::*;
+            TxnOffsetCommitRequest {
+                transactional_id: tx,
+                group_id: "txn-group",
+                producer_id: 0,
+                producer_epoch: 0,
+                generation_id: -1,
+                member_id: "",
+                group_instance_id: None,
+                topics: vec![TxnOffsetCommitRequestTopic {
+                    name: t,
+                    partitions: vec![TxnOffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: 1,
+                        committed_leader_epoch: -1,
+                        committed_metadata: None,
+                    }],
+                }],
+            }
+            .encode(w, 3)
+        })
+        .req(apis::DESCRIBE_TRANSACTIONS, 0, |w| {
+            describe_transactions_request::DescribeTransactionsRequest {
+                transactional_ids: vec![tx, "unknown"],
+            }
+            .encode(w, 0)
+        })
+        .req(apis::END_TXN, 3, |w| {
+            end_txn_request::EndTxnRequest {
+                transactional_id: tx,
+                producer_id: 0,
+                producer_epoch: 0,
+                committed: commit,
+            }
+            .encode(w, 3)
+        })
+        .req_after(1, apis::FETCH, 12, |w| {
+            use fetch_request::*;
+            FetchRequest {
+                replica_id: -1,
+                max_bytes: 1 << 20,
+                isolation_level: 1,
+                session_epoch: -1,
+                topics: vec![FetchTopic {
+                    topic: t,
+                    partitions: vec![FetchPartition {
+                        partition: 0,
+                        current_leader_epoch: -1,
+                        last_fetched_epoch: -1,
+                        log_start_offset: -1,
+                        partition_max_bytes: 1 << 20,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }
+            .encode(w, 12)
+        })
+        .req(apis::LIST_TRANSACTIONS, 1, |w| {
+            list_transactions_request::ListTransactionsRequest {
+                duration_filter: -1,
+                ..Default::default()
+            }
+            .encode(w, 1)
+        })
+        .req(apis::DESCRIBE_PRODUCERS, 0, |w| {
+            use describe_producers_request::*;
+            DescribeProducersRequest {
+                topics: vec![TopicRequest {
+                    name: t,
+                    partition_indexes: vec![0, 1],
+                }],
+            }
+            .encode(w, 0)
+        })
+        .req(apis::OFFSET_FETCH, 8, |w| {
+            use offset_fetch_request::*;
+            OffsetFetchRequest {
+                groups: vec![OffsetFetchRequestGroup {
+                    group_id: "txn-group",
+                    member_id: None,
+                    member_epoch: -1,
+                    topics: None,
+                }],
+                require_stable: true,
+                ..Default::default()
+            }
+            .encode(w, 8)
+        });
+        let name = if commit { "txn-commit" } else { "txn-abort" };
+        seeds.add("broker_frame", name, s.done());
+    }
+
     // Bad input the broker must answer or close on: a broken CRC, a frame cut short, an unknown
     // api key, an unsupported ApiVersions.
     let mut bad = batch(Compression::Lz4, 3, WALL_MS);
@@ -853,13 +1030,17 @@ fn requests(seeds: &mut Seeds) {
         offset_commit_key,
         offset_commit_value,
         group_metadata_key,
-        group_metadata_value
+        group_metadata_value,
+        transaction_log_key,
+        transaction_log_value
     );
     let order = [
         "offset_commit_key",
         "offset_commit_value",
         "group_metadata_key",
         "group_metadata_value",
+        "transaction_log_key",
+        "transaction_log_value",
     ];
     for (name, v, min, body) in record_schemas {
         let i = order.iter().position(|n| *n == name).unwrap() as u8;

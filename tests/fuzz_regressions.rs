@@ -218,3 +218,23 @@ fn create_topics_over_10000_partitions_is_a_policy_violation() {
 fn varlong_tenth_byte_over_one() {
     regression("record_batch", "varlong_tenth_byte_over_one");
 }
+
+/// A new API must be added to the harness (request decoder, response schema) and to the seed
+/// generator (src/fuzzing.rs), or the fuzzer would treat its answers as crashes.
+#[test]
+fn every_served_api_is_fuzzed() {
+    for a in minikafka::protocol::apis::APIS {
+        assert!(
+            harness::DECODERS.iter().any(|d| d.key == a.key),
+            "{} (api {}) has no request decoder in fuzz/src/lib.rs DECODERS",
+            a.name,
+            a.key
+        );
+        assert!(
+            harness::has_response_schema(a.key),
+            "{} (api {}) has no response schema in fuzz/src/lib.rs decode_response",
+            a.name,
+            a.key
+        );
+    }
+}

@@ -163,7 +163,8 @@ macro_rules! decoder {
     };
 }
 
-/// Every request message, then the `__consumer_offsets` key and value schemas. The first input
+/// Every request message, then the `__consumer_offsets` and `__transaction_state` key and value
+/// schemas (tests/fuzz_regressions.rs checks that every served API is here). The first input
 /// byte picks one by its key (any other byte: by position, modulo the length), the second the
 /// version within its range (as an offset from its first version, modulo the range).
 pub const DECODERS: &[Decoder] = &[
@@ -194,6 +195,14 @@ pub const DECODERS: &[Decoder] = &[
     decoder!(offset_delete_request::OffsetDeleteRequest),
     decoder!(describe_cluster_request::DescribeClusterRequest),
     decoder!(describe_topic_partitions_request::DescribeTopicPartitionsRequest),
+    decoder!(add_partitions_to_txn_request::AddPartitionsToTxnRequest),
+    decoder!(add_offsets_to_txn_request::AddOffsetsToTxnRequest),
+    decoder!(end_txn_request::EndTxnRequest),
+    decoder!(write_txn_markers_request::WriteTxnMarkersRequest),
+    decoder!(txn_offset_commit_request::TxnOffsetCommitRequest),
+    decoder!(describe_producers_request::DescribeProducersRequest),
+    decoder!(describe_transactions_request::DescribeTransactionsRequest),
+    decoder!(list_transactions_request::ListTransactionsRequest),
     decoder!(offset_commit_key::OffsetCommitKey, RECORD_SCHEMA_KEYS),
     decoder!(
         offset_commit_value::OffsetCommitValue,
@@ -203,6 +212,14 @@ pub const DECODERS: &[Decoder] = &[
     decoder!(
         group_metadata_value::GroupMetadataValue,
         RECORD_SCHEMA_KEYS + 3
+    ),
+    decoder!(
+        transaction_log_key::TransactionLogKey,
+        RECORD_SCHEMA_KEYS + 4
+    ),
+    decoder!(
+        transaction_log_value::TransactionLogValue,
+        RECORD_SCHEMA_KEYS + 5
     ),
 ];
 
@@ -861,7 +878,7 @@ fn decode_response(api_key: i16, r: &mut Reader<'_>, v: i16) -> Result<(), Strin
         ($($m:ident :: $t:ident),* $(,)?) => {
             match api_key {
                 $(k if k == $m::API_KEY => $m::$t::decode(r, v).map(drop).map_err(|e| e.to_string()),)*
-                k => Err(format!("no response schema for api {k}")),
+                k => Err(no_schema(k)),
             }
         };
     }
@@ -893,7 +910,24 @@ fn decode_response(api_key: i16, r: &mut Reader<'_>, v: i16) -> Result<(), Strin
         offset_delete_response::OffsetDeleteResponse,
         describe_cluster_response::DescribeClusterResponse,
         describe_topic_partitions_response::DescribeTopicPartitionsResponse,
+        add_partitions_to_txn_response::AddPartitionsToTxnResponse,
+        add_offsets_to_txn_response::AddOffsetsToTxnResponse,
+        end_txn_response::EndTxnResponse,
+        write_txn_markers_response::WriteTxnMarkersResponse,
+        txn_offset_commit_response::TxnOffsetCommitResponse,
+        describe_producers_response::DescribeProducersResponse,
+        describe_transactions_response::DescribeTransactionsResponse,
+        list_transactions_response::ListTransactionsResponse,
     )
+}
+
+/// Whether `check_response` knows the response schema of `api_key`.
+pub fn has_response_schema(api_key: i16) -> bool {
+    decode_response(api_key, &mut Reader::new(&[]), 0) != Err(no_schema(api_key))
+}
+
+fn no_schema(api_key: i16) -> String {
+    format!("no response schema for api {api_key}")
 }
 
 thread_local! {
