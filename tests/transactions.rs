@@ -57,7 +57,6 @@ fn init(c: &mut Client, v: i16, id: &str, timeout_ms: i32) -> (i16, i64, i16) {
         transaction_timeout_ms: timeout_ms,
         producer_id: -1,
         producer_epoch: -1,
-        ..Default::default()
     };
     let body = c.call(INIT_PRODUCER_ID, v, |w| req.encode(w, v));
     let r = decode!(InitProducerIdResponse, &body, v);
