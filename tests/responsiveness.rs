@@ -112,8 +112,6 @@ fn create_partitions_refuses_more_than_ten_thousand_new_partitions_at_once() {
 /// ApiVersions wait behind it (1 s measured here while four librdkafka tests ran, 10 s on a
 /// loaded machine). With 2,000 offsets partitions the wait is seconds even on an idle machine.
 #[test]
-#[ignore = "until Broker::create_topic (src/broker) creates partition logs on first write, as \
-            CreateTopics does: FindCoordinator still creates all of __consumer_offsets' logs"]
 fn fresh_connections_are_answered_while_the_offsets_topic_is_created() {
     let b = TestBroker::start_with("responsive-offsets", |c| {
         c.offsets_topic_num_partitions = 2000

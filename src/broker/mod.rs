@@ -295,8 +295,11 @@ impl Broker {
         Ok(id)
     }
 
-    /// Creates a topic in the metadata log and its partition logs. Validation of names,
-    /// counts and configs is the caller's (CreateTopics and auto-creation differ in errors).
+    /// Creates a topic in the metadata log. Each partition's log is created on its first write
+    /// (`partition_log_mut`), so creating a topic of thousands of partitions — the internal
+    /// topics inside a FindCoordinator among them — does not hold the loop. Validation of
+    /// names, counts and configs is the caller's (CreateTopics and auto-creation differ in
+    /// errors).
     pub fn create_topic(
         &mut self,
         name: &str,
@@ -306,7 +309,7 @@ impl Broker {
         now: Instant,
     ) -> Result<(), crate::metadata::MetadataError> {
         let now_ms = self.clock.ms(now);
-        let info = self.meta.create_topic(
+        self.meta.create_topic(
             name,
             partitions,
             replication_factor,
@@ -314,16 +317,6 @@ impl Broker {
             self.config.node_id,
             now_ms,
         )?;
-        let log_config = self.topic_log_config(name);
-        for p in &info.partitions {
-            if let Err(e) = self
-                .logs
-                .create(name, p.partition, info.id, log_config.clone(), now_ms)
-            {
-                // The topic exists in metadata; the log is created again on first use.
-                log::error!("creating log for {name}-{}: {e}", p.partition);
-            }
-        }
         Ok(())
     }
 
