@@ -729,6 +729,10 @@ impl Reactor {
         self.scratch.allocated()
     }
 
+    pub(crate) fn stalled_count(&self) -> usize {
+        self.conns.iter().filter(|(_, c)| c.stalled).count()
+    }
+
     pub(crate) fn muted_count(&self) -> usize {
         self.conns.iter().filter(|(_, c)| c.muted).count()
     }

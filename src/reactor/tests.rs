@@ -282,22 +282,42 @@ fn parked_request_holds_later_frames_until_completed() {
 
 #[test]
 fn parked_request_completed_by_another_connection() {
-    let server = Server::start(test_limits());
-    let mut a = server.connect();
-    a.write_all(&frame(1, 0, 10, b"")).unwrap(); // parked until released
-    a.write_all(&frame(0, 0, 11, b"after")).unwrap();
-    thread::sleep(Duration::from_millis(50));
-    a.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
+    // Turns driven here, so "nothing answered yet" is checked after the reactor has seen both
+    // frames, not after a sleep.
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), test_limits()).unwrap();
+    let shared = Arc::new(Shared::default());
+    let mut service = TestService::new(shared.clone());
+    let mut a = TcpStream::connect(reactor.local_addr()).unwrap();
+    // One write: the frame behind the parked one arrives with it and is held.
+    let mut both = frame(1, 0, 10, b""); // parked until released
+    both.extend(frame(0, 0, 11, b"after"));
+    a.write_all(&both).unwrap();
+    turn_until(&mut reactor, &mut service, |r| r.queued_request_bytes() > 0);
+    assert_eq!(shared.events(), ["handle 10"], "the next frame waits");
+    a.set_nonblocking(true).unwrap();
     let mut probe = [0u8; 1];
-    assert!(a.read(&mut probe).is_err(), "nothing may be answered yet");
-    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let nothing = a.read(&mut probe).unwrap_err();
+    assert_eq!(
+        nothing.kind(),
+        std::io::ErrorKind::WouldBlock,
+        "nothing answered yet"
+    );
+    a.set_nonblocking(false).unwrap();
 
-    let mut b = server.connect();
+    let mut b = TcpStream::connect(reactor.local_addr()).unwrap();
     b.write_all(&frame(5, 0, 20, b"release")).unwrap();
-    assert_eq!(read_response(&mut b), (20, b"release".to_vec()));
-    assert_eq!(read_response(&mut a), (10, b"parked".to_vec()));
-    assert_eq!(read_response(&mut a), (11, b"after".to_vec()));
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut b),
+        (20, b"release".to_vec())
+    );
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut a),
+        (10, b"parked".to_vec())
+    );
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut a),
+        (11, b"after".to_vec())
+    );
 }
 
 #[test]
@@ -413,30 +433,46 @@ fn connection_cap_defers_accept_until_one_closes() {
         max_connections: 1,
         ..test_limits()
     };
-    let server = Server::start(limits);
-    let mut first = server.connect();
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), limits).unwrap();
+    let mut service = TestService::new(Arc::new(Shared::default()));
+    let mut first = TcpStream::connect(reactor.local_addr()).unwrap();
     first.write_all(&frame(0, 0, 1, b"first")).unwrap();
-    assert_eq!(read_response(&mut first), (1, b"first".to_vec()));
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut first),
+        (1, b"first".to_vec())
+    );
 
-    let mut second = server.connect(); // completes in the kernel backlog
+    let mut second = TcpStream::connect(reactor.local_addr()).unwrap(); // in the backlog
     second.write_all(&frame(0, 0, 2, b"second")).unwrap();
-    second
-        .set_read_timeout(Some(Duration::from_millis(150)))
-        .unwrap();
+    // The listener is readable from the first poll on; the cap keeps it unaccepted.
+    for _ in 0..5 {
+        reactor.run_once(&mut service, Duration::from_millis(1));
+    }
+    assert_eq!(reactor.connection_count(), 1);
+    second.set_nonblocking(true).unwrap();
     let mut probe = [0u8; 1];
-    assert!(second.read(&mut probe).is_err(), "must not be served yet");
-    second
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let nothing = second.read(&mut probe).unwrap_err();
+    assert_eq!(
+        nothing.kind(),
+        std::io::ErrorKind::WouldBlock,
+        "must not be served yet"
+    );
+    second.set_nonblocking(false).unwrap();
 
     drop(first);
-    assert_eq!(read_response(&mut second), (2, b"second".to_vec()));
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut second),
+        (2, b"second".to_vec())
+    );
 }
 
 #[test]
 fn backpressure_keeps_order_when_client_reads_late() {
-    let server = Server::start_with(test_limits(), |r| r.set_output_high_mark(64 * 1024));
-    let c = server.connect();
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), test_limits()).unwrap();
+    reactor.set_output_high_mark(64 * 1024);
+    let shared = Arc::new(Shared::default());
+    let mut service = TestService::new(shared.clone());
+    let c = TcpStream::connect(reactor.local_addr()).unwrap();
     let mut writer = c.try_clone().unwrap();
     let payload = vec![7u8; 16 * 1024];
     let n = 512; // 8 MiB of responses, far above the high mark and the socket buffers
@@ -446,15 +482,24 @@ fn backpressure_keeps_order_when_client_reads_late() {
             writer.write_all(&frame(0, 0, corr, &p)).unwrap();
         }
     });
-    thread::sleep(Duration::from_millis(200));
-    let handled = server.shared.events().len();
+    // Nobody reads the responses: reading stops once the queued output is above the mark.
+    turn_until(&mut reactor, &mut service, |r| r.stalled_count() == 1);
+    let handled = shared.events().len();
     assert!(
         handled < n as usize,
         "reading must stall, {handled} handled"
     );
+    for _ in 0..5 {
+        reactor.run_once(&mut service, Duration::from_millis(1));
+    }
+    assert_eq!(
+        shared.events().len(),
+        handled,
+        "nothing handled while stalled"
+    );
     let mut reader = c;
     for corr in 0..n {
-        let (got, body) = read_response(&mut reader);
+        let (got, body) = turn_and_read(&mut reactor, &mut service, &mut reader);
         assert_eq!(got, corr);
         assert_eq!(body.len(), payload.len());
     }
@@ -568,8 +613,10 @@ fn idle_connections_hold_no_read_buffer() {
             (i as i32, vec![i as u8; 3000])
         );
     }
-    turn_until(&mut reactor, &mut service, |r| r.connection_count() == 20);
     // Only the partial frames are held, each in a buffer of its own size.
+    turn_until(&mut reactor, &mut service, |r| {
+        r.held_lens().iter().filter(|&&n| n > 0).count() == 10
+    });
     let held = reactor.held_lens();
     assert_eq!(held.iter().filter(|&&n| n == 10).count(), 10, "{held:?}");
     assert_eq!(held.iter().filter(|&&n| n == 0).count(), 10, "{held:?}");
