@@ -70,6 +70,17 @@ impl RecvBuf {
         self.buf.len()
     }
 
+    /// Whether reading `needed` bytes (from the buffer start) would have to grow the buffer
+    /// first: no free space is left even after compacting.
+    pub fn must_grow(&self, needed: usize) -> bool {
+        let used = if self.start > 0 && self.start + needed > self.buf.len() {
+            self.filled - self.start
+        } else {
+            self.filled
+        };
+        used == self.buf.len()
+    }
+
     /// Forgets the contents; keeps the allocation.
     pub fn clear(&mut self) {
         self.start = 0;
@@ -145,9 +156,11 @@ pub(crate) struct Conn {
     /// frames behind a parked request. Empty without an allocation when nothing is held, which
     /// is the normal state of an idle connection.
     pub held: RecvBuf,
-    /// Bytes of the request memory budget charged to this connection (what `held` holds, or
-    /// the declared size of the frame it is receiving when that is more).
+    /// Bytes of the request memory budget charged to this connection: what `held` holds.
     pub charged: usize,
+    /// While `held` is not empty: when it started holding (the reactor's sequence number; the
+    /// oldest holder may always go on receiving). 0 otherwise.
+    pub holding_since: u64,
     /// Encoded responses in request order; `out_off` bytes of the front one are already written.
     out: VecDeque<Vec<u8>>,
     out_off: usize,
@@ -176,6 +189,7 @@ impl Conn {
             peer,
             held: RecvBuf::default(),
             charged: 0,
+            holding_since: 0,
             out: VecDeque::new(),
             out_off: 0,
             out_bytes: 0,
@@ -188,20 +202,6 @@ impl Conn {
             pending: false,
             last_active: now,
         }
-    }
-
-    /// What this connection should be charged: the memory it holds, or, while a frame is
-    /// being received, that frame's declared size if larger (as Kafka's memory pool reserves
-    /// a request's declared size when its size prefix is read).
-    pub fn charge(&self, max_request_bytes: usize) -> usize {
-        if self.held.is_empty() {
-            return 0;
-        }
-        let declared = match self.held.check_frame(max_request_bytes) {
-            Frame::Incomplete { needed } => needed,
-            _ => 0,
-        };
-        self.held.allocated().max(declared)
     }
 
     /// Queues one encoded response.

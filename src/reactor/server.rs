@@ -4,10 +4,13 @@
 //! into one shared scratch buffer and whole frames are handled there, in place; only what is
 //! left when a connection has to stop (a partial frame, or frames behind a parked request) is
 //! copied into a buffer of that connection's own, which is freed as soon as it is consumed.
-//! Those held bytes (or a partial frame's declared size, when larger) are charged to a
-//! broker-wide budget, `queued.max.request.bytes`: while it is used up, connections that would
-//! start a new request are muted (not read) until bytes are released, as Kafka's memory pool
-//! does; a connection in the middle of a frame goes on, so whatever holds memory can finish.
+//! Those held bytes are charged to a broker-wide budget, `queued.max.request.bytes`: while it is
+//! used up, connections that would start a new request are muted (not read) until bytes are
+//! released, as Kafka's memory pool does, and so are connections whose partial frame would need
+//! more memory — except the oldest holder, which may always go on, so that something completes
+//! and releases (at most about one largest request goes over the budget). Unlike Kafka's pool,
+//! which reserves a frame's declared size when its size prefix arrives, only bytes actually
+//! received are charged: a 4-byte prefix declaring 100 MiB cannot mute everyone else.
 
 use std::io;
 use std::net::SocketAddr;
@@ -81,6 +84,9 @@ pub struct Reactor {
     queued_bytes: usize,
     /// Connections not read because the request memory budget was used up.
     muted: Vec<ConnId>,
+    /// Connections holding bytes, by `Conn::holding_since`: the first may always go on.
+    holders: std::collections::BTreeMap<u64, ConnId>,
+    next_holder: u64,
     turns: TurnStats,
 }
 
@@ -132,6 +138,8 @@ impl Reactor {
             scratch_large: false,
             queued_bytes: 0,
             muted: Vec::new(),
+            holders: Default::default(),
+            next_holder: 1,
             turns: TurnStats::default(),
         })
     }
@@ -356,9 +364,26 @@ impl Reactor {
     }
 
     /// Once request bytes were released below the budget, every muted connection is read again
-    /// (those that find it used up again are muted again).
+    /// (those that find it used up again are muted again). While it is used up, the oldest
+    /// holder is read whatever happens: it may always complete its frame.
     fn unmute_if_memory(&mut self) {
-        if self.muted.is_empty() || self.memory_exhausted() {
+        if self.muted.is_empty() {
+            return;
+        }
+        if self.memory_exhausted() {
+            let Some(&lead) = self.holders.values().next() else {
+                return;
+            };
+            if let Some(conn) = self.conns.get_mut(lead) {
+                if conn.muted {
+                    conn.muted = false;
+                    self.muted.retain(|&m| m != lead);
+                    if !conn.pending {
+                        conn.pending = true;
+                        self.pending.push(lead);
+                    }
+                }
+            }
             return;
         }
         for id in std::mem::take(&mut self.muted) {
@@ -392,7 +417,6 @@ impl Reactor {
             if matches!(stop, Stop::Close) {
                 buf.clear(); // nothing of a closing connection is kept
             }
-            let max = self.limits.max_request_bytes;
             let Some(conn) = self.conns.get_mut(id) else {
                 if !own {
                     buf.clear();
@@ -419,9 +443,17 @@ impl Reactor {
                     buf
                 };
             }
-            let charge = conn.charge(max);
+            let charge = conn.held.allocated();
             self.queued_bytes = self.queued_bytes - conn.charged + charge;
             conn.charged = charge;
+            if charge > 0 && conn.holding_since == 0 {
+                conn.holding_since = self.next_holder;
+                self.next_holder += 1;
+                self.holders.insert(conn.holding_since, id);
+            } else if charge == 0 && conn.holding_since != 0 {
+                self.holders.remove(&conn.holding_since);
+                conn.holding_since = 0;
+            }
             match stop {
                 Stop::Done => return,
                 Stop::HeldDrained => continue,
@@ -447,6 +479,7 @@ impl Reactor {
         let max = self.limits.max_request_bytes;
         let high = self.output_high_mark;
         let exhausted = self.memory_exhausted();
+        let lead = self.holders.values().next() == Some(&id);
         let Some(conn) = self.conns.get_mut(id) else {
             return Stop::Done;
         };
@@ -528,6 +561,15 @@ impl Reactor {
                     }
                     return Stop::Done;
                 }
+            }
+            // Its own partial frame needs more memory while the budget is used up: it waits
+            // like the others, unless it is the oldest holder.
+            if own && exhausted && !lead && buf.must_grow(needed) {
+                if !conn.muted {
+                    conn.muted = true;
+                    self.muted.push(id);
+                }
+                return Stop::Done;
             }
             // The connection's own buffer only ever holds up to the end of its current frame.
             let limit = if own {
@@ -638,6 +680,9 @@ impl Reactor {
     fn close<S: Service>(&mut self, id: ConnId, service: &mut S) {
         if let Some(mut conn) = self.conns.try_remove(id) {
             self.queued_bytes -= conn.charged;
+            if conn.holding_since != 0 {
+                self.holders.remove(&conn.holding_since);
+            }
             if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
                 ::log::debug!("reactor: deregister connection {id}: {e}");
             }
@@ -697,6 +742,7 @@ impl Reactor {
         self.pending.clear();
         self.dirty.clear();
         self.muted.clear();
+        self.holders.clear();
         self.queued_bytes = 0;
         ::log::info!("reactor: stopped; loop turns: {}", self.turns);
     }

@@ -525,8 +525,8 @@ fn read_buffer_grows_only_as_far_as_received_data_needs() {
     );
     assert_eq!(
         reactor.queued_request_bytes(),
-        4 + 1024 * 1024,
-        "declared size charged"
+        held[0],
+        "what is held is charged, not the declared size"
     );
 }
 
@@ -620,7 +620,7 @@ fn idle_connections_hold_no_read_buffer() {
     let held = reactor.held_lens();
     assert_eq!(held.iter().filter(|&&n| n == 10).count(), 10, "{held:?}");
     assert_eq!(held.iter().filter(|&&n| n == 0).count(), 10, "{held:?}");
-    assert_eq!(reactor.queued_request_bytes(), 10 * (4 + 8 + 7));
+    assert_eq!(reactor.queued_request_bytes(), 10 * 10);
     for (i, c) in clients.iter_mut().enumerate().filter(|(i, _)| i % 2 == 0) {
         c.write_all(&frame(0, 0, 1000 + i as i32, b"not yet")[10..])
             .unwrap();
@@ -703,6 +703,37 @@ fn large_frame_is_handled_and_the_scratch_shrinks_back() {
     );
 }
 
+/// A connection holding `sent` bytes of `bytes` (a frame) as a partial frame.
+fn hold_partial(
+    reactor: &mut Reactor,
+    service: &mut TestService,
+    bytes: &[u8],
+    sent: usize,
+) -> TcpStream {
+    let mut c = TcpStream::connect(reactor.local_addr()).unwrap();
+    c.write_all(&bytes[..sent]).unwrap();
+    let before = reactor.queued_request_bytes();
+    turn_until(reactor, service, |r| {
+        r.queued_request_bytes() >= before + sent
+    });
+    c
+}
+
+/// Sends the rest of a frame from a thread and turns until its response is read.
+fn finish_and_read(
+    reactor: &mut Reactor,
+    service: &mut TestService,
+    c: &mut TcpStream,
+    rest: &[u8],
+) -> (i32, Vec<u8>) {
+    let rest = rest.to_vec();
+    let mut w = c.try_clone().unwrap();
+    let writer = thread::spawn(move || w.write_all(&rest).unwrap());
+    let r = turn_and_read(reactor, service, c);
+    writer.join().unwrap();
+    r
+}
+
 #[test]
 fn request_memory_budget_mutes_new_requests_until_released() {
     let limits = Limits {
@@ -711,34 +742,74 @@ fn request_memory_budget_mutes_new_requests_until_released() {
     };
     let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), limits).unwrap();
     let mut service = TestService::new(Arc::new(Shared::default()));
-    // A declares 600 KiB and sends a part: its declared size is charged, over the budget
-    // (one request may go over, as in Kafka's memory pool).
-    let mut a = TcpStream::connect(reactor.local_addr()).unwrap();
-    let big = frame(0, 0, 1, &vec![1u8; 600 * 1024]);
-    a.write_all(&big[..1000]).unwrap();
-    turn_until(&mut reactor, &mut service, |r| r.queued_request_bytes() > 0);
-    assert_eq!(reactor.queued_request_bytes(), big.len());
-    // B's new request is not read while the budget is used up.
+    // A size prefix declaring 900 KiB costs nothing: only received bytes are charged.
+    let big = frame(0, 0, 1, &vec![1u8; 900 * 1024]);
+    let mut a = hold_partial(&mut reactor, &mut service, &big, 4);
     let mut b = TcpStream::connect(reactor.local_addr()).unwrap();
-    b.write_all(&frame(0, 0, 2, b"waits")).unwrap();
-    turn_until(&mut reactor, &mut service, |r| r.muted_count() == 1);
-    for _ in 0..10 {
-        reactor.run_once(&mut service, Duration::from_millis(2));
-    }
-    assert_eq!(reactor.muted_count(), 1);
-    // A, already in the middle of its frame, goes on; its answer releases the bytes and B is read.
-    let rest = big[1000..].to_vec();
-    let mut aw = a.try_clone().unwrap();
-    let writer = thread::spawn(move || aw.write_all(&rest).unwrap());
-    let (corr, body) = turn_and_read(&mut reactor, &mut service, &mut a);
-    writer.join().unwrap();
-    assert_eq!((corr, body.len()), (1, 600 * 1024));
+    b.write_all(&frame(0, 0, 2, b"served")).unwrap();
     assert_eq!(
         turn_and_read(&mut reactor, &mut service, &mut b),
-        (2, b"waits".to_vec())
+        (2, b"served".to_vec())
+    );
+    // 300 KiB actually held: over the budget (one may go over, as in Kafka's memory pool).
+    a.write_all(&big[4..300 * 1024]).unwrap();
+    turn_until(&mut reactor, &mut service, |r| {
+        r.queued_request_bytes() >= 300 * 1024
+    });
+    // B's new request is not read while the budget is used up.
+    b.write_all(&frame(0, 0, 3, b"waits")).unwrap();
+    turn_until(&mut reactor, &mut service, |r| r.muted_count() == 1);
+    for _ in 0..5 {
+        reactor.run_once(&mut service, Duration::from_millis(1));
+    }
+    assert_eq!(reactor.muted_count(), 1);
+    // A, in the middle of its frame and the oldest holder, goes on; its answer releases the
+    // bytes and B is read.
+    let (corr, body) = finish_and_read(&mut reactor, &mut service, &mut a, &big[300 * 1024..]);
+    assert_eq!((corr, body.len()), (1, 900 * 1024));
+    assert_eq!(
+        turn_and_read(&mut reactor, &mut service, &mut b),
+        (3, b"waits".to_vec())
     );
     assert_eq!(reactor.muted_count(), 0);
     assert_eq!(reactor.queued_request_bytes(), 0);
+}
+
+#[test]
+fn over_the_budget_only_the_oldest_partial_frame_grows() {
+    let limits = Limits {
+        queued_max_request_bytes: Some(256 * 1024),
+        ..test_limits()
+    };
+    let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), limits).unwrap();
+    let mut service = TestService::new(Arc::new(Shared::default()));
+    let big_a = frame(0, 0, 1, &vec![1u8; 600 * 1024]);
+    let big_c = frame(0, 0, 2, &vec![2u8; 600 * 1024]);
+    // A holds 100 KiB, then C 200 KiB: 300 KiB, over the budget.
+    let mut a = hold_partial(&mut reactor, &mut service, &big_a, 100 * 1024);
+    let mut c = hold_partial(&mut reactor, &mut service, &big_c, 200 * 1024);
+    // C sends the rest of its frame but may not grow past what it holds: it waits.
+    let rest_c = big_c[200 * 1024..].to_vec();
+    let mut cw = c.try_clone().unwrap();
+    let c_writer = thread::spawn(move || cw.write_all(&rest_c).unwrap());
+    turn_until(&mut reactor, &mut service, |r| r.muted_count() == 1);
+    let held = reactor.queued_request_bytes();
+    for _ in 0..5 {
+        reactor.run_once(&mut service, Duration::from_millis(1));
+    }
+    assert_eq!(
+        reactor.queued_request_bytes(),
+        held,
+        "C waits without growing"
+    );
+    // A is the oldest holder: it completes; then C, now the oldest, does.
+    let (corr, body) = finish_and_read(&mut reactor, &mut service, &mut a, &big_a[100 * 1024..]);
+    assert_eq!((corr, body.len()), (1, 600 * 1024));
+    let (corr, body) = turn_and_read(&mut reactor, &mut service, &mut c);
+    c_writer.join().unwrap();
+    assert_eq!((corr, body.len()), (2, 600 * 1024));
+    assert_eq!(reactor.queued_request_bytes(), 0);
+    assert_eq!(reactor.muted_count(), 0);
 }
 
 #[test]
