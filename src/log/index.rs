@@ -260,6 +260,12 @@ impl Index<OffsetEntry> {
         i.checked_sub(1).and_then(|i| self.get(i))
     }
 
+    /// The first entry at or after file position `pos` (a batch boundary there).
+    pub fn at_or_after_position(&self, pos: u32) -> Option<OffsetEntry> {
+        let i = self.partition_point(|e| e.pos < pos);
+        self.get(i)
+    }
+
     /// Entries strictly increasing in offset and position, all inside the log file.
     pub fn is_sane(&self, log_size: u64) -> bool {
         let ordered = self

@@ -13,6 +13,10 @@ use std::path::PathBuf;
 
 /// Snapshots kept per partition (older ones are deleted when a new one is written).
 const SNAPSHOTS_KEPT: usize = 2;
+/// At a clean shutdown the snapshot is taken early enough for every producer's retained batches
+/// to be replayed at the next start, but never more than this much of the log before its end:
+/// start-up stays fast with thousands of producers.
+const MAX_REPLAY_BYTES: u64 = 16 << 20;
 
 impl PartitionLog {
     /// The last stable offset: the first offset of the oldest open transaction, or the high
@@ -134,11 +138,17 @@ impl PartitionLog {
         let leo = self.log_end_offset();
         let active_base = self.segments.keys().next_back().copied().unwrap_or(leo);
         let (offset, state) = if closing {
+            let bound = self
+                .segments
+                .values()
+                .next_back()
+                .and_then(|s| s.offset_within_tail(MAX_REPLAY_BYTES))
+                .unwrap_or(active_base);
             let at = self
                 .producers
                 .earliest_retained_offset()
                 .unwrap_or(leo)
-                .clamp(active_base, leo);
+                .clamp(active_base.max(bound), leo);
             (at, self.producers.as_of(at))
         } else {
             (leo, self.producers.clone())

@@ -546,6 +546,15 @@ impl Segment {
         self.log_path.display().to_string()
     }
 
+    /// The offset of an indexed batch starting at least `bytes` before the segment's end, if
+    /// the index has one (a bound for how much of the tail a restart reads).
+    pub fn offset_within_tail(&self, bytes: u64) -> Option<i64> {
+        let from = self.size.saturating_sub(bytes).min(u32::MAX as u64) as u32;
+        self.offset_index
+            .at_or_after_position(from)
+            .map(|e| self.base_offset + e.rel as i64)
+    }
+
     /// `<base>.txnindex` beside the log (the aborted transactions whose markers are here).
     pub fn txn_index_path(&self) -> PathBuf {
         self.log_path.with_extension("txnindex")
