@@ -8,6 +8,7 @@
 #   BENCH_ONLY=groups         only the consumer-group scenarios (10-12)
 #   BENCH_ONLY=cleaner        only the compaction-latency scenario (13)
 #   BENCH_ONLY=memory         only the connection-memory scenario (14)
+#   BENCH_ONLY=txn            only the transaction scenario (15)
 #
 # Each scenario gets a fresh broker in a temporary directory on a free loopback port. The
 # client is tools/bench (a Cargo project of its own: librdkafka through the rdkafka crate, and
@@ -365,6 +366,42 @@ row "14. RSS with 10,000 idle connections" "<= 64 MiB" "$(mib "${RSS:-999999}")"
     "$(verdict "${RSS:-999999} <= 65536"); $(field bytes_per_conn "$R") bytes per connection above $(mib "$(field rss_before_kib "$R")") before; opened in $(field opened_s "$R") s; an ApiVersions on an old connection meanwhile: $(field probe_ms "$R") ms"
 stop_broker
 fi # scenario 14
+
+# --- 15: transactions ----------------------------------------------------------------------
+if [ -z "$ONLY" ] || [ "$ONLY" = txn ]; then
+echo "== 15: transactional produce, EndTxn round trips, read_committed consume, restart with 10,000 producers" >&2
+start_broker s15
+"$BENCH" create --addr "$ADDR" --topic txn15 >/dev/null
+TXP=()
+for i in 1 2 3; do
+    "$BENCH" create --addr "$ADDR" --topic "txn15-$i" >/dev/null
+    TXP+=("$(run txnprod --addr "$ADDR" --topic "txn15-$i" --count 1000000 --per-txn 1000 --linger-ms 1 --wait-delivery --pid "$BPID")")
+done
+R=$(median_by msg_s "${TXP[@]}")
+MSG_S=$(field msg_s "$R")
+row "15. librdkafka transactional produce 1M x 100 B, transactions of 1,000 (commit after delivery)" ">= 500,000 msg/s" \
+    "$(commas "${MSG_S:-0}") msg/s" "$(field cpu_pct "$R")%" \
+    "$(verdict "${MSG_S:-0} >= 500000"); median of 3: $(commas "$(rounds msg_s "${TXP[@]}")"); broker CPU $(field cpu "$R") s per 1M; linger.ms=1"
+R=$(median_by commit_p99_ms "${TXP[@]}")
+row "15. EndTxn round trip (commit_transaction after the records were delivered)" "p99 <= 2 ms" \
+    "p50 $(field commit_p50_ms "$R") / p99 $(field commit_p99_ms "$R") / max $(field commit_max_ms "$R") ms" "-" \
+    "$(verdict "$(field commit_p99_ms "$R") <= 2"); 1,000 commits per round, median of 3 p99: $(rounds commit_p99_ms "${TXP[@]}") ms"
+RU=$(run rdcons --addr "$ADDR" --topic txn15-1 --count 1000000 --pid "$BPID")
+RC=$(run rdcons --addr "$ADDR" --topic txn15-1 --count 1000000 --pid "$BPID" --isolation read_committed)
+U=$(field msg_s "$RU") C=$(field msg_s "$RC")
+row "15. read_committed consume of those records vs read_uncommitted" "within 10 %" \
+    "$(commas "${C:-0}") vs $(commas "${U:-0}") msg/s" "$(field cpu_pct "$RC")%" \
+    "$(verdict "${C:-0} >= 0.9 * ${U:-1}"); first to last message, 1,000 markers among the records"
+"$BENCH" create --addr "$ADDR" --topic pids15 >/dev/null
+F=$(run pidfill --addr "$ADDR" --topic pids15 --bytes "$GIB" --producers 10000)
+stop_broker
+R=$(run startup --broker "$BROKER" --dir "$WORK/s15" --runs 7)
+SERVE=$(field serve_ms "$R")
+row "15. restart over a 1 GB log written by 10,000 producer ids, after a clean shutdown" "<= 100 ms" \
+    "${SERVE:-?} ms" "-" \
+    "$(verdict "${SERVE:-999} <= 100"); start to first ApiVersions answer, median of 7: $(field serve_all "$R") ms; fill: $(field batches "$F") batches in $(field secs "$F") s; producer state from the .snapshot plus at most 16 MiB of replay"
+rm -rf "$WORK/s15"
+fi # scenario 15
 
 # --- the table ------------------------------------------------------------------------------
 echo

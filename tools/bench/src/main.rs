@@ -9,6 +9,7 @@ mod procfs;
 mod raw;
 mod rawgroup;
 mod rd;
+mod txn;
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
@@ -21,7 +22,12 @@ const USAGE: &str = "usage: bench <command> [--key value]...
   wait      --addr A [--timeout-ms 10000]     until the broker answers ApiVersions
   create    --addr A --topic T [--partitions 1]
   rdprod    --addr A --topic T [--count 1000000] [--size 100] [--pid P]
-  rdcons    --addr A --topic T [--count 1000000] [--pid P]
+  rdcons    --addr A --topic T [--count 1000000] [--pid P] [--isolation read_committed]
+  txnprod   --addr A --topic T [--count 1000000] [--size 100] [--per-txn 1000] [--pid P]
+            [--linger-ms 5] [--wait-delivery]   transactional produce, each transaction
+            committed; with --wait-delivery the commit is timed alone (the EndTxn round trip)
+  pidfill   --addr A --topic T [--bytes 1073741824] [--producers 10000]
+            idempotent batches from that many producer ids (for the restart figure)
   latency   --addr A --topic T [--rate 1000] [--secs 10]
   rawprod   --addr A --topic T [--bytes N] [--conns 1] [--inflight 8] [--acks 1]
             [--batch 1048576] [--max-secs 60] [--pid P]
@@ -342,6 +348,8 @@ fn run(cmd: &str, a: &Args) -> Result<String, String> {
             a.str("topic")?,
             a.num("count", 1_000_000)?,
             a.pid()?,
+            a.0.get("isolation")
+                .map_or("read_uncommitted", |s| s.as_str()),
         )
         .map(|s| format!("RESULT {s}")),
         "latency" => rd::latency(
@@ -354,6 +362,24 @@ fn run(cmd: &str, a: &Args) -> Result<String, String> {
         "rawprod" => rawprod(a).map(|s| format!("RESULT {s}")),
         "manyconns" => manyconns(a).map(|s| format!("RESULT {s}")),
         "startup" => startup(a).map(|s| format!("RESULT {s}")),
+        "txnprod" => txn::produce(
+            a.str("addr")?,
+            a.str("topic")?,
+            a.num("count", 1_000_000)?,
+            a.num("size", 100)?,
+            a.num("per-txn", 1000)?,
+            a.num("linger-ms", 5)?,
+            a.flag("wait-delivery"),
+            a.pid()?,
+        )
+        .map(|s| format!("RESULT {s}")),
+        "pidfill" => txn::pidfill(
+            a.str("addr")?,
+            a.str("topic")?,
+            a.num("bytes", 1u64 << 30)?,
+            a.num("producers", 10_000)?,
+        )
+        .map(|s| format!("RESULT {s}")),
         "failover" => failover::failover(
             a.str("addr")?,
             a.str("topic")?,

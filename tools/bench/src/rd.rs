@@ -71,9 +71,10 @@ fn debug(c: &mut ClientConfig) -> &mut ClientConfig {
     c
 }
 
-fn consumer(addr: &str) -> Result<BaseConsumer<Ctx>, String> {
+fn consumer(addr: &str, isolation: &str) -> Result<BaseConsumer<Ctx>, String> {
     debug(&mut ClientConfig::new())
         .set("bootstrap.servers", addr)
+        .set("isolation.level", isolation)
         .set("group.id", "bench") // required by librdkafka's consumer; no group API is used
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -144,8 +145,14 @@ pub fn produce(
 }
 
 /// Scenario 4: reads `count` records from offset 0 of partition 0.
-pub fn consume(addr: &str, topic: &str, count: u64, pid: Option<u32>) -> Result<String, String> {
-    let c = consumer(addr)?;
+pub fn consume(
+    addr: &str,
+    topic: &str,
+    count: u64,
+    pid: Option<u32>,
+    isolation: &str,
+) -> Result<String, String> {
+    let c = consumer(addr, isolation)?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
         .map_err(|e| e.to_string())?;
@@ -182,7 +189,7 @@ pub fn consume(addr: &str, topic: &str, count: u64, pid: Option<u32>) -> Result<
 pub fn latency(addr: &str, topic: &str, rate: u64, secs: u64) -> Result<String, String> {
     let epoch = Instant::now();
     let (p, _ctx) = producer(addr, &[("linger.ms", "0")])?;
-    let c = consumer(addr)?;
+    let c = consumer(addr, "read_uncommitted")?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
         .map_err(|e| e.to_string())?;
