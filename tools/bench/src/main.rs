@@ -365,11 +365,13 @@ fn run(cmd: &str, a: &Args) -> Result<String, String> {
         "txnprod" => txn::produce(
             a.str("addr")?,
             a.str("topic")?,
-            a.num("count", 1_000_000)?,
-            a.num("size", 100)?,
-            a.num("per-txn", 1000)?,
-            a.num("linger-ms", 5)?,
-            a.flag("wait-delivery"),
+            txn::Load {
+                count: a.num("count", 1_000_000)?,
+                size: a.num("size", 100)?,
+                per_txn: a.num("per-txn", 1000)?,
+                linger_ms: a.num("linger-ms", 5)?,
+                separate_flush: a.flag("wait-delivery"),
+            },
             a.pid()?,
         )
         .map(|s| format!("RESULT {s}")),

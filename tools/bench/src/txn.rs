@@ -11,16 +11,24 @@ use std::time::{Duration, Instant};
 
 /// `count` records of `size` bytes in transactions of `per_txn`, each committed. The records of
 /// a transaction are flushed first, so the commit's time is the EndTxn round trip.
-pub fn produce(
-    addr: &str,
-    topic: &str,
-    count: u64,
-    size: usize,
-    per_txn: u64,
-    linger_ms: u64,
-    separate_flush: bool,
-    pid: Option<u32>,
-) -> Result<String, String> {
+/// What `txnprod` sends.
+pub struct Load {
+    pub count: u64,
+    pub size: usize,
+    pub per_txn: u64,
+    pub linger_ms: u64,
+    /// Wait for the records' delivery before committing, so the commit is timed alone.
+    pub separate_flush: bool,
+}
+
+pub fn produce(addr: &str, topic: &str, load: Load, pid: Option<u32>) -> Result<String, String> {
+    let Load {
+        count,
+        size,
+        per_txn,
+        linger_ms,
+        separate_flush,
+    } = load;
     // A background thread serves delivery reports, so flush() returns as soon as they arrive.
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", addr)
