@@ -657,6 +657,7 @@ fn describe_log_dirs_reports_sizes_that_match_the_files() {
     let b = TestBroker::start_with("admin-logdirs", |c| c.log_segment_bytes = 2048);
     let mut c = b.client();
     c.create_topic("sized", 2);
+    c.create_topic("unwritten", 3);
     for i in 0..20 {
         assert_eq!(c.produce("sized", i % 2, &batch(10, "x")).0, NONE);
     }
@@ -690,6 +691,16 @@ fn describe_log_dirs_reports_sizes_that_match_the_files() {
                 assert_eq!(p.partition_size, segment_bytes_on_disk(&dir), "v{v}");
                 assert!(p.partition_size > 0);
                 assert_eq!((p.offset_lag, p.is_future_key), (0, false));
+            }
+            // A partition never written to is listed too, empty, as Kafka lists it.
+            if !filter {
+                let t = d.topics.iter().find(|t| t.name == "unwritten").unwrap();
+                let sizes: Vec<(i32, i64)> = t
+                    .partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.partition_size))
+                    .collect();
+                assert_eq!(sizes, vec![(0, 0), (1, 0), (2, 0)], "v{v}");
             }
         }
     }

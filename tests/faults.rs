@@ -249,3 +249,35 @@ fn clients_cannot_write_to_internal_topics() {
     let (e, _, _) = c.produce_to(9, "__consumer_offsets", [0; 16], 0, &batch(1, "x"), 1);
     assert_eq!(e, 0);
 }
+
+#[test]
+fn a_request_naming_too_many_partitions_is_refused_by_closing_the_connection() {
+    let b = TestBroker::start("many-partitions");
+    let mut c = b.client();
+    c.create_topic("t", 1);
+    let v = 9;
+    let req = ProduceRequest {
+        transactional_id: None,
+        acks: 1,
+        timeout_ms: 5000,
+        topic_data: vec![TopicProduceData {
+            name: "t",
+            topic_id: [0; 16],
+            partition_data: (0..200_001)
+                .map(|i| PartitionProduceData {
+                    index: i,
+                    records: None,
+                })
+                .collect(),
+        }],
+    };
+    let corr = c.send(PRODUCE, v, |w| req.encode(w, v)).unwrap();
+    assert!(
+        c.read_response(PRODUCE, v, corr).is_err(),
+        "closed, not answered"
+    );
+    // Everyone else is still served.
+    let mut other = b.client();
+    let (e, off, _) = other.produce_to(9, "t", [0; 16], 0, &batch(1, "ok"), 1);
+    assert_eq!((e, off), (0, 0));
+}

@@ -42,6 +42,7 @@ pub fn handle(
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = FetchRequest::decode(&mut Reader::new(body), v)?;
+    super::check_partition_count(req.topics.iter().map(|t| t.partitions.len()).sum())?;
     if req.session_id != 0 {
         // We keep no fetch sessions, so a session the client believes in does not exist.
         let resp = FetchResponse {

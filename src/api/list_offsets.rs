@@ -23,6 +23,7 @@ pub fn handle(
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = ListOffsetsRequest::decode(&mut Reader::new(body), v)?;
+    super::check_partition_count(req.topics.iter().map(|t| t.partitions.len()).sum())?;
     let image = b.meta.image();
     let topics = req
         .topics

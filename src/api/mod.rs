@@ -20,6 +20,22 @@ use crate::protocol::wire::Writer;
 use std::collections::HashMap;
 use std::hash::Hash;
 
+/// Partitions one Produce, Fetch or ListOffsets request may name. Kafka has no such limit, but
+/// a 6 MiB request naming a million partitions would make a 70 MiB answer and hold the loop for
+/// most of a second; no client sends anywhere near this many. Above it the connection is
+/// closed with a log line.
+pub(crate) const MAX_PARTITIONS_PER_REQUEST: usize = 200_000;
+
+/// `Err` (closing the connection) when a request names more partitions than allowed.
+pub(crate) fn check_partition_count(n: usize) -> crate::protocol::wire::DResult<()> {
+    if n > MAX_PARTITIONS_PER_REQUEST {
+        return Err(crate::protocol::wire::DecodeError::Invalid(
+            "more than 200,000 partitions in one request",
+        ));
+    }
+    Ok(())
+}
+
 /// Encodes a whole response frame (size, header, body) with the message's generated encoder.
 pub(crate) fn encode(hdr: &RequestHeader<'_>, f: impl FnOnce(&mut Writer<'_>)) -> Vec<u8> {
     frame_response(hdr, f, 256)

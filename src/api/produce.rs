@@ -274,6 +274,7 @@ pub fn handle(
     let v = hdr.api_version;
     let (acks, topics, transactional_id) = {
         let req = ProduceRequest::decode(&mut Reader::new(body), v)?;
+        super::check_partition_count(req.topic_data.iter().map(|t| t.partition_data.len()).sum())?;
         let topics: Vec<Topic> = req
             .topic_data
             .iter()

@@ -79,26 +79,33 @@ fn absolute_log_dir(b: &Broker) -> String {
 pub fn describe_log_dirs(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = DescribeLogDirsRequest::decode(&mut Reader::new(body), v)?;
-    // (topic -> [(partition, size)]), ordered for a stable answer.
+    // (topic -> [(partition, size)]), ordered for a stable answer. Every partition of the
+    // metadata is in the directory, with size 0 until its log is first written, as Kafka lists
+    // an empty partition.
+    let size = |t: &str, p: i32| b.logs.get(t, p).map_or(0, |l| l.size_bytes() as i64);
     let mut found: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
+    let image = b.meta.image();
     match &req.topics {
         None => {
-            for (t, p, log) in b.logs.partitions() {
-                found
-                    .entry(t)
-                    .or_default()
-                    .push((p, log.size_bytes() as i64));
+            for t in image.topics() {
+                for p in 0..t.partitions.len() as i32 {
+                    found
+                        .entry(t.name.as_str())
+                        .or_default()
+                        .push((p, size(&t.name, p)));
+                }
             }
         }
         Some(wanted) => {
             for t in wanted {
-                for &p in &t.partitions {
-                    if let Some(log) = b.logs.get(t.topic, p) {
-                        found
-                            .entry(t.topic)
-                            .or_default()
-                            .push((p, log.size_bytes() as i64));
-                    }
+                let n = image
+                    .topic(t.topic)
+                    .map_or(0, |i| i.partitions.len() as i32);
+                for &p in t.partitions.iter().filter(|&&p| p >= 0 && p < n) {
+                    found
+                        .entry(t.topic)
+                        .or_default()
+                        .push((p, size(t.topic, p)));
                 }
             }
         }
