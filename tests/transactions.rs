@@ -508,6 +508,26 @@ fn offsets_committed_in_a_transaction_appear_when_it_commits() {
         );
         let before = committed(&mut c);
         assert_ne!(before, offset, "not visible before the transaction ends");
+        // A read_committed consumer asking for stable offsets is told to wait (KIP-447).
+        {
+            use minikafka::protocol::messages::offset_fetch_request::*;
+            use minikafka::protocol::messages::offset_fetch_response::OffsetFetchResponse;
+            let req = OffsetFetchRequest {
+                group_id: "g",
+                topics: Some(vec![OffsetFetchRequestTopic {
+                    name: "in",
+                    partition_indexes: vec![0],
+                }]),
+                require_stable: true,
+                ..Default::default()
+            };
+            let body = c.call(OFFSET_FETCH, 7, |w| req.encode(w, 7));
+            let r = decode!(OffsetFetchResponse, &body, 7);
+            assert_eq!(
+                r.topics[0].partitions[0].error_code, 88,
+                "UNSTABLE_OFFSET_COMMIT"
+            );
+        }
         let commit = round % 2 == 0;
         assert_eq!(end(&mut c, 3, "app", pid, epoch, commit).0, 0);
         let after = committed(&mut c);

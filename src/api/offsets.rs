@@ -15,6 +15,10 @@ use crate::protocol::messages::offset_fetch_response::*;
 use crate::protocol::wire::{DResult, Reader};
 use std::time::Instant;
 
+/// KIP-447: a read_committed consumer asking with `require_stable` for an offset that a
+/// transaction has written but not yet committed is told to retry.
+const UNSTABLE_OFFSET_COMMIT: ErrorCode = 88;
+
 /// Kafka's `offset.metadata.max.bytes`.
 const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
@@ -169,12 +173,21 @@ pub fn fetch(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Ou
                             topic_id: [0; 16],
                             partitions: ps
                                 .into_iter()
-                                .map(|(p, c)| OffsetFetchResponsePartitions {
-                                    partition_index: p,
-                                    committed_offset: c.map_or(-1, |c| c.offset),
-                                    committed_leader_epoch: c.map_or(-1, |c| c.leader_epoch),
-                                    metadata: Some(c.map_or("", |c| c.metadata.as_str())),
-                                    error_code: error::NONE,
+                                .map(|(p, c)| {
+                                    let unstable = req.require_stable
+                                        && b.offsets.has_pending(g.group_id, name, p);
+                                    let c = c.filter(|_| !unstable);
+                                    OffsetFetchResponsePartitions {
+                                        partition_index: p,
+                                        committed_offset: c.map_or(-1, |c| c.offset),
+                                        committed_leader_epoch: c.map_or(-1, |c| c.leader_epoch),
+                                        metadata: Some(c.map_or("", |c| c.metadata.as_str())),
+                                        error_code: if unstable {
+                                            UNSTABLE_OFFSET_COMMIT
+                                        } else {
+                                            error::NONE
+                                        },
+                                    }
                                 })
                                 .collect(),
                         })
@@ -201,12 +214,21 @@ pub fn fetch(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Ou
                     name,
                     partitions: ps
                         .into_iter()
-                        .map(|(p, c)| OffsetFetchResponsePartition {
-                            partition_index: p,
-                            committed_offset: c.map_or(-1, |c| c.offset),
-                            committed_leader_epoch: c.map_or(-1, |c| c.leader_epoch),
-                            metadata: Some(c.map_or("", |c| c.metadata.as_str())),
-                            error_code: error::NONE,
+                        .map(|(p, c)| {
+                            let unstable =
+                                req.require_stable && b.offsets.has_pending(req.group_id, name, p);
+                            let c = c.filter(|_| !unstable);
+                            OffsetFetchResponsePartition {
+                                partition_index: p,
+                                committed_offset: c.map_or(-1, |c| c.offset),
+                                committed_leader_epoch: c.map_or(-1, |c| c.leader_epoch),
+                                metadata: Some(c.map_or("", |c| c.metadata.as_str())),
+                                error_code: if unstable {
+                                    UNSTABLE_OFFSET_COMMIT
+                                } else {
+                                    error::NONE
+                                },
+                            }
                         })
                         .collect(),
                 })

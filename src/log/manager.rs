@@ -284,6 +284,8 @@ impl LogManager {
                     Ok(r) => n += r?,
                     Err(why) => log.mark_failed(format!("its retention panicked: {why}")),
                 }
+                // Producers idle past producer.id.expiration.ms go with the same timer.
+                log.expire_producers(now_ms);
             }
         }
         Ok(n)
