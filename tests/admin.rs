@@ -760,7 +760,7 @@ fn a_parked_fetch_of_a_deleted_topic_answers_unknown_topic() {
         ..Default::default()
     };
     let corr = waiting.send(FETCH, v, |w| req.encode(w, v)).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    waiting.wait_until_read(); // the fetch is parked
     assert_eq!(delete_topics(&mut c, 6, &["parked"], &[])[0].2, NONE);
     let body = waiting.read_response(FETCH, v, corr).unwrap();
     let r = decode!(FetchResponse, &body, v);

@@ -202,7 +202,7 @@ fn two_members_join_sync_and_rebalance_when_one_leaves() {
     let parked_join = bb
         .send(JOIN_GROUP, V_JOIN, |w| req.encode(w, V_JOIN))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    bb.wait_until_read(); // b's join is parked, the rebalance has begun
     assert_eq!(heartbeat(&mut a, "g", ja.generation_id, &id_a), 27);
     let ja2 = join(&mut a, "g", &id_a);
     assert_eq!(ja2.error_code, 0);

@@ -486,18 +486,20 @@ fn long_poll_wakes_up_on_produce() {
     c.create_topic("wake", 1);
     let mut producer = b.client();
     let t0 = Instant::now();
-    let writer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        producer.produce("wake", 0, &batch(2, "late"))
-    });
-    let f = c.fetch(&FetchArgs {
+    let args = FetchArgs {
         max_wait_ms: 5000,
         min_bytes: 1,
         ..FetchArgs::new("wake", 0)
-    });
+    };
+    let corr = c.send_fetch(&args);
+    c.wait_until_read(); // parked: nothing to read yet
+    assert_eq!(producer.produce("wake", 0, &batch(2, "late")), (0, 0));
+    let f = c.read_fetch(&args, corr);
     let ms = t0.elapsed().as_millis();
-    assert_eq!(writer.join().unwrap(), (0, 0));
-    assert!((90..1000).contains(&ms), "answered after {ms} ms");
+    assert!(
+        ms < 1000,
+        "answered after {ms} ms, not woken by the produce"
+    );
     assert_eq!(f.error, 0);
     let (bs, _) = split_batches(f.records.as_deref().unwrap());
     assert_eq!(bs.len(), 1);
@@ -1028,7 +1030,7 @@ fn shutdown_with_a_parked_fetch_does_not_hang() {
     c.create_topic("p", 1);
     c.send(FETCH, 12, |w| fetch_body(w, "p", 0, 30_000))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    c.wait_until_read(); // parked
     let t0 = Instant::now();
     drop(b);
     assert!(

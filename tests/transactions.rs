@@ -643,3 +643,40 @@ fn an_idempotent_retry_after_a_restart_is_not_stored_twice() {
     let (e, off, _) = c.produce_to(9, "t", [0; 16], 0, &batch(6), -1);
     assert_eq!((e, off), (0, 6));
 }
+
+#[test]
+fn a_huge_partition_list_is_answered_and_adds_nothing() {
+    let b = TestBroker::start("txn-huge");
+    let mut c = b.client();
+    c.create_topic("t", 1);
+    let (_, pid, epoch) = init(&mut c, 4, "app", 60_000);
+    // 200,000 partitions of a one-partition topic: one known, the rest unknown.
+    let parts: Vec<(&str, i32)> = (0..200_000).map(|p| ("t", p)).collect();
+    let t0 = std::time::Instant::now();
+    let codes = add_partitions(&mut c, 3, "app", pid, epoch, &parts);
+    let took = t0.elapsed();
+    assert_eq!(codes.len(), 200_000);
+    assert_eq!(codes[0], 55, "OPERATION_NOT_ATTEMPTED for the known one");
+    assert!(
+        codes[1..].iter().all(|&e| e == 3),
+        "UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    // Nothing was added: there is no transaction to end, and the partition refuses its writes.
+    assert_eq!(end(&mut c, 3, "app", pid, epoch, true).0, INVALID_TXN_STATE);
+    assert_eq!(
+        produce_txn(
+            &mut c,
+            Some("app"),
+            "t",
+            0,
+            &txn_batch(pid, epoch, 0, &["a"])
+        ),
+        INVALID_TXN_STATE
+    );
+    // And the broker goes on serving.
+    assert_eq!(
+        add_partitions(&mut c, 3, "app", pid, epoch, &[("t", 0)]),
+        vec![0]
+    );
+}

@@ -43,6 +43,36 @@ def api_versions_answered(port, timeout=2.0):
         return size >= 4 and correlation == 0x5EED
 
 
+def wait_until_read(sock, timeout=10.0):
+    """Returns once the broker has read every byte sent on `sock`: none is unacknowledged on
+    this side and none waits in the broker's socket (from /proc/net/tcp). The broker handles a
+    request in the turn that reads it, so what was sent before this returns has been handled
+    before anything sent afterwards on another connection: ordering without sleeping."""
+    local, peer = sock.getsockname()[1], sock.getpeername()[1]
+    deadline = time.monotonic() + timeout
+    while True:
+        unacked = unread = None
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                lines = open(table).read().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                f = line.split()
+                lport, rport = int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)
+                tx, rx = (int(x, 16) for x in f[4].split(":"))
+                if (lport, rport) == (local, peer):
+                    unacked = tx
+                elif (lport, rport) == (peer, local):
+                    unread = rx
+        if unacked == 0 and unread == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the broker did not read what was sent "
+                                 f"({unacked} unacknowledged, {unread} unread bytes)")
+        time.sleep(0.001)  # polling for a condition
+
+
 def wait_until_serving(port, proc, timeout=30.0):
     """Returns once the broker answers ApiVersions: not when its port opens (it is bound before
     the logs are opened and the loop runs), nor when it writes some log line."""

@@ -196,6 +196,51 @@ impl Client {
         self.stream.write_all(bytes)
     }
 
+    /// Returns once the broker has read every byte sent on this connection: this side has no
+    /// unacknowledged bytes and the broker's socket has none waiting to be read (from
+    /// /proc/net/tcp). The broker handles a request in the turn that reads it, so a request sent
+    /// before this returns has been handled (answered or parked) before any request sent after it
+    /// on another connection: ordering without sleeping.
+    pub fn wait_until_read(&self) {
+        let local = self.stream.local_addr().unwrap().port();
+        let peer = self.stream.peer_addr().unwrap().port();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (mut unacked, mut unread) = (None, None);
+            for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+                for line in std::fs::read_to_string(table)
+                    .unwrap_or_default()
+                    .lines()
+                    .skip(1)
+                {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    let port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+                    let queues = f.get(4).and_then(|q| q.split_once(':'));
+                    let (Some(l), Some(r), Some((tx, rx))) = (
+                        f.get(1).and_then(|a| port(a)),
+                        f.get(2).and_then(|a| port(a)),
+                        queues,
+                    ) else {
+                        continue;
+                    };
+                    if (l, r) == (local, peer) {
+                        unacked = u64::from_str_radix(tx, 16).ok();
+                    } else if (l, r) == (peer, local) {
+                        unread = u64::from_str_radix(rx, 16).ok();
+                    }
+                }
+            }
+            if unacked == Some(0) && unread == Some(0) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the broker did not read what was sent ({unacked:?} unacknowledged, {unread:?} unread)"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     /// Sends a request and returns its correlation id.
     pub fn send(
         &mut self,
@@ -486,6 +531,12 @@ impl Client {
     }
 
     pub fn fetch(&mut self, a: &FetchArgs<'_>) -> Fetched {
+        let corr = self.send_fetch(a);
+        self.read_fetch(a, corr)
+    }
+
+    /// The request half of `fetch`: returns the correlation id for `read_fetch`.
+    pub fn send_fetch(&mut self, a: &FetchArgs<'_>) -> i32 {
         let v = a.version;
         let req = FetchRequest {
             max_wait_ms: a.max_wait_ms,
@@ -506,7 +557,15 @@ impl Client {
             }],
             ..Default::default()
         };
-        let body = self.call(FETCH, v, |w| req.encode(w, v));
+        self.send(FETCH, v, |w| req.encode(w, v))
+            .unwrap_or_else(|e| panic!("fetch v{v}: {e}"))
+    }
+
+    pub fn read_fetch(&mut self, a: &FetchArgs<'_>, corr: i32) -> Fetched {
+        let v = a.version;
+        let body = self
+            .read_response(FETCH, v, corr)
+            .unwrap_or_else(|e| panic!("fetch v{v}: {e}"));
         let resp = decode!(FetchResponse, &body, v);
         assert_eq!(resp.error_code, 0, "{resp:?}");
         assert_eq!(resp.responses.len(), 1, "{resp:?}");
