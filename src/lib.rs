@@ -7,6 +7,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod contain;
+pub mod format;
 pub mod group;
 pub mod kafka_uuid;
 pub mod log;

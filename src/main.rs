@@ -19,6 +19,26 @@ fn level(name: &str) -> LevelFilter {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // kafka-storage.sh's subcommands (a node also formats its empty dir itself at start).
+    match args.first().map(String::as_str) {
+        Some("format") => {
+            return match minikafka::format::format(&args[1..]) {
+                Ok(msg) => {
+                    println!("{msg}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("minikafka format: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("random-uuid") => {
+            println!("{}", minikafka::format::random_cluster_id());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let (config, warnings) = match Config::load(&args) {
         Ok(x) => x,
         Err(e) => {

@@ -15,6 +15,8 @@ pub enum ServerError {
     Bind(String, io::Error),
     Start(crate::broker::StartError),
     Io(io::Error),
+    /// The configuration describes a cluster this build cannot run.
+    Cluster(String),
 }
 
 impl fmt::Display for ServerError {
@@ -23,6 +25,7 @@ impl fmt::Display for ServerError {
             ServerError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             ServerError::Start(e) => write!(f, "{e}"),
             ServerError::Io(e) => write!(f, "{e}"),
+            ServerError::Cluster(e) => write!(f, "{e}"),
         }
     }
 }
@@ -59,6 +62,19 @@ fn listen_addr(c: &Config) -> Result<SocketAddr, ServerError> {
 
 /// Binds, opens the broker's data and returns both, ready to run.
 pub fn prepare(mut config: Config) -> Result<(Reactor, Broker), ServerError> {
+    if !config.quorum.is_standalone(config.node_id) {
+        return Err(ServerError::Cluster(format!(
+            "process.roles={}{} with voters {:?}: this build runs a single node (a combined node \
+             whose only voter is itself, or no process.roles); multi-node quorums are not served yet",
+            if config.quorum.broker { "broker" } else { "" },
+            if config.quorum.controller {
+                if config.quorum.broker { ",controller" } else { "controller" }
+            } else {
+                ""
+            },
+            config.quorum.voter_ids()
+        )));
+    }
     let addr = listen_addr(&config)?;
     let reactor =
         Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;

@@ -7,6 +7,7 @@
 mod image;
 mod records;
 mod store;
+pub(crate) use store::write_meta_properties;
 
 pub use crate::kafka_uuid::{
     random_uuid, uuid_from_string, uuid_to_string, METADATA_TOPIC_ID, ZERO_UUID,

@@ -670,7 +670,7 @@ fn load_meta_properties(
 }
 
 /// Writes `meta.properties` in Kafka's v1 format, atomically.
-fn write_meta_properties(
+pub(crate) fn write_meta_properties(
     log_dir: &Path,
     cluster_id: &str,
     node_id: i32,

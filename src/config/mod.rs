@@ -9,6 +9,8 @@
 //! Kafka settings we accept but do not act on, and keys we do not know, become warnings that the
 //! caller logs once; a value that does not parse is an error naming the key and the value.
 
+pub mod quorum;
+
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +18,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-const EMBEDDED_JSON: &str = include_str!("../config.json");
+const EMBEDDED_JSON: &str = include_str!("../../config.json");
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -97,6 +99,8 @@ pub struct Config {
     pub log_level: String,
     /// Overrides the cluster id that a new `meta.properties` gets.
     pub cluster_id: Option<String>,
+    /// KRaft roles and controller quorum (`process.roles`, `controller.quorum.voters`, ...).
+    pub quorum: quorum::QuorumConfig,
 }
 
 /// Why the configuration could not be loaded.
@@ -213,6 +217,7 @@ impl Config {
             producer_id_expiration_ms: DAY_MS,
             log_level: "warn".into(),
             cluster_id: None,
+            quorum: quorum::QuorumConfig::default(),
         }
     }
 
@@ -504,9 +509,18 @@ impl Config {
         let controller_names: Vec<String> = get("controller.listener.names")
             .map(|s| split_list(s).map(|n| n.to_ascii_uppercase()).collect())
             .unwrap_or_else(|| vec!["CONTROLLER".to_string()]);
+        let listeners = get("listeners")
+            .map(|v| parse_listeners("listeners", v))
+            .transpose()?;
+        let given_node_id = get("node.id").or(get("broker.id")).map(|_| self.node_id);
+        self.quorum = quorum::parse(
+            &|k| get(k).map(str::to_string),
+            given_node_id,
+            listeners.as_deref(),
+            &controller_names,
+        )?;
         let mut chosen_name: Option<String> = None;
-        if let Some(v) = get("listeners") {
-            let ls = parse_listeners("listeners", v)?;
+        if let (Some(v), Some(ls)) = (get("listeners"), listeners) {
             match pick_listener(&ls, &controller_names, None) {
                 Some(l) => {
                     self.listen_host = if l.host.is_empty() {
@@ -602,6 +616,9 @@ impl Config {
             match k {
                 "node.id"
                 | "broker.id"
+                | "process.roles"
+                | "controller.quorum.voters"
+                | "controller.quorum.bootstrap.servers"
                 | "listeners"
                 | "advertised.listeners"
                 | "log.dirs"
@@ -767,9 +784,6 @@ pub const ENV_KEYS: &[&str] = &[
 
 /// Kafka broker settings that are accepted without effect (one warning each).
 const IGNORED_KAFKA_KEYS: &[&str] = &[
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
     "num.network.threads",
@@ -1248,9 +1262,11 @@ mod tests {
         assert_eq!(c.log_dir, PathBuf::from("/tmp/kraft-combined-logs"));
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_retention_ms, 168 * 3_600_000);
+        assert!(c.quorum.is_standalone(3));
+        for k in ["process.roles", "controller.quorum.voters"] {
+            assert!(!w.iter().any(|x| x.contains(k)), "warning for {k}: {w:?}");
+        }
         for k in [
-            "process.roles",
-            "controller.quorum.voters",
             "inter.broker.listener.name",
             "listener.security.protocol.map",
             "num.network.threads",
