@@ -66,13 +66,17 @@ export async function startBroker(tag = 'kafkajs', extraProps = []) {
   assert.ok(existsSync(BINARY), `broker binary ${BINARY} missing: cargo build --release first`);
   const dir = mkdtempSync(join(tmpdir(), `minikafka-${tag}-`));
   const port = await freePort();
+  const controllerPort = await freePort();
   const logDir = join(dir, 'kraft-combined-logs');
   const props = join(dir, 'server.properties');
   const outPath = join(dir, 'broker.out');
   writeFileSync(props, [
+    // A combined node whose only voter is itself, as in Kafka's own server.properties.
     'process.roles=broker,controller',
     'node.id=1',
-    `listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    'controller.listener.names=CONTROLLER',
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
     `log.dirs=${logDir}`,
     'num.partitions=1',
     ...extraProps,

@@ -109,10 +109,16 @@ class Broker:
         return f"127.0.0.1:{self.port}"
 
     def _write_properties(self):
+        # A combined node whose only voter is itself, as in Kafka's own server.properties.
+        if not hasattr(self, "controller_port"):
+            self.controller_port = free_port()
         lines = {
             "process.roles": "broker,controller",
             "node.id": "1",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "controller.listener.names": "CONTROLLER",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
             "log.dirs": str(self.log_dir),
         }
         lines.update(self.props)

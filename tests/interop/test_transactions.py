@@ -118,31 +118,54 @@ def test_a_new_instance_fences_the_old_one(broker):
 APP = textwrap.dedent('''
     """Consume-transform-produce: copies `in` to `out` in transactions of up to 500 records,
     committing the consumed offsets inside each transaction."""
-    import sys
+    import os, sys
     from confluent_kafka import Consumer, Producer, KafkaException, TopicPartition
 
     bootstrap = sys.argv[1]
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "eos-app",
-                  "isolation.level": "read_committed", "enable.auto.commit": False,
-                  "auto.offset.reset": "earliest"})
-    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": "eos-app",
-                  "linger.ms": 5, "transaction.timeout.ms": 10000})
+    # With one broker, librdkafka >= 2.10 "re-bootstraps" as soon as that broker goes down: it
+    # decommissions the broker, and a send_offsets_to_transaction() then in progress waits
+    # forever for the decommissioned coordinator (librdkafka issues 5511 and 5456, open; the
+    # same happens against Apache Kafka). Without re-bootstrap the client simply reconnects.
+    common = {"bootstrap.servers": bootstrap, "metadata.recovery.strategy": "none"}
+    if os.environ.get("EOS_APP_DEBUG"):
+        common["debug"] = os.environ["EOS_APP_DEBUG"]
+    c = Consumer({**common, "group.id": "eos-app", "isolation.level": "read_committed",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    p = Producer({**common, "transactional.id": "eos-app", "linger.ms": 5,
+                  "transaction.timeout.ms": 10000})
     p.init_transactions(60)
     c.subscribe(["in"])
+    import time
+    last = time.monotonic()
     while True:
+        if time.monotonic() - last > 10:
+            last = time.monotonic()
+            print("APP alive", [(tp.partition, tp.offset) for tp in c.position(c.assignment())],
+                  file=sys.stderr, flush=True)
         msgs = c.consume(num_messages=500, timeout=1.0)
+        for m in msgs:
+            if m.error():
+                print("APP consume error", m.error(), file=sys.stderr, flush=True)
         msgs = [m for m in msgs if not m.error()]
         if not msgs:
             continue
+        first = {}
+        for m in msgs:
+            first.setdefault(m.partition(), m.offset())
+        print("APP txn", sorted(first.items()), len(msgs), file=sys.stderr, flush=True)
         try:
             p.begin_transaction()
             for m in msgs:
                 p.produce("out", key=m.key(), value=m.value(), partition=m.partition())
+            print("APP step produced", file=sys.stderr, flush=True)
             p.send_offsets_to_transaction(c.position(c.assignment()),
                                           c.consumer_group_metadata(), 60)
+            print("APP step offsets", file=sys.stderr, flush=True)
             p.commit_transaction(60)
+            print("APP step committed", file=sys.stderr, flush=True)
         except KafkaException as e:
             err = e.args[0]
+            print("APP exception", err, err.txn_requires_abort(), file=sys.stderr, flush=True)
             if err.txn_requires_abort():
                 p.abort_transaction(60)
                 # Rewind to the last committed offsets and go again.
@@ -177,12 +200,15 @@ def test_consume_transform_produce_is_exactly_once_across_crashes(broker, tmp_pa
         return subprocess.Popen([sys.executable, str(app_path), broker.bootstrap],
                                 stdout=subprocess.DEVNULL, stderr=open(tmp_path / "app.err", "ab"))
 
-    def out_count():
-        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "probe",
-                      "isolation.level": "read_committed"})
+    def consumed_count():
+        # The app's committed input offsets: committed in the same transactions as its output,
+        # so they count exactly the input records whose copies are committed (the output's end
+        # offsets would also count the transaction markers).
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "eos-app",
+                      "metadata.recovery.strategy": "none"})
         try:
-            return sum(c.get_watermark_offsets(TopicPartition("out", p), timeout=10)[1]
-                       for p in range(3))
+            got = c.committed([TopicPartition("in", p) for p in range(3)], timeout=10)
+            return sum(max(tp.offset, 0) for tp in got)
         finally:
             c.close()
 
@@ -190,12 +216,12 @@ def test_consume_transform_produce_is_exactly_once_across_crashes(broker, tmp_pa
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if out_count() >= at_least:
+                if consumed_count() >= at_least:
                     return
             except KafkaException:
                 pass
-            time.sleep(0.2)
-        raise AssertionError(f"output did not reach {at_least} records")
+            time.sleep(0.2)  # polling for a condition
+        raise AssertionError(f"the app did not commit {at_least} records")
 
     app = start_app()
     try:
@@ -207,8 +233,6 @@ def test_consume_transform_produce_is_exactly_once_across_crashes(broker, tmp_pa
         broker.kill9()  # and so does the broker
         broker.start()
         wait_progress(n, timeout=300)
-        # Let the last transaction settle.
-        time.sleep(1)
     finally:
         app.send_signal(signal.SIGKILL)
         app.wait(10)
