@@ -27,6 +27,7 @@
 
 mod conn;
 pub mod fdlimit;
+mod peers;
 mod server;
 pub mod signals;
 mod stats;
@@ -38,7 +39,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use peers::MAX_QUEUED as PEER_MAX_QUEUED;
 pub use server::Reactor;
+
+/// A peer (another node) as the service names it: its node id.
+pub type PeerId = i32;
+
+/// What the service asks of the reactor's outbound links to peers (see `peers.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToPeer {
+    /// Where the peer is (`host:port`): the reactor connects and keeps the link up,
+    /// reconnecting with backoff. A different address replaces the old one.
+    Address(PeerId, String),
+    /// Close the link and forget the peer.
+    Forget(PeerId),
+    /// A whole frame, size prefix included, to write to the peer.
+    Frame(PeerId, Vec<u8>),
+}
 pub use stats::TurnStats;
 
 /// A connection id: the slab key, which is also the connection's `mio::Token`.
@@ -78,6 +95,12 @@ pub trait Service {
     fn connection_closed(&mut self, conn: ConnId);
     /// Flush, checkpoints, clean-shutdown marker.
     fn shutdown(&mut self);
+    /// Requests for the outbound links to peers, collected once per turn after completions.
+    fn take_outbound(&mut self, _out: &mut Vec<ToPeer>) {}
+    /// A whole frame (without its size prefix) that a peer sent on the link to it.
+    fn peer_frame(&mut self, _peer: PeerId, _frame: &mut [u8], _now: Instant) {}
+    /// The link to a peer came up, or went down (then what was queued on it is dropped).
+    fn peer_link(&mut self, _peer: PeerId, _up: bool) {}
 }
 
 /// Limits of the reactor.

@@ -24,6 +24,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::conn::{Conn, Frame, RecvBuf};
+use super::peers::Peers;
 use super::stats::TurnStats;
 use super::{fdlimit, signals, ConnId, Limits, Reply, Service, ShutdownHandle};
 
@@ -88,6 +89,9 @@ pub struct Reactor {
     holders: std::collections::BTreeMap<u64, ConnId>,
     next_holder: u64,
     turns: TurnStats,
+    /// Outbound links to peers, and the service's requests for them (reused each turn).
+    peers: Peers,
+    to_peers: Vec<super::ToPeer>,
 }
 
 /// Why a connection's drive stopped.
@@ -116,6 +120,7 @@ impl Reactor {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let conn_cap = fdlimit::connection_cap(limits.max_connections, fdlimit::nofile_limit());
+        let max_frame = limits.max_request_bytes;
         Ok(Reactor {
             poll,
             events: Events::with_capacity(EVENTS_PER_TURN),
@@ -141,6 +146,8 @@ impl Reactor {
             holders: Default::default(),
             next_holder: 1,
             turns: TurnStats::default(),
+            peers: Peers::new(max_frame),
+            to_peers: Vec::new(),
         })
     }
 
@@ -222,6 +229,9 @@ impl Reactor {
         if let Some(deadline) = service.next_deadline() {
             until = until.min(deadline);
         }
+        if let Some(retry) = self.peers.next_deadline() {
+            until = until.min(retry);
+        }
         until.saturating_duration_since(now)
     }
 
@@ -246,6 +256,10 @@ impl Reactor {
                     if let Some(sig) = self.signals.as_mut() {
                         sig.drain();
                     }
+                }
+                t if Peers::is_peer(t) => {
+                    self.peers
+                        .event(t, readable, writable, self.poll.registry(), service, now)
                 }
                 Token(id) => {
                     if writable {
@@ -281,6 +295,12 @@ impl Reactor {
             self.complete(id, bytes, service);
         }
         self.completions = done;
+
+        let mut to_peers = std::mem::take(&mut self.to_peers);
+        service.take_outbound(&mut to_peers);
+        self.peers
+            .apply(&mut to_peers, self.poll.registry(), service, now);
+        self.to_peers = to_peers;
 
         for id in std::mem::take(&mut self.dirty) {
             if let Some(conn) = self.conns.get_mut(id) {
@@ -728,6 +748,11 @@ impl Reactor {
     /// attempt per connection, then every connection closed.
     fn finish<S: Service>(&mut self, service: &mut S) {
         service.shutdown();
+        let mut to_peers = std::mem::take(&mut self.to_peers);
+        service.take_outbound(&mut to_peers);
+        self.peers
+            .apply(&mut to_peers, self.poll.registry(), service, Instant::now());
+        self.peers.shutdown(self.poll.registry());
         let mut done = std::mem::take(&mut self.completions);
         service.take_completions(&mut done);
         for (id, bytes) in done.drain(..) {

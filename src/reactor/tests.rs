@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::{ConnId, Limits, Reactor, Reply, Service, ShutdownHandle};
+use super::{ConnId, Limits, PeerId, Reactor, Reply, Service, ShutdownHandle, ToPeer};
 
 #[derive(Default)]
 struct Shared {
@@ -133,7 +133,11 @@ impl Server {
     }
 
     fn start_with(limits: Limits, configure: impl FnOnce(&mut Reactor)) -> Server {
-        let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), limits).unwrap();
+        Server::start_at("127.0.0.1:0".parse().unwrap(), limits, configure)
+    }
+
+    fn start_at(addr: SocketAddr, limits: Limits, configure: impl FnOnce(&mut Reactor)) -> Server {
+        let mut reactor = Reactor::bind(addr, limits).unwrap();
         configure(&mut reactor);
         let addr = reactor.local_addr();
         let stop = reactor.shutdown_handle();
@@ -826,4 +830,181 @@ fn a_flood_of_connections_is_accepted_over_several_short_turns() {
     for (i, c) in clients.iter_mut().enumerate() {
         assert_eq!(read_response(c), (i as i32, b"hi".to_vec()));
     }
+}
+
+// ---------------------------------------------------------------- Outbound links to peers
+
+/// A service that only talks to peers: the test pushes `ToPeer` requests into `cmds`, and the
+/// service records what comes back.
+#[derive(Default)]
+struct PeerShared {
+    cmds: Mutex<Vec<ToPeer>>,
+    /// "up 7", "down 7", "frame 7 <corr>"
+    seen: Mutex<Vec<String>>,
+}
+
+struct PeerService(Arc<PeerShared>);
+
+impl Service for PeerService {
+    fn handle(&mut self, _: ConnId, _: &mut [u8], _: Instant) -> Reply {
+        Reply::Close
+    }
+    fn tick(&mut self, _: Instant) {}
+    fn flush(&mut self, _: Instant) {}
+    fn take_completions(&mut self, _: &mut Vec<(ConnId, Vec<u8>)>) {}
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+    fn connection_closed(&mut self, _: ConnId) {}
+    fn shutdown(&mut self) {}
+    fn take_outbound(&mut self, out: &mut Vec<ToPeer>) {
+        out.append(&mut self.0.cmds.lock().unwrap());
+    }
+    fn peer_frame(&mut self, peer: PeerId, frame: &mut [u8], _: Instant) {
+        let corr = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        self.0
+            .seen
+            .lock()
+            .unwrap()
+            .push(format!("frame {peer} {corr}"));
+    }
+    fn peer_link(&mut self, peer: PeerId, up: bool) {
+        let what = if up { "up" } else { "down" };
+        self.0.seen.lock().unwrap().push(format!("{what} {peer}"));
+    }
+}
+
+struct PeerClient {
+    shared: Arc<PeerShared>,
+    stop: ShutdownHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl PeerClient {
+    fn start() -> PeerClient {
+        let mut reactor = Reactor::bind("127.0.0.1:0".parse().unwrap(), Limits::default()).unwrap();
+        let stop = reactor.shutdown_handle();
+        let shared = Arc::new(PeerShared::default());
+        let s = shared.clone();
+        let thread = thread::spawn(move || reactor.run(&mut PeerService(s)));
+        PeerClient {
+            shared,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&self, cmd: ToPeer) {
+        self.shared.cmds.lock().unwrap().push(cmd);
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// Waits (polling) until `what` has been seen.
+    fn wait_for(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.seen().iter().any(|s| s == what) {
+            assert!(
+                Instant::now() < deadline,
+                "never saw {what:?}: {:?}",
+                self.seen()
+            );
+            thread::sleep(Duration::from_millis(5)); // polling for a condition
+        }
+    }
+}
+
+impl Drop for PeerClient {
+    fn drop(&mut self) {
+        self.stop.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_peer_link_connects_sends_and_reads_back() {
+    let server = Server::start(Limits::default());
+    let client = PeerClient::start();
+    // Frames queued before the link is up go out once it is.
+    client.send(ToPeer::Address(7, server.addr.to_string()));
+    client.send(ToPeer::Frame(7, frame(0, 0, 41, b"hello")));
+    client.send(ToPeer::Frame(7, frame(0, 0, 42, &[9u8; 200_000])));
+    client.wait_for("up 7");
+    client.wait_for("frame 7 41");
+    client.wait_for("frame 7 42");
+    let order: Vec<String> = client
+        .seen()
+        .into_iter()
+        .filter(|s| s.starts_with("frame"))
+        .collect();
+    assert_eq!(order, vec!["frame 7 41", "frame 7 42"]);
+    // A frame for a peer nobody named is dropped, nothing else happens.
+    client.send(ToPeer::Frame(8, frame(0, 0, 43, b"")));
+    client.send(ToPeer::Frame(7, frame(0, 0, 44, b"")));
+    client.wait_for("frame 7 44");
+    assert!(!client.seen().iter().any(|s| s.contains("43")));
+}
+
+#[test]
+fn a_peer_link_comes_back_after_the_peer_restarts() {
+    let server = Server::start(Limits::default());
+    let addr = server.addr;
+    let client = PeerClient::start();
+    client.send(ToPeer::Address(3, addr.to_string()));
+    client.send(ToPeer::Frame(3, frame(0, 0, 1, b"")));
+    client.wait_for("frame 3 1");
+    drop(server.stop());
+    client.wait_for("down 3");
+    // Queued while down: sent on the next connection.
+    client.send(ToPeer::Frame(3, frame(0, 0, 2, b"")));
+    let t0 = Instant::now();
+    let _server = Server::start_at(addr, Limits::default(), |_| {});
+    client.wait_for("frame 3 2");
+    // Backoff is at most 1 s, so the link is back within about that.
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    let ups = client.seen().iter().filter(|s| *s == "up 3").count();
+    assert_eq!(ups, 2, "{:?}", client.seen());
+}
+
+#[test]
+fn a_peer_sending_a_bad_frame_is_disconnected_and_retried() {
+    // A fake peer that answers the first connection with a negative frame size.
+    let fake = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = PeerClient::start();
+    client.send(ToPeer::Address(9, fake.local_addr().unwrap().to_string()));
+    let (mut first, _) = fake.accept().unwrap();
+    client.wait_for("up 9");
+    first.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3]).unwrap();
+    client.wait_for("down 9");
+    // It connects again (after its backoff) and reads whole frames from the new connection.
+    let (mut second, _) = fake.accept().unwrap();
+    second.write_all(&[0, 0, 0, 4, 0, 0, 0, 77]).unwrap();
+    client.wait_for("frame 9 77");
+    assert!(!client.seen().iter().any(|s| s.starts_with("frame 9 -")));
+}
+
+#[test]
+fn a_peer_link_retries_an_unreachable_peer_and_can_be_forgotten() {
+    let server = Server::start(Limits::default());
+    let client = PeerClient::start();
+    // Nothing listens on port 1: the link keeps retrying without holding the loop.
+    client.send(ToPeer::Address(6, "127.0.0.1:1".into()));
+    client.send(ToPeer::Address(5, server.addr.to_string()));
+    client.send(ToPeer::Frame(5, frame(3, 0, 2, b""))); // the server closes on apiKey 3
+    client.wait_for("down 5");
+    client.send(ToPeer::Frame(5, frame(0, 0, 3, b"")));
+    client.wait_for("frame 5 3");
+    assert!(!client.seen().iter().any(|s| s == "up 6"));
+    // Forgetting a peer closes its link; frames for it are dropped.
+    client.send(ToPeer::Forget(5));
+    client.wait_for("down 5");
+    client.send(ToPeer::Frame(5, frame(0, 0, 4, b"")));
+    client.send(ToPeer::Address(4, server.addr.to_string()));
+    client.send(ToPeer::Frame(4, frame(0, 0, 5, b"")));
+    client.wait_for("frame 4 5");
+    assert!(!client.seen().iter().any(|s| s == "frame 5 4"));
 }
