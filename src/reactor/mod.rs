@@ -91,6 +91,12 @@ pub trait Service {
     fn next_deadline(&self) -> Option<Instant>;
     /// A connection was accepted (its id is new or reused after a close).
     fn connection_opened(&mut self, _conn: ConnId, _peer: std::net::SocketAddr) {}
+    /// A connection was accepted on listener `listener` (0: the one `bind` opened, then those
+    /// of `listen_also` in order). By default the same as `connection_opened`.
+    fn connection_opened_on(&mut self, conn: ConnId, peer: std::net::SocketAddr, listener: usize) {
+        let _ = listener;
+        self.connection_opened(conn, peer);
+    }
     /// The connection is gone: drop whatever is parked for it (its id may be reused later).
     fn connection_closed(&mut self, conn: ConnId);
     /// Flush, checkpoints, clean-shutdown marker.

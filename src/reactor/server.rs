@@ -32,6 +32,9 @@ use super::{fdlimit, signals, ConnId, Limits, Reply, Service, ShutdownHandle};
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
+/// Listeners after the first (a controller listener): tokens counting down from here.
+const MORE_LISTENERS: usize = usize::MAX - 16;
+const MAX_LISTENERS: usize = 8;
 
 /// The poll sleeps at most this long, so timers are looked at regularly even without deadlines.
 const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
@@ -57,7 +60,8 @@ const SLOW_TURN: Duration = Duration::from_millis(500);
 pub struct Reactor {
     poll: Poll,
     events: Events,
-    listener: TcpListener,
+    /// The listener `bind` opened, then those `listen_also` added (index = listener id).
+    listeners: Vec<TcpListener>,
     local_addr: SocketAddr,
     limits: Limits,
     /// Connections open at most: `max_connections`, less a share of the open-files limit.
@@ -124,7 +128,7 @@ impl Reactor {
         Ok(Reactor {
             poll,
             events: Events::with_capacity(EVENTS_PER_TURN),
-            listener,
+            listeners: vec![listener],
             local_addr,
             limits,
             conn_cap,
@@ -170,6 +174,22 @@ impl Reactor {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Binds one more listener (a controller listener beside the client one); its connections
+    /// are reported with [`Service::connection_opened_on`] and its id. Returns (id, bound address).
+    pub fn listen_also(&mut self, addr: SocketAddr) -> io::Result<(usize, SocketAddr)> {
+        let id = self.listeners.len();
+        if id >= MAX_LISTENERS {
+            return Err(io::Error::other("too many listeners"));
+        }
+        let mut listener = TcpListener::bind(addr)?;
+        let bound = listener.local_addr()?;
+        self.poll
+            .registry()
+            .register(&mut listener, listener_token(id), Interest::READABLE)?;
+        self.listeners.push(listener);
+        Ok((id, bound))
     }
 
     /// A handle that stops [`Reactor::run`] from any thread.
@@ -251,6 +271,9 @@ impl Reactor {
             let writable = ev.is_writable() || ev.is_write_closed();
             match ev.token() {
                 LISTENER => self.accept(service, now),
+                Token(t) if (MORE_LISTENERS - MAX_LISTENERS..MORE_LISTENERS).contains(&t) => {
+                    self.accept(service, now)
+                }
                 WAKER => {} // the stop flag is checked by the loop
                 SIGNALS => {
                     if let Some(sig) = self.signals.as_mut() {
@@ -332,14 +355,27 @@ impl Reactor {
         }
     }
 
-    /// Accepts until WouldBlock, the connection cap or this turn's accept budget.
+    /// Accepts from every listener until WouldBlock, the connection cap or this turn's accept
+    /// budget (each listener has its own).
     fn accept<S: Service>(&mut self, service: &mut S, now: Instant) {
+        let (mut pending, mut more) = (false, false);
+        for i in 0..self.listeners.len() {
+            self.accept_pending = false;
+            self.accept_from(i, service, now);
+            pending |= self.accept_pending;
+            more |= std::mem::take(&mut self.accept_more);
+        }
+        self.accept_pending = pending;
+        self.accept_more = more;
+    }
+
+    fn accept_from<S: Service>(&mut self, listener: usize, service: &mut S, now: Instant) {
         for _ in 0..ACCEPT_BUDGET {
             if self.conns.len() >= self.conn_cap {
                 self.accept_pending = true;
                 return;
             }
-            match self.listener.accept() {
+            match self.listeners[listener].accept() {
                 Ok((mut stream, peer)) => {
                     if let Err(e) = stream.set_nodelay(true) {
                         ::log::debug!("reactor: set_nodelay for {peer}: {e}");
@@ -356,7 +392,7 @@ impl Reactor {
                     }
                     ::log::debug!("reactor: connection {id} from {peer}");
                     entry.insert(Conn::new(stream, peer, now));
-                    service.connection_opened(id, peer);
+                    service.connection_opened_on(id, peer, listener);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_pending = false;
@@ -770,6 +806,14 @@ impl Reactor {
         self.holders.clear();
         self.queued_bytes = 0;
         ::log::info!("reactor: stopped; loop turns: {}", self.turns);
+    }
+}
+
+fn listener_token(id: usize) -> Token {
+    if id == 0 {
+        LISTENER
+    } else {
+        Token(MORE_LISTENERS - id)
     }
 }
 

@@ -18,6 +18,8 @@ use super::{ConnId, Limits, PeerId, Reactor, Reply, Service, ShutdownHandle, ToP
 struct Shared {
     events: Mutex<Vec<String>>,
     closed: Mutex<Vec<ConnId>>,
+    /// The listener of each accepted connection, in order.
+    opened_on: Mutex<Vec<usize>>,
     shut_down: AtomicBool,
 }
 
@@ -108,6 +110,10 @@ impl Service for TestService {
 
     fn next_deadline(&self) -> Option<Instant> {
         self.parked.iter().filter_map(|(_, _, d)| *d).min()
+    }
+
+    fn connection_opened_on(&mut self, _conn: ConnId, _peer: SocketAddr, listener: usize) {
+        self.shared.opened_on.lock().unwrap().push(listener);
     }
 
     fn connection_closed(&mut self, conn: ConnId) {
@@ -1007,4 +1013,24 @@ fn a_peer_link_retries_an_unreachable_peer_and_can_be_forgotten() {
     client.send(ToPeer::Frame(4, frame(0, 0, 5, b"")));
     client.wait_for("frame 4 5");
     assert!(!client.seen().iter().any(|s| s == "frame 5 4"));
+}
+
+#[test]
+fn a_second_listener_serves_and_says_which_it_is() {
+    let mut extra = None;
+    let server = Server::start_with(Limits::default(), |r| {
+        extra = Some(r.listen_also("127.0.0.1:0".parse().unwrap()).unwrap());
+    });
+    let (id, addr) = extra.unwrap();
+    assert_eq!(id, 1);
+    let mut a = server.connect();
+    let mut b = TcpStream::connect(addr).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    b.write_all(&frame(0, 0, 2, b"ctl")).unwrap();
+    assert_eq!(read_response(&mut b), (2, b"ctl".to_vec()));
+    a.write_all(&frame(0, 0, 1, b"cli")).unwrap();
+    assert_eq!(read_response(&mut a), (1, b"cli".to_vec()));
+    let mut opened = server.shared.opened_on.lock().unwrap().clone();
+    opened.sort_unstable();
+    assert_eq!(opened, vec![0, 1]);
 }
