@@ -507,6 +507,45 @@ fn long_poll_wakes_up_on_produce() {
 }
 
 #[test]
+fn long_poll_wakes_only_on_its_own_partition() {
+    let b = TestBroker::start("poll-own");
+    let mut c = b.client();
+    c.create_topic("mine", 1);
+    c.create_topic("other", 1);
+    let mut producer = b.client();
+    let args = FetchArgs {
+        max_wait_ms: 600,
+        min_bytes: 1,
+        ..FetchArgs::new("mine", 0)
+    };
+    let t0 = Instant::now();
+    let corr = c.send_fetch(&args);
+    c.wait_until_read(); // parked
+                         // An append elsewhere does not answer it: it runs to its deadline, empty.
+    assert_eq!(producer.produce("other", 0, &batch(1, "x")), (0, 0));
+    let f = c.read_fetch(&args, corr);
+    let ms = t0.elapsed().as_millis();
+    assert!(
+        ms >= 590,
+        "answered after {ms} ms by an append to another topic"
+    );
+    assert!(f.records.as_deref().unwrap_or_default().is_empty());
+    // An append to its own partition answers at once.
+    let args = FetchArgs {
+        max_wait_ms: 10_000,
+        ..args
+    };
+    let t0 = Instant::now();
+    let corr = c.send_fetch(&args);
+    c.wait_until_read();
+    assert_eq!(producer.produce("mine", 0, &batch(1, "y")), (0, 0));
+    let f = c.read_fetch(&args, corr);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    let (bs, _) = split_batches(f.records.as_deref().unwrap());
+    assert_eq!(bs.len(), 1);
+}
+
+#[test]
 fn long_poll_does_not_block_other_connections() {
     let b = TestBroker::start("poll-other");
     let mut c = b.client();

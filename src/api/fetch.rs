@@ -152,8 +152,26 @@ pub fn handle(
     let enough = data.len() >= req.min_bytes.max(0) as usize;
     if !expired && req.max_wait_ms > 0 && !enough && !any_error && !req.topics.is_empty() {
         b.return_fetch_buf(data);
+        // Only known partitions are left here (an unknown one is an error, answered now).
+        let image = b.meta.image();
+        let mut waits_on = Vec::new();
+        for t in &req.topics {
+            let topic = if v >= 13 {
+                image.topic_by_id(&t.topic_id)
+            } else {
+                image.topic(t.topic)
+            };
+            if let Some(topic) = topic {
+                waits_on.extend(
+                    t.partitions
+                        .iter()
+                        .map(|p| (topic.name.clone(), p.partition)),
+                );
+            }
+        }
         return Ok(Outcome::ParkFetch {
             deadline: now + Duration::from_millis(req.max_wait_ms as u64),
+            waits_on,
         });
     }
 

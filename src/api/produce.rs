@@ -397,7 +397,7 @@ pub fn handle(
                         record_errors: Vec::new(),
                         durable_at: flush.then_some(info.last_offset + 1),
                     });
-                    b.note_append();
+                    b.note_append(name, p.index);
                 }
                 Err(LogError::RecordErrors(e)) => {
                     log::debug!("produce to {name}-{}: {}", p.index, e.summary());

@@ -485,7 +485,7 @@ pub fn write_txn_markers(
                     },
                 };
                 if code == error::NONE {
-                    b.note_append();
+                    b.note_append(t.name, p);
                     if t.name == OFFSETS_TOPIC {
                         if let Err(e) = b.offsets.end_txn(m.producer_id, m.transaction_result) {
                             log::error!("applying transactional offsets: {e}");

@@ -73,8 +73,8 @@ pub struct Broker {
     completions: Vec<(ConnId, Vec<u8>)>,
     /// Responses held until the group-commit fsync at the end of this loop turn.
     awaiting_flush: Vec<(ConnId, AfterFlush)>,
-    /// Set when an append happened this turn, so parked fetches are re-checked.
-    appended: bool,
+    /// Partitions appended to this turn that parked fetches wait on: they are re-checked.
+    appended: Vec<parked::PartitionKey>,
     /// Wall-clock times (ms) of the next periodic jobs run from `tick`.
     next_retention_ms: i64,
     next_checkpoint_ms: i64,
@@ -128,7 +128,11 @@ pub enum Outcome {
     /// after the fsync, so it can tell what became durable.
     AfterFlush(AfterFlush),
     /// Long-poll fetch: park until data arrives or the deadline.
-    ParkFetch { deadline: Instant },
+    /// Waiting for an append to one of `waits_on`, or for `deadline`.
+    ParkFetch {
+        deadline: Instant,
+        waits_on: Vec<parked::PartitionKey>,
+    },
     /// Registered with the group coordinator; answered through `take_completions`.
     Parked,
     /// Nothing to send (Produce acks=0).
@@ -165,7 +169,7 @@ impl Broker {
             parked: Parked::default(),
             completions: Vec::new(),
             awaiting_flush: Vec::new(),
-            appended: false,
+            appended: Vec::new(),
             producer_ids: (0, 0),
             fetch_buf: Vec::new(),
             cleaning_since: None,
@@ -361,8 +365,17 @@ impl Broker {
         }
     }
 
-    pub(crate) fn note_append(&mut self) {
-        self.appended = true;
+    /// Something was appended to `topic`-`partition`: fetches waiting on it run again at the
+    /// end of the turn. Costs nothing when nobody waits on it.
+    pub(crate) fn note_append(&mut self, topic: &str, partition: i32) {
+        if self.parked.waits_on(topic, partition)
+            && !self
+                .appended
+                .iter()
+                .any(|(t, p)| *p == partition && t == topic)
+        {
+            self.appended.push((topic.to_string(), partition));
+        }
     }
 
     fn dispatch(
@@ -477,11 +490,12 @@ impl Broker {
                 self.awaiting_flush.push((conn, b));
                 Reply::Parked
             }
-            Ok(Outcome::ParkFetch { deadline }) => {
+            Ok(Outcome::ParkFetch { deadline, waits_on }) => {
                 self.parked.park(ParkedFetch {
                     conn,
                     frame: frame.to_vec(),
                     deadline,
+                    waits_on,
                 });
                 Reply::Parked
             }
@@ -502,7 +516,7 @@ impl Broker {
     /// may now have enough data.
     fn run_parked(&mut self, now: Instant) {
         let appended = std::mem::take(&mut self.appended);
-        let due = self.parked.take_ready(now, appended);
+        let due = self.parked.take_ready(now, &appended);
         for p in due {
             let expired = p.deadline <= now;
             let (hdr, body) = match RequestHeader::parse(&p.frame) {
@@ -512,7 +526,11 @@ impl Broker {
             let what = format_args!("the parked fetch of connection {}", p.conn);
             match contain(what, || api::fetch::handle(self, &hdr, body, now, expired)) {
                 Ok(Ok(Outcome::Body(b))) => self.completions.push((p.conn, b)),
-                Ok(Ok(Outcome::ParkFetch { .. })) => self.parked.park(p),
+                Ok(Ok(Outcome::ParkFetch { deadline, waits_on })) => {
+                    // Same deadline (the handler computed it from `now`, keep the first one).
+                    let _ = deadline;
+                    self.parked.park(ParkedFetch { waits_on, ..p })
+                }
                 _ => {
                     // A parked fetch always yields a body or parks again. Otherwise (or after
                     // a panic) the connection is closed: an empty completion.

@@ -104,7 +104,7 @@ impl Broker {
                 now_ms,
             ) {
                 Ok(_) => {
-                    self.note_append();
+                    self.note_append(topic, *p);
                     if topic == crate::group::offsets::OFFSETS_TOPIC {
                         if let Err(e) = self.offsets.end_txn(m.producer_id, commit) {
                             log::error!("applying transactional offsets: {e}");

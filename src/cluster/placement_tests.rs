@@ -202,7 +202,11 @@ fn even_distribution() {
         ([3, 2], 11),
     ];
     for (pair, n) in want {
-        assert_eq!(counts.get(pair.as_slice()), Some(&n), "{pair:?}: {counts:?}");
+        assert_eq!(
+            counts.get(pair.as_slice()),
+            Some(&n),
+            "{pair:?}: {counts:?}"
+        );
     }
 }
 
