@@ -18,8 +18,10 @@ mod kraft;
 
 use crate::group::offsets::{CommittedOffset, OffsetStore};
 use crate::group::{GroupSnapshot, MemberSnapshot};
-use crate::metadata::{
-    BrokerEndpoint, BrokerRegistration, MetadataRecord, PartitionChange, PartitionRecord,
+use crate::metadata::records::{
+    register_broker_record::BrokerEndpoint, ConfigRecord, FeatureLevelRecord, FenceBrokerRecord,
+    MetadataRecord, NoOpRecord, PartitionChangeRecord, PartitionRecord, ProducerIdsRecord,
+    RegisterBrokerRecord, RemoveTopicRecord, TopicRecord, UnfenceBrokerRecord,
 };
 use crate::protocol::apis::{self, APIS};
 use crate::protocol::messages::*;
@@ -1134,7 +1136,7 @@ fn record_batches(seeds: &mut Seeds) {
 }
 
 /// Record values in v2 batches, `per_batch` records each, in `codec`.
-fn metadata_batches(recs: &[MetadataRecord], per_batch: usize, codec: Compression) -> Vec<u8> {
+fn metadata_batches(recs: &[MetadataRecord<'_>], per_batch: usize, codec: Compression) -> Vec<u8> {
     let mut out = Vec::new();
     let mut offset = 0i64;
     for group in recs.chunks(per_batch) {
@@ -1174,64 +1176,66 @@ fn metadata_logs(seeds: &mut Seeds) {
         })
     };
     let recs = vec![
-        MetadataRecord::FeatureLevel {
-            name: "metadata.version".into(),
-            level: 21,
-        },
-        MetadataRecord::RegisterBroker(BrokerRegistration {
+        MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "metadata.version",
+            feature_level: 21,
+        }),
+        MetadataRecord::RegisterBroker(RegisterBrokerRecord {
             broker_id: 1,
             is_migrating_zk_broker: false,
             incarnation_id: [3; 16],
             broker_epoch: 5,
-            endpoints: vec![BrokerEndpoint {
-                name: "PLAINTEXT".into(),
-                host: "localhost".into(),
+            end_points: vec![BrokerEndpoint {
+                name: "PLAINTEXT",
+                host: "localhost",
                 port: 9092,
                 security_protocol: 0,
             }],
             features: vec![],
-            rack: Some("r1".into()),
+            rack: Some("r1"),
             fenced: false,
             in_controlled_shutdown: false,
             log_dirs: vec![dir],
         }),
-        MetadataRecord::Topic {
-            name: "alpha".into(),
+        MetadataRecord::Topic(TopicRecord {
+            name: "alpha",
             topic_id: a,
-        },
+        }),
         part(0, a),
         part(1, a),
-        MetadataRecord::Config {
+        MetadataRecord::Config(ConfigRecord {
             resource_type: 2,
-            resource_name: "alpha".into(),
-            name: "cleanup.policy".into(),
-            value: Some("compact".into()),
-        },
-        MetadataRecord::Topic {
-            name: "beta".into(),
+            resource_name: "alpha",
+            name: "cleanup.policy",
+            value: Some("compact"),
+        }),
+        MetadataRecord::Topic(TopicRecord {
+            name: "beta",
             topic_id: b,
-        },
+        }),
         part(0, b),
-        MetadataRecord::PartitionChange(PartitionChange {
+        MetadataRecord::PartitionChange(PartitionChangeRecord {
+            topic_id: a,
+            partition_id: 1,
             isr: Some(vec![1]),
             leader: 1,
-            ..PartitionChange::new(a, 1)
+            ..Default::default()
         }),
-        MetadataRecord::ProducerIds {
+        MetadataRecord::ProducerIds(ProducerIdsRecord {
             broker_id: 1,
             broker_epoch: 5,
             next_producer_id: 1000,
-        },
-        MetadataRecord::Config {
+        }),
+        MetadataRecord::Config(ConfigRecord {
             resource_type: 4,
-            resource_name: "1".into(),
-            name: "log.retention.ms".into(),
+            resource_name: "1",
+            name: "log.retention.ms",
             value: None,
-        },
-        MetadataRecord::NoOp,
-        MetadataRecord::RemoveTopic { topic_id: b },
-        MetadataRecord::FenceBroker { id: 1, epoch: 5 },
-        MetadataRecord::UnfenceBroker { id: 1, epoch: 5 },
+        }),
+        MetadataRecord::NoOp(NoOpRecord {}),
+        MetadataRecord::RemoveTopic(RemoveTopicRecord { topic_id: b }),
+        MetadataRecord::FenceBroker(FenceBrokerRecord { id: 1, epoch: 5 }),
+        MetadataRecord::UnfenceBroker(UnfenceBrokerRecord { id: 1, epoch: 5 }),
     ];
     for codec in CODECS {
         let name = format!("{codec:?}").to_lowercase();

@@ -162,7 +162,8 @@ class Field:
         self.versions = Versions(d.get("versions") or d.get("taggedVersions")).intersect(lo, hi)
         self.nullable = Versions(d.get("nullableVersions")).intersect(lo, hi)
         self.tagged = Versions(d.get("taggedVersions")).intersect(lo, hi)
-        self.tag = d.get("tag")
+        # Kafka's own generator takes a tag written as a JSON string ("tag": "0") too.
+        self.tag = None if d.get("tag") is None else int(d["tag"])
         self.default = d.get("default")
         self.fields = d.get("fields")
         self.about = d.get("about", "")
@@ -181,6 +182,13 @@ class Field:
 
 
 class Gen:
+    # Named in the header of every generated file.
+    TOOL = "tools/gen_messages.py"
+    # Arrays decoded through `Reader::array` rather than an inlined loop.
+    ARRAY_HELPER = False
+    # No `if flexible` branches in a schema whose every version is flexible.
+    SHORT_FLEXIBLE = False
+
     def __init__(self, schema):
         self.schema = schema
         vv = Versions(schema["validVersions"])
@@ -273,6 +281,14 @@ class Gen:
             v = f"{f.elem}::default()"
         return f"Some({v})" if nullable else v
 
+    def either(self, compact, plain, stmt=False):
+        """The compact form in flexible versions, the plain one otherwise: a Rust `if` on
+        `flexible`, or just the compact form when SHORT_FLEXIBLE and every version is flexible."""
+        if self.SHORT_FLEXIBLE and self.flex.cond() == "true":
+            return compact + (";" if stmt else "")
+        e = f"if flexible {{ {compact} }} else {{ {plain} }}"
+        return e if stmt else f"({e})"
+
     # ---- decode -------------------------------------------------------------
 
     def read_one(self, f, elem_type, flex, r="r"):
@@ -280,9 +296,9 @@ class Gen:
         if elem_type in READ:
             return f"{r}.{READ[elem_type]}()?"
         if elem_type == "string":
-            return f"(if {flex} {{ {r}.compact_nullable_string()? }} else {{ {r}.nullable_string()? }})"
+            return self.either(f"{r}.compact_nullable_string()?", f"{r}.nullable_string()?")
         if elem_type in ("bytes", "records"):
-            return f"(if {flex} {{ {r}.compact_nullable_bytes()? }} else {{ {r}.nullable_bytes()? }})"
+            return self.either(f"{r}.compact_nullable_bytes()?", f"{r}.nullable_bytes()?")
         if not f.nullable.empty():
             # a nullable struct carries a leading int8: -1 null, 1 present
             return f"(if {r}.i8()? < 0 {{ None }} else {{ Some({elem_type}::decode({r}, version)?) }})"
@@ -295,28 +311,31 @@ class Gen:
         if f.is_array:
             e = f.elem
             minsz = PRIMS[e][2] if e in PRIMS else 1
-            out.append(f"{indent}let n = {r}.array_len({flex}, {minsz})?;")
             if e in PRIMS:
                 item = f"{r}.{READ[e]}()?"
             elif e == "string":
-                item = f"(if {flex} {{ {r}.compact_string()? }} else {{ {r}.string()? }})"
+                item = self.either(f"{r}.compact_string()?", f"{r}.string()?")
             elif e in ("bytes",):
-                item = (f"(if {flex} {{ {r}.compact_nullable_bytes()? }} else {{ {r}.nullable_bytes()? }})"
+                item = (self.either(f"{r}.compact_nullable_bytes()?", f"{r}.nullable_bytes()?") +
                         f".ok_or(DecodeError::UnexpectedNull(\"bytes\"))?")
             else:
                 item = f"{e}::decode({r}, version)?"
-            out.append(f"{indent}let v = match n {{")
-            out.append(f"{indent}    None => None,")
-            out.append(f"{indent}    Some(n) => {{")
-            out.append(f"{indent}        let mut v = Vec::with_capacity(n.min(1024));")
-            out.append(f"{indent}        for _ in 0..n {{")
-            out.append(f"{indent}            let at = {r}.position();")
-            out.append(f"{indent}            v.push({item});")
-            out.append(f"{indent}            if {r}.position() == at {{ return Err(DecodeError::Invalid(\"empty array element\")); }}")
-            out.append(f"{indent}        }}")
-            out.append(f"{indent}        Some(v)")
-            out.append(f"{indent}    }}")
-            out.append(f"{indent}}};")
+            if self.ARRAY_HELPER:
+                out.append(f"{indent}let v = {r}.array({flex}, {minsz}, |{r}| Ok({item}))?;")
+            else:
+                out.append(f"{indent}let n = {r}.array_len({flex}, {minsz})?;")
+                out.append(f"{indent}let v = match n {{")
+                out.append(f"{indent}    None => None,")
+                out.append(f"{indent}    Some(n) => {{")
+                out.append(f"{indent}        let mut v = Vec::with_capacity(n.min(1024));")
+                out.append(f"{indent}        for _ in 0..n {{")
+                out.append(f"{indent}            let at = {r}.position();")
+                out.append(f"{indent}            v.push({item});")
+                out.append(f"{indent}            if {r}.position() == at {{ return Err(DecodeError::Invalid(\"empty array element\")); }}")
+                out.append(f"{indent}        }}")
+                out.append(f"{indent}        Some(v)")
+                out.append(f"{indent}    }}")
+                out.append(f"{indent}}};")
         else:
             out.append(f"{indent}let v = {self.read_one(f, f.elem, flex, r)};")
         if f.elem in PRIMS and not f.is_array:
@@ -334,9 +353,9 @@ class Gen:
         if elem_type in READ:
             return f"{w}.{READ[elem_type]}({'&' if elem_type == 'uuid' else ''}{expr});"
         if elem_type == "string":
-            return f"if {flex} {{ {w}.compact_nullable_string({expr}) }} else {{ {w}.nullable_string({expr}) }}"
+            return self.either(f"{w}.compact_nullable_string({expr})", f"{w}.nullable_string({expr})", stmt=True)
         if elem_type in ("bytes", "records"):
-            return f"if {flex} {{ {w}.compact_nullable_bytes({expr}) }} else {{ {w}.nullable_bytes({expr}) }}"
+            return self.either(f"{w}.compact_nullable_bytes({expr})", f"{w}.nullable_bytes({expr})", stmt=True)
         return f"{expr}.encode({w}, version);"
 
     def encode_field(self, f, out, w="w", indent="        ", src=None):
@@ -354,9 +373,9 @@ class Gen:
             if e in READ:
                 out.append(f"{indent}    {w}.{READ[e]}({'' if e == 'uuid' else '*'}x);")
             elif e == "string":
-                out.append(f"{indent}    if {flex} {{ {w}.compact_string(x) }} else {{ {w}.string(x) }}")
+                out.append(f"{indent}    " + self.either(f"{w}.compact_string(x)", f"{w}.string(x)", stmt=True))
             elif e == "bytes":
-                out.append(f"{indent}    if {flex} {{ {w}.compact_nullable_bytes(Some(x)) }} else {{ {w}.nullable_bytes(Some(x)) }}")
+                out.append(f"{indent}    " + self.either(f"{w}.compact_nullable_bytes(Some(x))", f"{w}.nullable_bytes(Some(x))", stmt=True))
             else:
                 out.append(f"{indent}    x.encode({w}, version);")
             out.append(f"{indent}}}")
@@ -373,6 +392,12 @@ class Gen:
                 out.append(f"{indent}match &{src} {{ None => {w}.i8(-1), Some(s) => {{ {w}.i8(1); s.encode({w}, version); }} }}")
             else:
                 out.append(f"{indent}{src}.encode({w}, version);")
+
+    def tag_present(self, f):
+        """Rust condition for writing tagged field f: in a version that has it, not its default."""
+        differs = f"self.{f.rname} != d.{f.rname}"
+        cond = f.tagged.cond()
+        return differs if cond == "true" else f"({cond}) && {differs}"
 
     def gen_struct(self, name, out):
         fields = [f for f in self.structs[name] if not f.versions.empty()]
@@ -411,6 +436,9 @@ class Gen:
                 if f.tagged.lo == f.versions.lo and f.tagged.hi == f.versions.hi:
                     continue
                 cond = f"({cond}) && !({tagged_cond})"
+            if cond == "true":
+                self.decode_field(f, out)
+                continue
             out.append(f"        if {cond} {{")
             self.decode_field(f, out, indent="            ")
             out.append("        }")
@@ -420,7 +448,8 @@ class Gen:
             out.append("            r.tagged_fields(|tag, r| {")
             out.append("                match tag {")
             for f in tagged:
-                out.append(f"                    {f.tag} if {f.tagged.cond()} => {{")
+                guard = "" if f.tagged.cond() == "true" else f" if {f.tagged.cond()}"
+                out.append(f"                    {f.tag}{guard} => {{")
                 self.decode_field(f, out, indent="                        ")
                 out.append("                    }")
             out.append("                    _ => {}")
@@ -443,6 +472,9 @@ class Gen:
                 if f.tagged.lo == f.versions.lo and f.tagged.hi == f.versions.hi:
                     continue
                 cond = f"({cond}) && !({f.tagged.cond()})"
+            if cond == "true":
+                self.encode_field(f, out)
+                continue
             out.append(f"        if {cond} {{")
             self.encode_field(f, out, indent="            ")
             out.append("        }")
@@ -451,11 +483,11 @@ class Gen:
             out.append("            let d = Self::default();")
             conds = []
             for f in tagged:
-                conds.append(f"(({f.tagged.cond()}) && self.{f.rname} != d.{f.rname}) as u32")
+                conds.append(f"({self.tag_present(f)}) as u32")
             out.append(f"            let n = {' + '.join(conds)};")
             out.append("            w.uvarint(n);")
             for f in sorted(tagged, key=lambda f: f.tag):
-                out.append(f"            if ({f.tagged.cond()}) && self.{f.rname} != d.{f.rname} {{")
+                out.append(f"            if {self.tag_present(f)} {{")
                 out.append(f"                w.tagged_field({f.tag}, |w| {{")
                 self.encode_field(f, out, indent="                    ")
                 out.append("                });")
@@ -502,7 +534,7 @@ class Gen:
     def generate(self):
         s = self.schema
         out = [
-            f"// Generated by tools/gen_messages.py from Kafka's {s['name']}.json. Do not edit.",
+            f"// Generated by {self.TOOL} from Kafka's {s['name']}.json. Do not edit.",
             "#![allow(clippy::all, unused_variables, unused_mut, unused_parens, unused_imports)]",
             "",
             "use crate::protocol::wire::{DResult, DecodeError, Reader, Writer};",

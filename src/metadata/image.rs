@@ -1,6 +1,6 @@
 //! The metadata image: what replaying the metadata log leaves behind.
 
-use super::records::{resource_type, BrokerEndpoint, MetadataRecord, NO_LEADER_CHANGE};
+use super::records::{resource_type, MetadataRecord, NO_LEADER_CHANGE};
 use super::TopicId;
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,6 +38,15 @@ impl TopicInfo {
             .ok()
             .map(|i| &self.partitions[i])
     }
+}
+
+/// One listener of a registered broker (from its RegisterBrokerRecord).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerEndpoint {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub security_protocol: i16,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,9 +114,10 @@ impl MetadataImage {
     }
 
     /// Applies one record. Records that refer to unknown topics or partitions are ignored.
-    pub fn apply(&mut self, rec: &MetadataRecord) {
+    pub fn apply(&mut self, rec: &MetadataRecord<'_>) {
         match rec {
-            MetadataRecord::Topic { name, topic_id } => {
+            MetadataRecord::Topic(t) => {
+                let (name, topic_id) = (t.name, &t.topic_id);
                 if let Some(old) = self.topics.get(name) {
                     let old_id = old.id;
                     self.ids.remove(&old_id);
@@ -117,13 +127,13 @@ impl MetadataImage {
                 }
                 let configs = self
                     .other_configs
-                    .remove(&(resource_type::TOPIC, name.clone()))
+                    .remove(&(resource_type::TOPIC, name.to_string()))
                     .unwrap_or_default();
-                self.ids.insert(*topic_id, name.clone());
+                self.ids.insert(*topic_id, name.to_string());
                 self.topics.insert(
-                    name.clone(),
+                    name.to_string(),
                     TopicInfo {
-                        name: name.clone(),
+                        name: name.to_string(),
                         id: *topic_id,
                         partitions: Vec::new(),
                         configs,
@@ -202,75 +212,81 @@ impl MetadataImage {
                 }
                 p.partition_epoch = p.partition_epoch.wrapping_add(1);
             }
-            MetadataRecord::Config {
-                resource_type: rt,
-                resource_name,
-                name,
-                value,
-            } => {
-                let map = if *rt == resource_type::TOPIC && self.topics.contains_key(resource_name)
+            MetadataRecord::Config(c) => {
+                let rt = c.resource_type;
+                let map = if rt == resource_type::TOPIC && self.topics.contains_key(c.resource_name)
                 {
-                    match self.topics.get_mut(resource_name) {
+                    match self.topics.get_mut(c.resource_name) {
                         Some(t) => &mut t.configs,
                         None => return,
                     }
                 } else {
                     self.other_configs
-                        .entry((*rt, resource_name.clone()))
+                        .entry((rt, c.resource_name.to_string()))
                         .or_default()
                 };
-                match value {
+                match c.value {
                     Some(v) => {
-                        map.insert(name.clone(), v.clone());
+                        map.insert(c.name.to_string(), v.to_string());
                     }
                     None => {
-                        map.remove(name);
+                        map.remove(c.name);
                     }
                 }
             }
-            MetadataRecord::RemoveTopic { topic_id } => {
-                if let Some(name) = self.ids.remove(topic_id) {
+            MetadataRecord::RemoveTopic(r) => {
+                if let Some(name) = self.ids.remove(&r.topic_id) {
                     self.topics.remove(&name);
                 }
             }
-            MetadataRecord::FeatureLevel { name, level } => {
-                if *level == 0 {
-                    self.features.remove(name);
+            MetadataRecord::FeatureLevel(f) => {
+                if f.feature_level == 0 {
+                    self.features.remove(f.name);
                 } else {
-                    self.features.insert(name.clone(), *level);
+                    self.features.insert(f.name.to_string(), f.feature_level);
                 }
             }
             MetadataRecord::RegisterBroker(b) => {
+                let endpoints = b
+                    .end_points
+                    .iter()
+                    .map(|e| BrokerEndpoint {
+                        name: e.name.to_string(),
+                        host: e.host.to_string(),
+                        port: e.port,
+                        security_protocol: e.security_protocol,
+                    })
+                    .collect();
                 self.brokers.insert(
                     b.broker_id,
                     BrokerInfo {
                         id: b.broker_id,
                         epoch: b.broker_epoch,
-                        endpoints: b.endpoints.clone(),
-                        rack: b.rack.clone(),
+                        endpoints,
+                        rack: b.rack.map(str::to_string),
                         fenced: b.fenced,
                     },
                 );
             }
-            MetadataRecord::UnregisterBroker { broker_id, .. } => {
-                self.brokers.remove(broker_id);
+            MetadataRecord::UnregisterBroker(u) => {
+                self.brokers.remove(&u.broker_id);
             }
-            MetadataRecord::FenceBroker { id, .. } => {
-                if let Some(b) = self.brokers.get_mut(id) {
+            MetadataRecord::FenceBroker(f) => {
+                if let Some(b) = self.brokers.get_mut(&f.id) {
                     b.fenced = true;
                 }
             }
-            MetadataRecord::UnfenceBroker { id, .. } => {
-                if let Some(b) = self.brokers.get_mut(id) {
+            MetadataRecord::UnfenceBroker(u) => {
+                if let Some(b) = self.brokers.get_mut(&u.id) {
                     b.fenced = false;
                 }
             }
-            MetadataRecord::ProducerIds {
-                next_producer_id, ..
-            } => {
-                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+            MetadataRecord::ProducerIds(p) => {
+                self.next_producer_id = self.next_producer_id.max(p.next_producer_id);
             }
-            MetadataRecord::NoOp | MetadataRecord::Unknown { .. } => {}
+            // Types the image does not hold (yet): controllers, ACLs, quotas, SCRAM
+            // credentials, delegation tokens, transactions, ZK migration, no-ops.
+            _ => {}
         }
     }
 
@@ -283,9 +299,12 @@ impl MetadataImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::records::{PartitionChange, PartitionRecord};
+    use crate::metadata::records::{
+        ConfigRecord, FeatureLevelRecord, PartitionChangeRecord, PartitionRecord,
+        ProducerIdsRecord, RemoveTopicRecord, TopicRecord,
+    };
 
-    fn part(topic: TopicId, i: i32) -> MetadataRecord {
+    fn part(topic: TopicId, i: i32) -> MetadataRecord<'static> {
         MetadataRecord::Partition(PartitionRecord {
             partition_id: i,
             topic_id: topic,
@@ -303,20 +322,20 @@ mod tests {
         })
     }
 
-    fn topic(name: &str, id: u8) -> MetadataRecord {
-        MetadataRecord::Topic {
-            name: name.into(),
+    fn topic(name: &str, id: u8) -> MetadataRecord<'_> {
+        MetadataRecord::Topic(TopicRecord {
+            name,
             topic_id: [id; 16],
-        }
+        })
     }
 
-    fn config(res: &str, k: &str, v: Option<&str>) -> MetadataRecord {
-        MetadataRecord::Config {
+    fn config<'a>(res: &'a str, k: &'a str, v: Option<&'a str>) -> MetadataRecord<'a> {
+        MetadataRecord::Config(ConfigRecord {
             resource_type: resource_type::TOPIC,
-            resource_name: res.into(),
-            name: k.into(),
-            value: v.map(String::from),
-        }
+            resource_name: res,
+            name: k,
+            value: v,
+        })
     }
 
     #[test]
@@ -344,7 +363,9 @@ mod tests {
         );
         assert_eq!(b.configs.len(), 1);
         assert_eq!(b.configs["cleanup.policy"], "compact");
-        img.apply(&MetadataRecord::RemoveTopic { topic_id: [2; 16] });
+        img.apply(&MetadataRecord::RemoveTopic(RemoveTopicRecord {
+            topic_id: [2; 16],
+        }));
         assert!(img.topic("b").is_none());
         assert!(img.topic_by_id(&[2; 16]).is_none());
         assert_eq!(img.topic_count(), 1);
@@ -355,7 +376,11 @@ mod tests {
         let mut img = MetadataImage::default();
         img.apply(&topic("t", 1));
         img.apply(&part([1; 16], 0));
-        let mut c = PartitionChange::new([1; 16], 0);
+        let mut c = PartitionChangeRecord {
+            topic_id: [1; 16],
+            partition_id: 0,
+            ..Default::default()
+        };
         c.isr = Some(vec![1, 2]);
         img.apply(&MetadataRecord::PartitionChange(c.clone()));
         let p = img.topic("t").unwrap().partition(0).unwrap().clone();
@@ -372,21 +397,21 @@ mod tests {
     #[test]
     fn features_and_brokers() {
         let mut img = MetadataImage::default();
-        img.apply(&MetadataRecord::FeatureLevel {
-            name: "metadata.version".into(),
-            level: 22,
-        });
+        img.apply(&MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "metadata.version",
+            feature_level: 22,
+        }));
         assert_eq!(img.feature("metadata.version"), Some(22));
-        img.apply(&MetadataRecord::FeatureLevel {
-            name: "metadata.version".into(),
-            level: 0,
-        });
+        img.apply(&MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: "metadata.version",
+            feature_level: 0,
+        }));
         assert_eq!(img.feature("metadata.version"), None);
-        img.apply(&MetadataRecord::ProducerIds {
+        img.apply(&MetadataRecord::ProducerIds(ProducerIdsRecord {
             broker_id: 1,
             broker_epoch: 0,
             next_producer_id: 1000,
-        });
+        }));
         assert_eq!(img.next_producer_id(), 1000);
     }
 

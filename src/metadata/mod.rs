@@ -5,17 +5,18 @@
 //! the files (`meta.properties` and the metadata log).
 
 mod image;
-mod records;
+pub mod records;
 mod store;
 pub(crate) use store::write_meta_properties;
 
 pub use crate::kafka_uuid::{
     random_uuid, uuid_from_string, uuid_to_string, METADATA_TOPIC_ID, ZERO_UUID,
 };
-pub use image::{BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
+pub use image::{BrokerEndpoint, BrokerInfo, MetadataImage, PartitionInfo, TopicInfo};
 pub use records::{
-    api, resource_type, BrokerEndpoint, BrokerFeature, BrokerRegistration, MetadataRecord,
-    PartitionChange, PartitionRecord, FRAME_VERSION, NO_LEADER_CHANGE,
+    api, resource_type, ConfigRecord, FeatureLevelRecord, MetadataRecord, MetadataRecordError,
+    PartitionChangeRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
+    RemoveTopicRecord, TopicRecord, FRAME_VERSION, NO_LEADER_CHANGE,
 };
 pub use store::{MetadataStore, ReplayStats, METADATA_DIR};
 

@@ -6,7 +6,10 @@
 //! change is one record batch, fsynced before it is applied to the image.
 
 use super::image::{MetadataImage, TopicInfo};
-use super::records::{resource_type, MetadataRecord, PartitionRecord};
+use super::records::{
+    resource_type, ConfigRecord, FeatureLevelRecord, MetadataRecord, PartitionRecord,
+    ProducerIdsRecord, RemoveTopicRecord, TopicRecord,
+};
 use super::{
     random_uuid, topic_collision_key, uuid_from_string, uuid_to_string, validate_topic_name,
     MetadataError, TopicId,
@@ -199,17 +202,14 @@ impl MetadataStore {
             }
         };
         let mut recs = Vec::with_capacity(1 + partitions as usize + configs.len());
-        recs.push(MetadataRecord::Topic {
-            name: name.to_string(),
-            topic_id,
-        });
+        recs.push(MetadataRecord::Topic(TopicRecord { name, topic_id }));
         for (k, v) in configs {
-            recs.push(MetadataRecord::Config {
+            recs.push(MetadataRecord::Config(ConfigRecord {
                 resource_type: resource_type::TOPIC,
-                resource_name: name.to_string(),
-                name: k.clone(),
-                value: Some(v.clone()),
-            });
+                resource_name: name,
+                name: k,
+                value: Some(v),
+            }));
         }
         for p in 0..partitions {
             recs.push(self.new_partition(topic_id, p, node_id));
@@ -262,17 +262,21 @@ impl MetadataStore {
             .topic(name)
             .cloned()
             .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
-        let mut recs: Vec<MetadataRecord> = t
+        let mut recs: Vec<MetadataRecord<'_>> = t
             .configs
             .keys()
-            .map(|k| MetadataRecord::Config {
-                resource_type: resource_type::TOPIC,
-                resource_name: name.to_string(),
-                name: k.clone(),
-                value: None,
+            .map(|k| {
+                MetadataRecord::Config(ConfigRecord {
+                    resource_type: resource_type::TOPIC,
+                    resource_name: name,
+                    name: k,
+                    value: None,
+                })
             })
             .collect();
-        recs.push(MetadataRecord::RemoveTopic { topic_id: t.id });
+        recs.push(MetadataRecord::RemoveTopic(RemoveTopicRecord {
+            topic_id: t.id,
+        }));
         self.append(&recs, now_ms)?;
         Ok(t)
     }
@@ -289,11 +293,13 @@ impl MetadataStore {
         }
         let recs: Vec<_> = changes
             .iter()
-            .map(|(k, v)| MetadataRecord::Config {
-                resource_type: resource_type::TOPIC,
-                resource_name: name.to_string(),
-                name: k.clone(),
-                value: v.clone(),
+            .map(|(k, v)| {
+                MetadataRecord::Config(ConfigRecord {
+                    resource_type: resource_type::TOPIC,
+                    resource_name: name,
+                    name: k,
+                    value: v.as_deref(),
+                })
             })
             .collect();
         self.append(&recs, now_ms)
@@ -303,28 +309,32 @@ impl MetadataStore {
     /// returns the first one.
     pub fn allocate_producer_ids(&mut self, count: i64, now_ms: i64) -> Result<i64, MetadataError> {
         let first = self.image.next_producer_id();
-        let rec = MetadataRecord::ProducerIds {
+        let rec = MetadataRecord::ProducerIds(ProducerIdsRecord {
             broker_id: self.node_id,
             broker_epoch: -1,
             next_producer_id: first.saturating_add(count.max(1)),
-        };
+        });
         self.append(std::slice::from_ref(&rec), now_ms)?;
         Ok(first)
     }
 
     /// Appends `records` as one batch, fsyncs it, then applies them to the image. On error the
     /// image is unchanged.
-    pub fn append(&mut self, records: &[MetadataRecord], now_ms: i64) -> Result<(), MetadataError> {
+    pub fn append(
+        &mut self,
+        records: &[MetadataRecord<'_>],
+        now_ms: i64,
+    ) -> Result<(), MetadataError> {
         if records.is_empty() {
             return Ok(());
         }
-        let mut all: Vec<MetadataRecord> = Vec::with_capacity(records.len() + 1);
+        let mut all: Vec<MetadataRecord<'_>> = Vec::with_capacity(records.len() + 1);
         // A metadata log starts with metadata.version (Kafka requires it to read the log).
         if self.image.feature("metadata.version").is_none() {
-            all.push(MetadataRecord::FeatureLevel {
-                name: "metadata.version".into(),
-                level: METADATA_VERSION_LEVEL,
-            });
+            all.push(MetadataRecord::FeatureLevel(FeatureLevelRecord {
+                name: "metadata.version",
+                feature_level: METADATA_VERSION_LEVEL,
+            }));
         }
         all.extend_from_slice(records);
         let mut b = BatchBuilder::new(self.next_offset, now_ms).partition_leader_epoch(self.epoch);
@@ -352,7 +362,7 @@ impl MetadataStore {
         self.flush()
     }
 
-    fn new_partition(&self, topic_id: TopicId, p: i32, node_id: i32) -> MetadataRecord {
+    fn new_partition(&self, topic_id: TopicId, p: i32, node_id: i32) -> MetadataRecord<'static> {
         MetadataRecord::Partition(PartitionRecord {
             partition_id: p,
             topic_id,
@@ -578,8 +588,9 @@ impl MetadataStore {
                 continue;
             };
             match MetadataRecord::decode(value) {
-                Ok(MetadataRecord::Unknown { .. }) => self.stats.skipped_records += 1,
                 Ok(rec) => self.image.apply(&rec),
+                // A type or version a newer Kafka wrote: the frame makes it skippable.
+                Err(e) if e.is_unknown() => self.stats.skipped_records += 1,
                 Err(e) => {
                     self.stats.skipped_records += 1;
                     log::warn!("metadata record skipped: {e}");

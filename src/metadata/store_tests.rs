@@ -1,10 +1,11 @@
 use super::*;
-use crate::metadata::{uuid_to_string, BrokerEndpoint, BrokerRegistration};
+use crate::metadata::records::register_broker_record::BrokerEndpoint;
+use crate::metadata::{uuid_to_string, FeatureLevelRecord, RegisterBrokerRecord, TopicRecord};
 use crate::records::BatchBuilder;
 
 use crate::test_util::TempDir;
 
-fn value(rec: &MetadataRecord) -> Vec<u8> {
+fn value(rec: &MetadataRecord<'_>) -> Vec<u8> {
     let mut v = Vec::new();
     rec.encode(&mut v);
     v
@@ -18,7 +19,7 @@ fn batch(base: i64, recs: &[Vec<u8>]) -> Vec<u8> {
     b.finish()
 }
 
-fn partition(topic: TopicId, p: i32) -> MetadataRecord {
+fn partition(topic: TopicId, p: i32) -> MetadataRecord<'static> {
     MetadataRecord::Partition(PartitionRecord {
         partition_id: p,
         topic_id: topic,
@@ -36,11 +37,11 @@ fn partition(topic: TopicId, p: i32) -> MetadataRecord {
     })
 }
 
-fn topic(name: &str, id: u8) -> MetadataRecord {
-    MetadataRecord::Topic {
-        name: name.into(),
+fn topic(name: &str, id: u8) -> MetadataRecord<'_> {
+    MetadataRecord::Topic(TopicRecord {
+        name,
         topic_id: [id; 16],
-    }
+    })
 }
 
 fn seg_path(dir: &Path) -> PathBuf {
@@ -197,18 +198,18 @@ fn replays_a_kafka_written_log_skipping_what_it_does_not_know() {
     let d = TempDir::new("kafka");
     let dir = d.0.join(METADATA_DIR);
     fs::create_dir_all(&dir).unwrap();
-    let feature = value(&MetadataRecord::FeatureLevel {
-        name: "metadata.version".into(),
-        level: 20,
-    });
-    let broker = value(&MetadataRecord::RegisterBroker(BrokerRegistration {
+    let feature = value(&MetadataRecord::FeatureLevel(FeatureLevelRecord {
+        name: "metadata.version",
+        feature_level: 20,
+    }));
+    let broker = value(&MetadataRecord::RegisterBroker(RegisterBrokerRecord {
         broker_id: 1,
         is_migrating_zk_broker: false,
         incarnation_id: [3; 16],
         broker_epoch: 5,
-        endpoints: vec![BrokerEndpoint {
-            name: "PLAINTEXT".into(),
-            host: "localhost".into(),
+        end_points: vec![BrokerEndpoint {
+            name: "PLAINTEXT",
+            host: "localhost",
             port: 9092,
             security_protocol: 0,
         }],
@@ -218,8 +219,8 @@ fn replays_a_kafka_written_log_skipping_what_it_does_not_know() {
         in_controlled_shutdown: false,
         log_dirs: vec![[7; 16]],
     }));
-    // A ZkMigrationRecord-like unknown type and a future frame version.
-    let unknown = vec![0x01, 21, 0, 0x00];
+    // A type no schema has (a newer Kafka's) and a future frame version.
+    let unknown = vec![0x01, 99, 0, 0x00];
     let future = vec![0x02, 2, 0, 0xAA];
     let mut log = Vec::new();
     // A control batch (as KRaft writes LeaderChange / KRaftVersion records) first.

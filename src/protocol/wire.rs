@@ -244,6 +244,29 @@ impl<'a> Reader<'a> {
         Ok(Some(n as usize))
     }
 
+    /// An array read element by element with `f`, after `array_len`'s count check. `None` is the
+    /// null array. An element that consumes no bytes is an error, so a count never outruns the
+    /// frame.
+    pub fn array<T>(
+        &mut self,
+        compact: bool,
+        min_elem_size: usize,
+        mut f: impl FnMut(&mut Reader<'a>) -> DResult<T>,
+    ) -> DResult<Option<Vec<T>>> {
+        let Some(n) = self.array_len(compact, min_elem_size)? else {
+            return Ok(None);
+        };
+        let mut v = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let at = self.pos;
+            v.push(f(self)?);
+            if self.pos == at {
+                return Err(DecodeError::Invalid("empty array element"));
+            }
+        }
+        Ok(Some(v))
+    }
+
     /// Reads the tagged-field section and calls `f(tag, reader_over_value)` for each field.
     /// Unknown tags are for the caller to ignore.
     pub fn tagged_fields(
