@@ -13,13 +13,17 @@ fn bin() -> Command {
 
 fn properties(dir: &std::path::Path, port: u16, extra: &str) -> std::path::PathBuf {
     let p = dir.join("server.properties");
+    // Two free ports asked one after the other can be the same one.
+    let controller_port = std::iter::repeat_with(free_port)
+        .find(|&c| c != port)
+        .unwrap();
     std::fs::write(
         &p,
         format!(
             "process.roles=broker,controller\nnode.id=1\n\
              listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{}\n\
              controller.listener.names=CONTROLLER\nlog.dirs={}\n{extra}",
-            free_port(),
+            controller_port,
             dir.join("logs").display()
         ),
     )

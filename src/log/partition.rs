@@ -57,6 +57,8 @@ pub struct PartitionLog {
     health: SharedHealth,
     /// Set when work on this partition panicked: it is offline on its own.
     failed: Option<String>,
+    /// Where each leader epoch began (`leader-epoch-checkpoint`).
+    pub(super) epochs: super::leader_epoch::LeaderEpochCache,
 }
 
 impl PartitionLog {
@@ -188,11 +190,13 @@ impl PartitionLog {
             aborted: Vec::new(),
             health: DirHealth::new(dir),
             failed: None,
+            epochs: Default::default(),
         };
         let leo = log.log_end_offset();
         let first = log.segments.keys().next().copied().unwrap_or(0);
         log.log_start_offset = state.log_start_offset.max(first).min(leo);
         log.load_txn_state(now_ms)?;
+        log.load_epochs()?;
         // Whatever was scanned is made durable now, so all of the log is below the
         // recovery point.
         if log.stats.segments_recovered > 0 || log.dir_dirty {
@@ -465,7 +469,7 @@ impl PartitionLog {
         if let Err(e) = self.active()?.append(batches, headers) {
             return Err(self.write_failed("appending", e.into()));
         }
-        Ok(())
+        self.note_epochs(headers)
     }
 
     fn duplicate_info(&self, m: BatchMeta) -> AppendInfo {
@@ -749,6 +753,7 @@ impl PartitionLog {
         self.delete_segments(&doomed)
             .map_err(|e| self.write_failed("deleting segments", e))?;
         self.prune_txn_state();
+        self.trim_epochs_to_start()?;
         Ok(doomed.len())
     }
 
@@ -783,6 +788,7 @@ impl PartitionLog {
         self.delete_segments(&doomed)
             .map_err(|e| self.write_failed("deleting segments", e))?;
         self.prune_txn_state();
+        self.trim_epochs_to_start()?;
         Ok(self.log_start_offset)
     }
 

@@ -377,6 +377,23 @@ impl Segment {
         }
     }
 
+    /// The header of the batch holding `offset` (or the first after it), if any.
+    pub fn header_at(&self, offset: i64) -> Result<Option<crate::records::BatchHeader>, LogError> {
+        let start = self
+            .offset_index
+            .floor(self.rel(offset))
+            .map_or(0, |e| e.pos as u64);
+        let mut sc = Scanner::new(&self.log, start, self.size, LOOKUP_WINDOW);
+        loop {
+            match sc.next(false)? {
+                Step::Batch(h) if h.last_offset() >= offset => return Ok(Some(h)),
+                Step::Batch(_) => {}
+                Step::End => return Ok(None),
+                Step::Bad(e) => return Err(LogError::Corrupt(format!("{}: {e}", self.name()))),
+            }
+        }
+    }
+
     /// Appends whole batches from `pos` to `out`, at most `budget` bytes (or the first batch
     /// whatever its size when `min_one`). Returns the bytes added and whether the segment's
     /// end was reached.

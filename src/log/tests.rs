@@ -553,3 +553,73 @@ fn recovery_checks_batches_larger_than_the_read_window() {
     let log = PartitionLog::open(d.path(), cfg, 0).unwrap();
     assert_eq!(log.log_end_offset(), 1);
 }
+
+#[test]
+fn leader_epochs_are_learned_checkpointed_and_trimmed() {
+    let d = TempDir::new("epochs");
+    let cp = d.path().join("leader-epoch-checkpoint");
+    let mut log = PartitionLog::open(d.path(), small(), 0).unwrap();
+    assert!(!cp.exists(), "nothing written for an empty log");
+    for _ in 0..3 {
+        log.append(&mut batch(2, 100, 10), 1, 0).unwrap();
+    }
+    assert_eq!(fs::read_to_string(&cp).unwrap(), "0\n1\n0 0\n");
+    log.append(&mut batch(2, 100, 10), 1, 3).unwrap(); // a new leader epoch at offset 6
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (3, 6)]);
+    assert_eq!(log.end_offset_for_epoch(0), (0, 6));
+    assert_eq!(log.end_offset_for_epoch(2), (0, 6));
+    assert_eq!(log.end_offset_for_epoch(3), (3, 8));
+    assert_eq!(log.end_offset_for_epoch(4), (-1, -1));
+    assert_eq!(log.latest_epoch(), Some(3));
+    log.close().unwrap();
+    drop(log);
+
+    // Reopened from the checkpoint.
+    let mut log = PartitionLog::open(d.path(), small(), 0).unwrap();
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (3, 6)]);
+    // The start moves past epoch 0's first offsets: its entry starts at the new start.
+    log.delete_records_before(4, 2).unwrap();
+    assert_eq!(log.epoch_entries(), vec![(0, 4), (3, 6)]);
+    assert_eq!(fs::read_to_string(&cp).unwrap(), "0\n2\n0 4\n3 6\n");
+    log.close().unwrap();
+    drop(log);
+
+    // Without the file (a log from before epochs were kept, or a damaged file): rebuilt from
+    // the first and last batches. (Opened without the manager's log-start checkpoint, the log
+    // starts at its first segment again.)
+    fs::write(&cp, "garbage").unwrap();
+    let log = PartitionLog::open(d.path(), small(), 0).unwrap();
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (3, 6)]);
+    assert_eq!(fs::read_to_string(&cp).unwrap(), "0\n2\n0 0\n3 6\n");
+}
+
+#[test]
+fn a_torn_tail_takes_its_epochs_with_it() {
+    let d = TempDir::new("epochs-torn");
+    let mut log = PartitionLog::open(d.path(), LogConfig::default(), 0).unwrap();
+    log.append(&mut batch(2, 100, 10), 1, 0).unwrap();
+    log.append(&mut batch(2, 100, 10), 1, 5).unwrap(); // epoch 5 from offset 2
+    log.flush().unwrap();
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (5, 2)]);
+    drop(log); // no clean close: recovery at the next open
+               // Tear the last batch (epoch 5's only one).
+    let seg = d.path().join("00000000000000000000.log");
+    let len = fs::metadata(&seg).unwrap().len();
+    let f = fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len - 3).unwrap();
+    let state = RecoveryState {
+        recovery_point: Some(0),
+        log_start_offset: 0,
+        rewrite_recovered: false,
+    };
+    let log = PartitionLog::open_with(d.path(), LogConfig::default(), 0, state).unwrap();
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(log.epoch_entries(), vec![(0, 0)]);
+    assert_eq!(log.end_offset_for_epoch(0), (0, 2));
+    assert_eq!(
+        log.end_offset_for_epoch(5),
+        (-1, -1),
+        "epoch 5 is unknown again"
+    );
+}

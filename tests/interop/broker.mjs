@@ -66,7 +66,8 @@ export async function startBroker(tag = 'kafkajs', extraProps = []) {
   assert.ok(existsSync(BINARY), `broker binary ${BINARY} missing: cargo build --release first`);
   const dir = mkdtempSync(join(tmpdir(), `minikafka-${tag}-`));
   const port = await freePort();
-  const controllerPort = await freePort();
+  let controllerPort = await freePort();
+  while (controllerPort === port) controllerPort = await freePort(); // Kafka refuses a shared port
   const logDir = join(dir, 'kraft-combined-logs');
   const props = join(dir, 'server.properties');
   const outPath = join(dir, 'broker.out');

@@ -110,8 +110,8 @@ class Broker:
 
     def _write_properties(self):
         # A combined node whose only voter is itself, as in Kafka's own server.properties.
-        if not hasattr(self, "controller_port"):
-            self.controller_port = free_port()
+        while getattr(self, "controller_port", self.port) == self.port:
+            self.controller_port = free_port()  # never the client port (Kafka refuses that)
         lines = {
             "process.roles": "broker,controller",
             "node.id": "1",
