@@ -113,6 +113,7 @@ fn sample_request(key: i16, version: i16) -> Vec<u8> {
         describe_producers_request,
         describe_transactions_request,
         list_transactions_request,
+        offset_for_leader_epoch_request,
     );
     b
 }
@@ -852,6 +853,21 @@ fn broker_scripts(seeds: &mut Seeds) {
                 ..Default::default()
             }
             .encode(w, 1)
+        })
+        .req(apis::OFFSET_FOR_LEADER_EPOCH, 4, |w| {
+            use offset_for_leader_epoch_request::*;
+            OffsetForLeaderEpochRequest {
+                replica_id: -1,
+                topics: vec![OffsetForLeaderTopic {
+                    topic: t,
+                    partitions: vec![OffsetForLeaderPartition {
+                        partition: 0,
+                        current_leader_epoch: 0,
+                        leader_epoch: 0,
+                    }],
+                }],
+            }
+            .encode(w, 4)
         })
         .req(apis::DESCRIBE_PRODUCERS, 0, |w| {
             use describe_producers_request::*;

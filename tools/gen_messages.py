@@ -50,6 +50,8 @@ MESSAGES = [
     "DescribeTransactions",
     "ListTransactions",
     "DescribeProducers",
+    "OffsetForLeaderEpoch",
+    "DescribeQuorum",
 ]
 
 # Highest version to serve where it is below the schema's: ListOffsets v10 is not advertised by a

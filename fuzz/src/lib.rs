@@ -203,6 +203,7 @@ pub const DECODERS: &[Decoder] = &[
     decoder!(describe_producers_request::DescribeProducersRequest),
     decoder!(describe_transactions_request::DescribeTransactionsRequest),
     decoder!(list_transactions_request::ListTransactionsRequest),
+    decoder!(offset_for_leader_epoch_request::OffsetForLeaderEpochRequest),
     decoder!(offset_commit_key::OffsetCommitKey, RECORD_SCHEMA_KEYS),
     decoder!(
         offset_commit_value::OffsetCommitValue,
@@ -921,6 +922,7 @@ fn decode_response(api_key: i16, r: &mut Reader<'_>, v: i16) -> Result<(), Strin
         describe_producers_response::DescribeProducersResponse,
         describe_transactions_response::DescribeTransactionsResponse,
         list_transactions_response::ListTransactionsResponse,
+        offset_for_leader_epoch_response::OffsetForLeaderEpochResponse,
     )
 }
 

@@ -56,7 +56,16 @@ pub fn handle(
                     } else {
                         log.map_or(0, |l| l.safe_end_offset())
                     };
-                    out.leader_epoch = 0;
+                    // The epoch of the batch holding the offset found (the current leader
+                    // epoch for the log end), as Kafka answers it.
+                    let current = topic
+                        .and_then(|t| t.partitions.get(p.partition_index as usize))
+                        .map_or(0, |info| info.leader_epoch.max(0));
+                    let epoch_at = |offset: i64| {
+                        log.and_then(|l| l.epoch_for_offset(offset))
+                            .unwrap_or(current)
+                    };
+                    out.leader_epoch = current;
                     // Offline, the offsets known in memory are answered; searches that would
                     // read the failed disk are not.
                     let offline = b.partition_offline(t.name, p.partition_index);
@@ -83,6 +92,9 @@ pub fn handle(
                             }
                         }
                         _ => out.error_code = error::INVALID_REQUEST,
+                    }
+                    if out.error_code == error::NONE && out.offset >= 0 && p.timestamp != LATEST {
+                        out.leader_epoch = epoch_at(out.offset);
                     }
                     out
                 })

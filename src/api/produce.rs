@@ -354,6 +354,13 @@ pub fn handle(
                 ));
                 continue;
             }
+            // Batches carry the leader epoch they were written in (OffsetForLeaderEpoch).
+            let leader_epoch = b
+                .meta
+                .image()
+                .topic(name)
+                .and_then(|t| t.partitions.get(usize::try_from(p.index).ok()?))
+                .map_or(0, |info| info.leader_epoch.max(0));
             let Some(log) = b.partition_log_mut(name, p.index, now) else {
                 rs.push(PartResult::err(error::UNKNOWN_TOPIC_OR_PARTITION, None));
                 continue;
@@ -384,7 +391,7 @@ pub fn handle(
                 }
                 _ => &mut body[range],
             };
-            match log.append(batch, now_ms, 0) {
+            match log.append(batch, now_ms, leader_epoch) {
                 Ok(info) => {
                     let flush = log.needs_flush(now_ms);
                     needs_flush |= flush;

@@ -430,6 +430,7 @@ impl Broker {
             apis::DESCRIBE_PRODUCERS => api::txn::describe_producers(self, hdr, body),
             apis::DESCRIBE_TRANSACTIONS => api::txn::describe_transactions(self, hdr, body),
             apis::LIST_TRANSACTIONS => api::txn::list_transactions(self, hdr, body, now),
+            apis::OFFSET_FOR_LEADER_EPOCH => api::offset_for_leader_epoch::handle(self, hdr, body),
             _ => Err(DecodeError::Invalid("unsupported api")),
         }
     }

@@ -94,6 +94,22 @@ impl LeaderEpochCache {
         }
     }
 
+    /// `end_offset_for` as a leader in `leader_epoch` answers it: Kafka adds the leader's epoch
+    /// at the log end when it becomes leader, so that epoch is known before it writes anything.
+    pub fn end_offset_as_leader(
+        &self,
+        requested: i32,
+        leader_epoch: i32,
+        log_end_offset: i64,
+    ) -> (i32, i64) {
+        if leader_epoch >= 0 && self.latest_epoch().is_none_or(|e| e < leader_epoch) {
+            let mut with_leader = self.clone();
+            with_leader.assign(leader_epoch, log_end_offset);
+            return with_leader.end_offset_for(requested, log_end_offset);
+        }
+        self.end_offset_for(requested, log_end_offset)
+    }
+
     /// The epoch of the batch at `offset`.
     pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
         let mut previous = None;
@@ -252,6 +268,20 @@ mod tests {
         assert_eq!(c.end_offset_for(1, 0), (0, 13));
         assert_eq!(c.end_offset_for(2, 0), (2, 17));
         assert_eq!(c.end_offset_for(3, 0), (2, 17));
+    }
+
+    #[test]
+    fn a_leader_knows_its_epoch_before_writing_in_it() {
+        let c = cache(&[(0, 0), (2, 10)]);
+        assert_eq!(c.end_offset_as_leader(4, 4, 15), (4, 15));
+        assert_eq!(c.end_offset_as_leader(3, 4, 15), (2, 15));
+        assert_eq!(c.end_offset_as_leader(2, 2, 15), (2, 15));
+        assert_eq!(c.end_offset_as_leader(0, 4, 15), (0, 10));
+        assert_eq!(
+            LeaderEpochCache::default().end_offset_as_leader(0, 0, 0),
+            (0, 0)
+        );
+        assert_eq!(c.end_offset_as_leader(5, 4, 15), U);
     }
 
     #[test]

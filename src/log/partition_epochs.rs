@@ -92,6 +92,17 @@ impl PartitionLog {
         self.epochs.end_offset_for(epoch, self.log_end_offset())
     }
 
+    /// OffsetForLeaderEpoch answered as the partition's leader in `leader_epoch`.
+    pub fn end_offset_as_leader(&self, epoch: i32, leader_epoch: i32) -> (i32, i64) {
+        self.epochs
+            .end_offset_as_leader(epoch, leader_epoch, self.log_end_offset())
+    }
+
+    /// The epoch of the batch holding `offset`.
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.epochs.epoch_for_offset(offset)
+    }
+
     /// The epoch of the latest batch, if any batch carries one.
     pub fn latest_epoch(&self) -> Option<i32> {
         self.epochs.latest_epoch()

@@ -72,7 +72,9 @@ impl PartitionLog {
         let mut batch = b.finish();
         let offset = self.log_end_offset();
         crate::records::set_base_offset(&mut batch, offset);
-        crate::records::set_partition_leader_epoch(&mut batch, 0);
+        // The epoch of the leader's latest write (a new leader records its epoch first).
+        let leader_epoch = self.epochs.latest_epoch().unwrap_or(0);
+        crate::records::set_partition_leader_epoch(&mut batch, leader_epoch);
         let h = BatchHeader::parse(&batch)?;
         self.write_batches(&batch, &[h], now_ms)?;
         if let Some(done) = self.producers.complete_txn(

@@ -38,6 +38,7 @@ pub const TXN_OFFSET_COMMIT: i16 = 28;
 pub const DESCRIBE_PRODUCERS: i16 = 61;
 pub const DESCRIBE_TRANSACTIONS: i16 = 65;
 pub const LIST_TRANSACTIONS: i16 = 66;
+pub const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Api {
@@ -80,6 +81,7 @@ pub const APIS: &[Api] = &[
     api!("DeleteTopics", delete_topics_request),
     api!("DeleteRecords", delete_records_request),
     api!("InitProducerId", init_producer_id_request),
+    api!("OffsetForLeaderEpoch", offset_for_leader_epoch_request),
     api!("AddPartitionsToTxn", add_partitions_to_txn_request),
     api!("AddOffsetsToTxn", add_offsets_to_txn_request),
     api!("EndTxn", end_txn_request),

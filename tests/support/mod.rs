@@ -76,6 +76,8 @@ pub fn first_flexible(api_key: i16) -> i16 {
         // The transaction APIs.
         24..=26 | 28 => 3,
         27 | 61 | 65 | 66 => 0,
+        23 => 4, // OffsetForLeaderEpoch
+        55 => 0, // DescribeQuorum
         _ => i16::MAX,
     }
 }
