@@ -114,6 +114,7 @@ fn sample_request(key: i16, version: i16) -> Vec<u8> {
         describe_transactions_request,
         list_transactions_request,
         offset_for_leader_epoch_request,
+        describe_quorum_request,
     );
     b
 }
@@ -868,6 +869,16 @@ fn broker_scripts(seeds: &mut Seeds) {
                 }],
             }
             .encode(w, 4)
+        })
+        .req(apis::DESCRIBE_QUORUM, 2, |w| {
+            use describe_quorum_request::*;
+            DescribeQuorumRequest {
+                topics: vec![TopicData {
+                    topic_name: "__cluster_metadata",
+                    partitions: vec![PartitionData { partition_index: 0 }],
+                }],
+            }
+            .encode(w, 2)
         })
         .req(apis::DESCRIBE_PRODUCERS, 0, |w| {
             use describe_producers_request::*;

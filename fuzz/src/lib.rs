@@ -204,6 +204,7 @@ pub const DECODERS: &[Decoder] = &[
     decoder!(describe_transactions_request::DescribeTransactionsRequest),
     decoder!(list_transactions_request::ListTransactionsRequest),
     decoder!(offset_for_leader_epoch_request::OffsetForLeaderEpochRequest),
+    decoder!(describe_quorum_request::DescribeQuorumRequest),
     decoder!(offset_commit_key::OffsetCommitKey, RECORD_SCHEMA_KEYS),
     decoder!(
         offset_commit_value::OffsetCommitValue,
@@ -923,6 +924,7 @@ fn decode_response(api_key: i16, r: &mut Reader<'_>, v: i16) -> Result<(), Strin
         describe_transactions_response::DescribeTransactionsResponse,
         list_transactions_response::ListTransactionsResponse,
         offset_for_leader_epoch_response::OffsetForLeaderEpochResponse,
+        describe_quorum_response::DescribeQuorumResponse,
     )
 }
 

@@ -431,6 +431,7 @@ impl Broker {
             apis::DESCRIBE_TRANSACTIONS => api::txn::describe_transactions(self, hdr, body),
             apis::LIST_TRANSACTIONS => api::txn::list_transactions(self, hdr, body, now),
             apis::OFFSET_FOR_LEADER_EPOCH => api::offset_for_leader_epoch::handle(self, hdr, body),
+            apis::DESCRIBE_QUORUM => api::admin::quorum::describe_quorum(self, hdr, body, now),
             _ => Err(DecodeError::Invalid("unsupported api")),
         }
     }

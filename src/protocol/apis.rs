@@ -39,6 +39,7 @@ pub const DESCRIBE_PRODUCERS: i16 = 61;
 pub const DESCRIBE_TRANSACTIONS: i16 = 65;
 pub const LIST_TRANSACTIONS: i16 = 66;
 pub const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
+pub const DESCRIBE_QUORUM: i16 = 55;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Api {
@@ -94,6 +95,7 @@ pub const APIS: &[Api] = &[
     api!("DeleteGroups", delete_groups_request),
     api!("IncrementalAlterConfigs", incremental_alter_configs_request),
     api!("OffsetDelete", offset_delete_request),
+    api!("DescribeQuorum", describe_quorum_request),
     api!("DescribeCluster", describe_cluster_request),
     api!("DescribeProducers", describe_producers_request),
     api!("DescribeTransactions", describe_transactions_request),
