@@ -14,6 +14,7 @@ pub mod kafka_uuid;
 pub mod log;
 pub mod metadata;
 pub mod protocol;
+pub mod raft;
 pub mod reactor;
 pub mod records;
 pub mod server;
