@@ -10,7 +10,7 @@
 //! tick(now)                 on the loop's timer; deadline = next_tick()
 //! step(decode_message(b)?)  for each frame received from a voter
 //! propose(data) -> index    on the leader (else NotLeader { leader } → NOT_CONTROLLER)
-//! poll() -> Output          after every turn that ticked, stepped or proposed
+//! poll() -> Output          after every turn that ticked, stepped or proposed (has_ready())
 //! compact(index, snapshot)  when the state machine took a snapshot at an applied index
 //! state(), voter_progress() for DescribeQuorum (leader, epoch, high watermark, voters' LEO/lag)
 //! ```

@@ -542,7 +542,7 @@ impl<L: RaftLog> Quorum<L> {
         pr.matched = 0;
         pr.become_probe();
         // Make the rejection current for the probe so raft-rs resends from the hint.
-        pr.next_idx = msg.index + 1;
+        pr.next_idx = msg.index.saturating_add(1);
     }
 
     /// Proposes `data` for the log. Returns the index it will have if committed; the caller keeps
@@ -579,6 +579,12 @@ impl<L: RaftLog> Quorum<L> {
             self.poll_once(&mut out)?;
         }
         Ok(out)
+    }
+
+    /// Whether a [`Quorum::poll`] would have work: the loop must not sleep while it does (one
+    /// poll settles a bounded number of rounds).
+    pub fn has_ready(&self) -> bool {
+        self.restore.is_some() || self.node.has_ready()
     }
 
     fn poll_once(&mut self, out: &mut Output) -> Result<(), QuorumError> {

@@ -681,6 +681,7 @@ fn single_voter_leads_at_once_and_commits_alone() {
     let idx: Vec<u64> = out.committed.iter().map(|c| c.index).collect();
     assert_eq!(idx, vec![7, 8, 9, 10, 11, 12]);
     assert_eq!(out.committed[0].data, vec![5]);
+    assert!(!q.has_ready());
     // No time passed at all.
     q.tick(t0);
     assert!(q.is_leader());
