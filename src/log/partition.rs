@@ -792,6 +792,60 @@ impl PartitionLog {
         Ok(self.log_start_offset)
     }
 
+    /// Truncates the log to end at `target`, or at the start of the batch holding it: a
+    /// follower's tail that diverged from its leader (KIP-101), found with
+    /// OffsetForLeaderEpoch. Producer state, transaction indexes and leader epochs are rebuilt
+    /// for what is left, and the result is fsynced. Below the log start, the log is emptied and
+    /// starts at `target` (Kafka's `truncateFullyAndStartAt`). Returns the new log end offset.
+    pub fn truncate_to(&mut self, target: i64, now_ms: i64) -> Result<i64, LogError> {
+        self.check_online()?;
+        let leo = self.log_end_offset();
+        if target >= leo {
+            return Ok(leo);
+        }
+        let target = target.max(0);
+        let bases = self.segment_bases();
+        let result = (|| -> Result<(), LogError> {
+            if target <= self.log_start_offset {
+                let fresh = Segment::create(&self.dir, target, &self.config, now_ms)?;
+                for b in bases.iter().filter(|&&b| b != target) {
+                    if let Some(seg) = self.segments.remove(b) {
+                        seg.delete_files()?;
+                    }
+                }
+                self.segments.insert(target, fresh);
+                self.log_start_offset = target;
+            } else {
+                // Segments wholly past the target go; the one holding it is cut.
+                for b in bases.iter().filter(|&&b| b >= target) {
+                    if let Some(seg) = self.segments.remove(b) {
+                        seg.delete_files()?;
+                    }
+                }
+                if let Some(seg) = self.segments.values_mut().next_back() {
+                    seg.truncate_to(target)?;
+                }
+            }
+            Ok(())
+        })();
+        self.dir_dirty = true;
+        if let Err(e) = result {
+            return Err(self.write_failed("truncating", e));
+        }
+        let end = self.log_end_offset();
+        log::info!(
+            "{}: truncated from {leo} to {end} (asked {target})",
+            self.dir.display()
+        );
+        self.recovery_point = self.recovery_point.min(end);
+        self.epochs.truncate_from_end(end);
+        self.epochs.truncate_from_start(self.log_start_offset);
+        self.write_epochs()?;
+        self.load_txn_state(now_ms)?;
+        self.flush_at(now_ms)?;
+        Ok(end)
+    }
+
     fn delete_segments(&mut self, bases: &[i64]) -> Result<(), LogError> {
         for b in bases {
             if self.segments.len() <= 1 {

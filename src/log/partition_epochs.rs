@@ -76,7 +76,7 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn write_epochs(&mut self) -> Result<(), LogError> {
+    pub(super) fn write_epochs(&mut self) -> Result<(), LogError> {
         let path = self.dir.join(super::leader_epoch::CHECKPOINT_FILE);
         let written = super::faults::check(&path, super::faults::Op::Write)
             .and_then(|_| self.epochs.write(&self.dir));

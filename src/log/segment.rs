@@ -198,6 +198,20 @@ impl Segment {
         Ok(cut)
     }
 
+    /// Cuts the segment before the batch holding `offset` (or the first batch after it) and
+    /// rebuilds its indexes from what is left. Returns the bytes cut.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<u64, LogError> {
+        let Some(pos) = self.find_position(offset)? else {
+            return Ok(0);
+        };
+        let cut = self.size - pos;
+        faults::check(&self.log_path, faults::Op::Write)?;
+        self.log.set_len(pos)?;
+        self.size = pos;
+        self.recover()?;
+        Ok(cut)
+    }
+
     /// Writes the segment's bytes again where they are, so the next fsync writes them to the
     /// disk even if the page cache held them as clean after a failed writeback.
     pub fn rewrite(&mut self) -> io::Result<()> {

@@ -225,3 +225,63 @@ fn retention_forgets_aborted_transactions_with_their_segments() {
         .all(|&(_, first)| first >= start - 3));
     assert!(log.aborted_between(0, i64::MAX).len() < 4);
 }
+
+#[test]
+fn truncation_rebuilds_producers_transactions_and_epochs() {
+    let d = TempDir::new("truncate");
+    let cfg = LogConfig {
+        segment_bytes: 200,
+        ..LogConfig::default()
+    };
+    let mut log = PartitionLog::open(d.path(), cfg.clone(), 0).unwrap();
+    // Idempotent producer 1: offsets 0..10 in five batches of two (several segments).
+    for i in 0..5 {
+        log.append(&mut txn_batch(1, 0, i * 2, 2, false), 1, 0)
+            .unwrap();
+    }
+    // Producer 2 opens a transaction at 10 (epoch 1 from here), aborts it at 12.
+    log.append(&mut txn_batch(2, 0, 0, 2, true), 1, 1).unwrap();
+    log.append_marker(2, 0, false, 0, 1).unwrap();
+    // More of producer 1 after it: 13..15.
+    log.append(&mut txn_batch(1, 0, 10, 2, false), 1, 1)
+        .unwrap();
+    assert_eq!(log.log_end_offset(), 15);
+    assert!(log.segment_count() > 2);
+    assert_eq!(log.aborted_between(0, 15), vec![(2, 10)]);
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (1, 10)]);
+
+    // A diverging tail from offset 11 (inside producer 2's batch 10..12): cut at the batch.
+    assert_eq!(log.truncate_to(11, 2).unwrap(), 10);
+    assert_eq!(log.log_end_offset(), 10);
+    assert_eq!(bases(&log, 0, false).last(), Some(&(8, false)));
+    assert_eq!(log.epoch_entries(), vec![(0, 0)]);
+    assert!(
+        log.aborted_between(0, 20).is_empty(),
+        "the abort went with its marker"
+    );
+    assert_eq!(log.last_stable_offset(), 10, "no open transaction is left");
+    // Producer 1's sequence 10 is new again (its earlier copy was cut), not a duplicate.
+    let again = log
+        .append(&mut txn_batch(1, 0, 10, 2, false), 3, 2)
+        .unwrap();
+    assert_eq!((again.base_offset, again.record_count), (10, 2));
+    // A gap in producer 1's sequence is still refused.
+    assert!(log
+        .append(&mut txn_batch(1, 0, 20, 1, false), 3, 2)
+        .is_err());
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (2, 10)]);
+    drop(log);
+
+    // Reopened after a crash: the same state.
+    let log = PartitionLog::open(d.path(), cfg.clone(), 0).unwrap();
+    assert_eq!(log.log_end_offset(), 12);
+    assert_eq!(log.epoch_entries(), vec![(0, 0), (2, 10)]);
+
+    // Below the log start: emptied, starting at the target.
+    let mut log = log;
+    log.delete_records_before(4, 4).unwrap();
+    assert_eq!(log.truncate_to(2, 5).unwrap(), 2);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (2, 2));
+    assert_eq!(log.segment_count(), 1);
+    assert!(log.epoch_entries().is_empty());
+}
