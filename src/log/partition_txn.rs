@@ -44,6 +44,49 @@ impl PartitionLog {
         &self.producers
     }
 
+    /// Appends batches whose offsets and leader epochs a leader already assigned (a follower's
+    /// fetch, a Raft entry), as they are: checked (CRC, offsets following the log end), never
+    /// rewritten; control batches included. Producer state, aborted transactions and leader
+    /// epochs follow what was appended, as they do in recovery. Returns the new log end.
+    pub fn append_as_follower(&mut self, batches: &[u8], now_ms: i64) -> Result<i64, LogError> {
+        self.check_online()?;
+        let mut headers = Vec::new();
+        let mut next = self.log_end_offset();
+        for item in crate::records::batches_checked(batches) {
+            let (h, _) = item?;
+            if h.base_offset != next {
+                return Err(LogError::InvalidBatch(format!(
+                    "a batch at offset {} does not follow the log end {next}",
+                    h.base_offset
+                )));
+            }
+            next = h.next_offset();
+            headers.push(h);
+        }
+        self.write_batches(batches, &headers, now_ms)?;
+        let mut pos = 0;
+        for h in &headers {
+            let len = h.total_len();
+            let marker = h
+                .is_control()
+                .then(|| super::segment::marker_type(&batches[pos..pos + len]))
+                .flatten();
+            let mut aborted = Vec::new();
+            replay_batch(&mut self.producers, h, marker, &mut aborted);
+            for entry in aborted {
+                let path = self.active_txn_index_path()?;
+                if let Err(e) = txn_index::append(&path, &entry) {
+                    if !super::health::is_disk_full(&e) {
+                        return Err(self.write_failed("writing the transaction index", e.into()));
+                    }
+                }
+                self.aborted.push(entry);
+            }
+            pos += len;
+        }
+        Ok(next)
+    }
+
     /// Writes a transaction marker (a control batch: COMMIT or ABORT) for `producer_id` and
     /// closes its transaction here. Returns the marker's offset.
     pub fn append_marker(

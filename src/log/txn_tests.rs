@@ -285,3 +285,45 @@ fn truncation_rebuilds_producers_transactions_and_epochs() {
     assert_eq!(log.segment_count(), 1);
     assert!(log.epoch_entries().is_empty());
 }
+
+#[test]
+fn a_follower_appends_a_leaders_batches_as_they_are() {
+    let leader_dir = TempDir::new("leader");
+    let follower_dir = TempDir::new("follower");
+    let mut leader = PartitionLog::open(leader_dir.path(), LogConfig::default(), 0).unwrap();
+    leader
+        .append(&mut txn_batch(1, 0, 0, 3, false), 1, 4)
+        .unwrap();
+    leader
+        .append(&mut txn_batch(2, 0, 0, 2, true), 1, 4)
+        .unwrap();
+    leader.append_marker(2, 0, false, 0, 1).unwrap();
+    leader
+        .append(&mut txn_batch(1, 0, 3, 1, false), 1, 5)
+        .unwrap();
+    let mut bytes = Vec::new();
+    leader.read(0, usize::MAX, true, &mut bytes).unwrap();
+
+    let mut follower = PartitionLog::open(follower_dir.path(), LogConfig::default(), 0).unwrap();
+    // Out of place (not at its log end): refused, nothing written.
+    let second = batches(&bytes).nth(1).unwrap().unwrap().1.to_vec();
+    assert!(follower.append_as_follower(&second, 2).is_err());
+    assert_eq!(follower.log_end_offset(), 0);
+    assert_eq!(follower.append_as_follower(&bytes, 2).unwrap(), 7);
+    let mut copy = Vec::new();
+    follower.read(0, usize::MAX, true, &mut copy).unwrap();
+    assert_eq!(copy, bytes, "byte-identical batches");
+    assert_eq!(follower.epoch_entries(), vec![(4, 0), (5, 6)]);
+    assert_eq!(follower.aborted_between(0, 7), vec![(2, 3)]);
+    // The follower knows producer 1's sequence: a retry is a duplicate, a gap an error.
+    let dup = follower
+        .append(&mut txn_batch(1, 0, 3, 1, false), 3, 5)
+        .unwrap();
+    assert_eq!((dup.base_offset, dup.record_count), (6, 0));
+    // A corrupt batch is refused.
+    let mut bad = txn_batch(1, 0, 4, 1, false);
+    crate::records::set_base_offset(&mut bad, 7);
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(follower.append_as_follower(&bad, 3).is_err());
+}
