@@ -803,7 +803,23 @@ impl PartitionLog {
         if target >= leo {
             return Ok(leo);
         }
-        let target = target.max(0);
+        self.cut(target.max(0), leo, now_ms)
+    }
+
+    /// Empties the log and starts it at `offset`, wherever its end was (a Raft snapshot
+    /// installed, Kafka's `truncateFullyAndStartAt`).
+    pub fn truncate_fully_and_start_at(
+        &mut self,
+        offset: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        self.check_online()?;
+        let leo = self.log_end_offset();
+        self.log_start_offset = self.log_start_offset.max(offset.max(0));
+        self.cut(offset.max(0), leo, now_ms).map(|_| ())
+    }
+
+    fn cut(&mut self, target: i64, leo: i64, now_ms: i64) -> Result<i64, LogError> {
         let bases = self.segment_bases();
         let result = (|| -> Result<(), LogError> {
             if target <= self.log_start_offset {

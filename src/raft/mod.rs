@@ -62,6 +62,7 @@
 //! holds the only copy, can lose committed records (Kafka's KIP-853 adds directory ids for this).
 
 mod codec;
+pub mod disk_log;
 mod logger;
 mod quorum;
 pub mod storage;
@@ -70,6 +71,7 @@ pub mod storage;
 mod tests;
 
 pub use codec::{decode_message, encode_message, CodecError};
+pub use disk_log::DiskLog;
 pub use logger::LogDrain;
 pub use quorum::{
     Committed, Outbound, Output, ProposeError, Quorum, QuorumConfig, QuorumError, QuorumState,

@@ -755,4 +755,10 @@ impl<L: RaftLog> Quorum<L> {
     pub fn log(&self) -> &L {
         self.node.store().log()
     }
+
+    /// The log, for what raft-rs does not do itself: fsync at the loop's flush point (before
+    /// `send_after_sync` messages go out).
+    pub fn log_mut(&mut self) -> &mut L {
+        &mut self.node.mut_store().log
+    }
 }
