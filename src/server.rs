@@ -2,6 +2,7 @@
 //! `main` runs it on the main thread; tests run it in a thread of their own on port 0.
 
 use crate::broker::Broker;
+use crate::cluster::controller::Controller;
 use crate::config::Config;
 use crate::reactor::{Limits, Reactor, ShutdownHandle};
 use std::fmt;
@@ -62,10 +63,16 @@ fn listen_addr(c: &Config) -> Result<SocketAddr, ServerError> {
 
 /// Binds, opens the broker's data and returns both, ready to run.
 pub fn prepare(mut config: Config) -> Result<(Reactor, Broker), ServerError> {
+    if is_controller_only(&config) {
+        return Err(ServerError::Cluster(
+            "process.roles=controller: a controller-only node runs with prepare_controller".into(),
+        ));
+    }
     if !config.quorum.is_standalone(config.node_id) {
         return Err(ServerError::Cluster(format!(
-            "process.roles={}{} with voters {:?}: this build runs a single node (a combined node \
-             whose only voter is itself, or no process.roles); multi-node quorums are not served yet",
+            "process.roles={}{} with voters {:?}: brokers in a multi-node cluster are not served yet \
+             (issue 9): run a single node (no process.roles, or a combined node whose only voter is \
+             itself), or controller-only nodes (process.roles=controller) for the quorum alone",
             if config.quorum.broker { "broker" } else { "" },
             if config.quorum.controller {
                 if config.quorum.broker { ",controller" } else { "controller" }
@@ -90,6 +97,36 @@ pub fn prepare(mut config: Config) -> Result<(Reactor, Broker), ServerError> {
     Ok((reactor, broker))
 }
 
+/// A node of a multi-voter quorum with the controller role only: it runs the metadata quorum.
+pub fn is_controller_only(config: &Config) -> bool {
+    config.quorum.controller && !config.quorum.broker
+}
+
+/// Binds the controller listener and opens the quorum's log: a controller-only node.
+pub fn prepare_controller(config: Config) -> Result<(Reactor, Controller), ServerError> {
+    let (host, port) = config
+        .quorum
+        .controller_listener
+        .clone()
+        .ok_or_else(|| ServerError::Cluster("no controller listener".into()))?;
+    let host = if host.is_empty() {
+        "0.0.0.0".to_string()
+    } else {
+        host
+    };
+    let s = format!("{host}:{port}");
+    let addr = s
+        .to_socket_addrs()
+        .map_err(|e| ServerError::Bind(s.clone(), e))?
+        .next()
+        .ok_or_else(|| ServerError::Bind(s.clone(), io::Error::other("no address")))?;
+    let reactor =
+        Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;
+    let controller = Controller::open(&config, Instant::now())
+        .map_err(|e| ServerError::Cluster(e.to_string()))?;
+    Ok((reactor, controller))
+}
+
 /// Runs the broker on this thread until SIGTERM/SIGINT.
 pub fn run(config: Config) -> Result<(), ServerError> {
     // Before anything opens files: connections and segments share the open-files limit.
@@ -99,6 +136,13 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         }
         Ok(_) => {}
         Err(e) => log::warn!("cannot raise the open-files limit: {e}"),
+    }
+    if is_controller_only(&config) {
+        let (mut reactor, mut controller) = prepare_controller(config)?;
+        reactor.install_signal_handlers()?;
+        log::info!("controller listening on {}", reactor.local_addr());
+        reactor.run(&mut controller)?;
+        return Ok(());
     }
     let (mut reactor, mut broker) = prepare(config)?;
     reactor.install_signal_handlers()?;
@@ -144,6 +188,19 @@ impl Drop for Running {
 
 /// Starts a broker in a background thread.
 pub fn spawn(config: Config) -> Result<Running, ServerError> {
+    if is_controller_only(&config) {
+        let (mut reactor, mut controller) = prepare_controller(config)?;
+        let addr = reactor.local_addr();
+        let stop = reactor.shutdown_handle();
+        let thread = std::thread::Builder::new()
+            .name("controller".into())
+            .spawn(move || reactor.run(&mut controller))?;
+        return Ok(Running {
+            addr,
+            stop,
+            thread: Some(thread),
+        });
+    }
     let (mut reactor, mut broker) = prepare(config)?;
     let addr = reactor.local_addr();
     let stop = reactor.shutdown_handle();

@@ -1,4 +1,5 @@
 //! What a broker needs to be one of several: where replicas go (more to come: the quorum's
 //! wiring, broker registration, leadership).
 
+pub mod controller;
 pub mod placement;

@@ -520,7 +520,9 @@ impl Config {
             &controller_names,
         )?;
         let mut chosen_name: Option<String> = None;
-        if let (Some(v), Some(ls)) = (get("listeners"), listeners) {
+        // A controller-only node has no client listener: it binds its controller listener.
+        let controller_only = self.quorum.controller && !self.quorum.broker;
+        if let (false, Some(v), Some(ls)) = (controller_only, get("listeners"), listeners) {
             match pick_listener(&ls, &controller_names, None) {
                 Some(l) => {
                     self.listen_host = if l.host.is_empty() {

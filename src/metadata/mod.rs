@@ -7,7 +7,7 @@
 mod image;
 pub mod records;
 mod store;
-pub(crate) use store::write_meta_properties;
+pub(crate) use store::{load_meta_properties, write_meta_properties};
 
 pub use crate::kafka_uuid::{
     random_uuid, uuid_from_string, uuid_to_string, METADATA_TOPIC_ID, ZERO_UUID,

@@ -608,7 +608,7 @@ fn sync_dir(dir: &Path) {
 }
 
 /// Reads `meta.properties` or writes a new one. Returns (cluster id, directory id).
-fn load_meta_properties(
+pub(crate) fn load_meta_properties(
     log_dir: &Path,
     node_id: i32,
     want_cluster_id: Option<&str>,

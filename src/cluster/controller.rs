@@ -1,0 +1,432 @@
+//! A controller-only node (`process.roles=controller`): one voter of the KRaft metadata quorum.
+//!
+//! It runs the Raft quorum (`crate::raft`) on its `__cluster_metadata-0` log ([`DiskLog`]) inside
+//! the one loop: Raft messages to the other voters leave on the reactor's outbound links (one
+//! frame each, under a private API key, carrying the cluster id), and arrive as frames on this
+//! node's controller listener. The loop drives it: `tick` ticks the quorum and collects what it
+//! has to say, `flush` fsyncs the log before the messages that promise what it holds go out.
+//!
+//! It answers ApiVersions and DescribeQuorum (voters, leader, epoch, high watermark, each
+//! voter's log end offset and lag: what `kafka-metadata-quorum.sh --bootstrap-controller`
+//! reads). Brokers joining the quorum's cluster (registration, metadata records) come next.
+
+use std::time::Instant;
+
+use crate::broker::Clock;
+use crate::config::Config;
+use crate::log::LogConfig;
+use crate::metadata::load_meta_properties;
+use crate::protocol::error;
+use crate::protocol::header::frame_response;
+use crate::protocol::header::RequestHeader;
+use crate::protocol::messages::api_versions_request::ApiVersionsRequest;
+use crate::protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use crate::protocol::messages::describe_quorum_request::DescribeQuorumRequest;
+use crate::protocol::messages::describe_quorum_response::*;
+use crate::protocol::wire::{DResult, Reader, Writer};
+use crate::raft::{decode_message, DiskLog, Quorum, QuorumConfig, RaftLog};
+use crate::reactor::{ConnId, PeerId, Reply, Service, ToPeer};
+
+/// The private API key of a Raft message frame (never a Kafka API; refused on client listeners).
+pub const RAFT_MESSAGE: i16 = 32_000;
+const API_VERSIONS: i16 = 18;
+const DESCRIBE_QUORUM: i16 = 55;
+const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// Raft node ids must be positive; Kafka node ids start at 0.
+fn raft_id(node: i32) -> u64 {
+    node as u64 + 1
+}
+
+fn node_id(raft: u64) -> i32 {
+    raft as i32 - 1
+}
+
+/// Why a controller could not start.
+#[derive(Debug)]
+pub struct ControllerError(pub String);
+
+impl std::fmt::Display for ControllerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A cluster id every voter derives alike from `controller.quorum.voters`, for dirs formatted at
+/// first start without a configured id (an operator can still fix one with `format -t`). Kafka's
+/// form: a UUID in base64url, 22 characters.
+pub fn cluster_id_for_voters(config: &Config) -> String {
+    let mut voters: Vec<String> = config
+        .quorum
+        .voters
+        .iter()
+        .map(|v| format!("{}@{}:{}", v.id, v.host, v.port))
+        .collect();
+    voters.sort();
+    let text = voters.join(",");
+    // Two FNV-1a 64-bit hashes with different offsets: spread, not secrecy.
+    let fnv = |seed: u64| {
+        text.bytes()
+            .fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    };
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325).to_be_bytes());
+    id[8..].copy_from_slice(&fnv(0x8422_2325_cbf2_9ce4).to_be_bytes());
+    id[6] = (id[6] & 0x0f) | 0x40; // a version-4 shape, as Kafka's ids have
+    id[8] = (id[8] & 0x3f) | 0x80;
+    crate::metadata::uuid_to_string(&id)
+}
+
+pub struct Controller {
+    node: i32,
+    cluster_id: String,
+    directory_id: [u8; 16],
+    quorum: Quorum<DiskLog>,
+    /// The other voters: (node id, host:port).
+    peers: Vec<(i32, String)>,
+    announced: bool,
+    /// Frames for peers, collected once per turn.
+    outbound: Vec<ToPeer>,
+    /// Messages that may leave only after the log is fsynced (at `flush`).
+    after_sync: Vec<ToPeer>,
+    must_sync: bool,
+    clock: Clock,
+    /// Each voter's last contact, as the leader saw it (ms).
+    last_leader: Option<u64>,
+    failed: bool,
+}
+
+impl Controller {
+    pub fn open(config: &Config, now: Instant) -> Result<Controller, ControllerError> {
+        let bad = |e: String| ControllerError(e);
+        let wanted = config
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| cluster_id_for_voters(config));
+        std::fs::create_dir_all(&config.log_dir)
+            .map_err(|e| bad(format!("{}: {e}", config.log_dir.display())))?;
+        let (cluster_id, directory_id) =
+            load_meta_properties(&config.log_dir, config.node_id, Some(&wanted))
+                .map_err(|e| bad(e.to_string()))?;
+        let log_dir = config.log_dir.join(format!("{METADATA_TOPIC}-0"));
+        let clock = Clock::system(now);
+        let log = DiskLog::open(&log_dir, LogConfig::default(), clock.ms(now))
+            .map_err(|e| bad(format!("{}: {e}", log_dir.display())))?;
+        let voters: Vec<u64> = config.quorum.voters.iter().map(|v| raft_id(v.id)).collect();
+        let quorum = Quorum::new(QuorumConfig::new(raft_id(config.node_id), voters), log, now)
+            .map_err(|e| bad(e.to_string()))?;
+        let peers = config
+            .quorum
+            .voters
+            .iter()
+            .filter(|v| v.id != config.node_id)
+            .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
+            .collect();
+        log::info!(
+            "controller {} of cluster {cluster_id}: quorum of {:?}, log at offset {}",
+            config.node_id,
+            config.quorum.voter_ids(),
+            quorum.log().last_index()
+        );
+        Ok(Controller {
+            node: config.node_id,
+            cluster_id,
+            directory_id,
+            quorum,
+            peers,
+            announced: false,
+            outbound: Vec::new(),
+            after_sync: Vec::new(),
+            must_sync: false,
+            clock,
+            last_leader: None,
+            failed: false,
+        })
+    }
+
+    /// The quorum as DescribeQuorum reports it: (leader, epoch, high watermark).
+    pub fn leader(&self) -> (Option<i32>, u64, u64) {
+        let s = self.quorum.state();
+        (s.leader.map(node_id), s.term, s.commit)
+    }
+
+    fn frame(&self, msg: Vec<u8>) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(msg.len() + 48);
+        let mut w = Writer::new(&mut buf);
+        let at = w.reserve_i32();
+        w.i16(RAFT_MESSAGE);
+        w.i16(0);
+        w.i32(0);
+        w.nullable_string(Some(&self.cluster_id));
+        w.bytes(&msg);
+        let size = (w.len() - 4) as i32;
+        w.patch_i32(at, size);
+        buf
+    }
+
+    /// Collects what the quorum has to say after this turn's steps and ticks.
+    fn drive(&mut self) {
+        if self.failed {
+            return;
+        }
+        let out = match self.quorum.poll() {
+            Ok(out) => out,
+            Err(e) => {
+                log::error!("controller {}: metadata quorum stopped: {e}", self.node);
+                self.failed = true;
+                return;
+            }
+        };
+        for m in out.send_now {
+            self.outbound
+                .push(ToPeer::Frame(node_id(m.to), self.frame(m.bytes)));
+        }
+        for m in out.send_after_sync {
+            self.after_sync
+                .push(ToPeer::Frame(node_id(m.to), self.frame(m.bytes)));
+        }
+        self.must_sync |= out.must_sync;
+        let leader = self.quorum.state().leader;
+        if out.leader_changed || leader != self.last_leader {
+            self.last_leader = leader;
+            let s = self.quorum.state();
+            match leader {
+                Some(l) => log::info!(
+                    "controller {}: leader of epoch {} is {}",
+                    self.node,
+                    s.term,
+                    node_id(l)
+                ),
+                None => log::info!("controller {}: no leader in epoch {}", self.node, s.term),
+            }
+        }
+    }
+
+    fn step(&mut self, body: &[u8]) {
+        match decode_message(body) {
+            Ok(msg) => {
+                if let Err(e) = self.quorum.step(msg) {
+                    log::debug!("controller {}: raft message refused: {e}", self.node);
+                }
+            }
+            Err(e) => log::warn!("controller {}: undecodable raft message: {e}", self.node),
+        }
+    }
+
+    fn api_versions(&self, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Vec<u8>> {
+        let v = hdr.api_version;
+        ApiVersionsRequest::decode(&mut Reader::new(body), v)?;
+        let resp = ApiVersionsResponse {
+            error_code: error::NONE,
+            api_keys: vec![
+                ApiVersion {
+                    api_key: API_VERSIONS,
+                    min_version: 0,
+                    max_version: 4,
+                },
+                ApiVersion {
+                    api_key: DESCRIBE_QUORUM,
+                    min_version: 0,
+                    max_version: 2,
+                },
+            ],
+            ..Default::default()
+        };
+        Ok(frame_response(hdr, |w| resp.encode(w, v), 128))
+    }
+
+    fn describe_quorum(
+        &self,
+        hdr: &RequestHeader<'_>,
+        body: &[u8],
+        now: Instant,
+    ) -> DResult<Vec<u8>> {
+        let v = hdr.api_version;
+        let req = DescribeQuorumRequest::decode(&mut Reader::new(body), v)?;
+        let ours = matches!(&req.topics[..], [t] if t.topic_name == METADATA_TOPIC
+            && matches!(&t.partitions[..], [p] if p.partition_index == 0));
+        let now_ms = self.clock.ms(now);
+        let s = self.quorum.state();
+        let progress = self.quorum.voter_progress();
+        let voters: Vec<ReplicaState> = match &progress {
+            // The leader knows every voter's log end offset.
+            Some(p) => p
+                .iter()
+                .map(|vp| ReplicaState {
+                    replica_id: node_id(vp.id),
+                    replica_directory_id: if vp.id == raft_id(self.node) {
+                        self.directory_id
+                    } else {
+                        [0; 16]
+                    },
+                    log_end_offset: vp.match_index as i64,
+                    last_fetch_timestamp: if vp.recently_active { now_ms } else { -1 },
+                    last_caught_up_timestamp: if vp.lag == 0 { now_ms } else { -1 },
+                })
+                .collect(),
+            // Elsewhere, what this node knows: itself.
+            None => vec![ReplicaState {
+                replica_id: self.node,
+                replica_directory_id: self.directory_id,
+                log_end_offset: s.last_index as i64,
+                last_fetch_timestamp: -1,
+                last_caught_up_timestamp: -1,
+            }],
+        };
+        let resp = if !ours {
+            DescribeQuorumResponse {
+                error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
+                ..Default::default()
+            }
+        } else {
+            DescribeQuorumResponse {
+                error_code: error::NONE,
+                error_message: None,
+                topics: vec![TopicData {
+                    topic_name: METADATA_TOPIC,
+                    partitions: vec![PartitionData {
+                        partition_index: 0,
+                        error_code: if s.leader.is_some() {
+                            error::NONE
+                        } else {
+                            error::LEADER_NOT_AVAILABLE
+                        },
+                        error_message: None,
+                        leader_id: s.leader.map_or(-1, node_id),
+                        leader_epoch: s.term as i32,
+                        high_watermark: s.commit as i64,
+                        current_voters: voters,
+                        observers: Vec::new(),
+                    }],
+                }],
+                nodes: Vec::new(),
+            }
+        };
+        Ok(frame_response(hdr, |w| resp.encode(w, v), 256))
+    }
+}
+
+/// The Raft frame's header: (cluster id, body). Its own layout (request header v1), read here
+/// because the API table does not know the private key.
+fn raft_frame(frame: &[u8]) -> DResult<(Option<&str>, &[u8])> {
+    let mut r = Reader::new(frame);
+    let _key = r.i16()?;
+    let _version = r.i16()?;
+    let _corr = r.i32()?;
+    let cluster = r.nullable_string()?;
+    Ok((cluster, r.rest()))
+}
+
+impl Service for Controller {
+    fn handle(&mut self, conn: ConnId, frame: &mut [u8], now: Instant) -> Reply {
+        if frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == RAFT_MESSAGE {
+            return match raft_frame(frame) {
+                Ok((Some(cluster), body)) if cluster == self.cluster_id => {
+                    self.step(body);
+                    Reply::None
+                }
+                Ok((cluster, _)) => {
+                    log::error!(
+                        "controller {}: connection {conn} sends Raft messages of cluster {:?}, \
+                         this quorum is cluster {}: refused (INCONSISTENT_CLUSTER_ID)",
+                        self.node,
+                        cluster,
+                        self.cluster_id
+                    );
+                    Reply::Close
+                }
+                Err(e) => {
+                    log::warn!(
+                        "controller {}: malformed raft frame ({e}); closing",
+                        self.node
+                    );
+                    Reply::Close
+                }
+            };
+        }
+        let (hdr, body) = match RequestHeader::parse(frame) {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!(
+                    "controller {}: connection {conn}: bad header ({e})",
+                    self.node
+                );
+                return Reply::Close;
+            }
+        };
+        let out = match hdr.api_key {
+            API_VERSIONS => self.api_versions(&hdr, body),
+            DESCRIBE_QUORUM => self.describe_quorum(&hdr, body, now),
+            key => {
+                log::warn!(
+                    "controller {}: connection {conn}: api key {key} is not served by a \
+                     controller-only node; closing",
+                    self.node
+                );
+                return Reply::Close;
+            }
+        };
+        match out {
+            Ok(bytes) => Reply::Now(bytes),
+            Err(e) => {
+                log::warn!(
+                    "controller {}: connection {conn}: malformed request ({e})",
+                    self.node
+                );
+                Reply::Close
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if !self.failed {
+            self.quorum.tick(now);
+        }
+        self.drive();
+    }
+
+    fn flush(&mut self, _now: Instant) {
+        if std::mem::take(&mut self.must_sync) {
+            if let Err(e) = self.quorum.log_mut().sync() {
+                log::error!("controller {}: metadata log fsync failed: {e}", self.node);
+                self.failed = true;
+                self.after_sync.clear();
+                return;
+            }
+        }
+        self.outbound.append(&mut self.after_sync);
+    }
+
+    fn take_completions(&mut self, _out: &mut Vec<(ConnId, Vec<u8>)>) {}
+
+    fn next_deadline(&self) -> Option<Instant> {
+        Some(self.quorum.next_tick())
+    }
+
+    fn connection_closed(&mut self, _conn: ConnId) {}
+
+    fn shutdown(&mut self) {
+        if let Err(e) = self.quorum.log_mut().sync() {
+            log::error!(
+                "controller {}: metadata log fsync at shutdown: {e}",
+                self.node
+            );
+        }
+    }
+
+    fn take_outbound(&mut self, out: &mut Vec<ToPeer>) {
+        if !self.announced {
+            self.announced = true;
+            for (id, addr) in &self.peers {
+                out.push(ToPeer::Address(*id, addr.clone()));
+            }
+        }
+        out.append(&mut self.outbound);
+    }
+
+    fn peer_link(&mut self, peer: PeerId, up: bool) {
+        if !up {
+            self.quorum.report_unreachable(raft_id(peer));
+        }
+    }
+}
