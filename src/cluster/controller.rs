@@ -12,6 +12,7 @@
 
 use std::time::Instant;
 
+use crate::api::admin::quorum::{respond, QuorumView};
 use crate::broker::Clock;
 use crate::config::Config;
 use crate::log::LogConfig;
@@ -21,8 +22,7 @@ use crate::protocol::header::frame_response;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::api_versions_request::ApiVersionsRequest;
 use crate::protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
-use crate::protocol::messages::describe_quorum_request::DescribeQuorumRequest;
-use crate::protocol::messages::describe_quorum_response::*;
+use crate::protocol::messages::describe_quorum_response::ReplicaState;
 use crate::protocol::wire::{DResult, Reader, Writer};
 use crate::raft::{decode_message, DiskLog, Quorum, QuorumConfig, RaftLog};
 use crate::reactor::{ConnId, PeerId, Reply, Service, ToPeer};
@@ -241,68 +241,47 @@ impl Controller {
         body: &[u8],
         now: Instant,
     ) -> DResult<Vec<u8>> {
-        let v = hdr.api_version;
-        let req = DescribeQuorumRequest::decode(&mut Reader::new(body), v)?;
-        let ours = matches!(&req.topics[..], [t] if t.topic_name == METADATA_TOPIC
-            && matches!(&t.partitions[..], [p] if p.partition_index == 0));
-        let now_ms = self.clock.ms(now);
-        let s = self.quorum.state();
-        let progress = self.quorum.voter_progress();
-        let voters: Vec<ReplicaState> = match &progress {
-            // The leader knows every voter's log end offset.
-            Some(p) => p
-                .iter()
-                .map(|vp| ReplicaState {
-                    replica_id: node_id(vp.id),
-                    replica_directory_id: if vp.id == raft_id(self.node) {
-                        self.directory_id
-                    } else {
-                        [0; 16]
-                    },
-                    log_end_offset: vp.match_index as i64,
-                    last_fetch_timestamp: if vp.recently_active { now_ms } else { -1 },
-                    last_caught_up_timestamp: if vp.lag == 0 { now_ms } else { -1 },
-                })
-                .collect(),
-            // Elsewhere, what this node knows: itself.
-            None => vec![ReplicaState {
-                replica_id: self.node,
-                replica_directory_id: self.directory_id,
-                log_end_offset: s.last_index as i64,
-                last_fetch_timestamp: -1,
-                last_caught_up_timestamp: -1,
-            }],
-        };
-        let resp = if !ours {
-            DescribeQuorumResponse {
-                error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
-                ..Default::default()
-            }
-        } else {
-            DescribeQuorumResponse {
-                error_code: error::NONE,
-                error_message: None,
-                topics: vec![TopicData {
-                    topic_name: METADATA_TOPIC,
-                    partitions: vec![PartitionData {
-                        partition_index: 0,
-                        error_code: if s.leader.is_some() {
-                            error::NONE
+        let view = || {
+            let now_ms = self.clock.ms(now);
+            let s = self.quorum.state();
+            let voters = match self.quorum.voter_progress() {
+                // The leader knows every voter's log end offset.
+                Some(p) => p
+                    .iter()
+                    .map(|vp| ReplicaState {
+                        replica_id: node_id(vp.id),
+                        replica_directory_id: if vp.id == raft_id(self.node) {
+                            self.directory_id
                         } else {
-                            error::LEADER_NOT_AVAILABLE
+                            [0; 16]
                         },
-                        error_message: None,
-                        leader_id: s.leader.map_or(-1, node_id),
-                        leader_epoch: s.term as i32,
-                        high_watermark: s.commit as i64,
-                        current_voters: voters,
-                        observers: Vec::new(),
-                    }],
+                        log_end_offset: vp.match_index as i64,
+                        last_fetch_timestamp: if vp.recently_active { now_ms } else { -1 },
+                        last_caught_up_timestamp: if vp.lag == 0 { now_ms } else { -1 },
+                    })
+                    .collect(),
+                // Elsewhere, what this node knows: itself.
+                None => vec![ReplicaState {
+                    replica_id: self.node,
+                    replica_directory_id: self.directory_id,
+                    log_end_offset: s.last_index as i64,
+                    last_fetch_timestamp: -1,
+                    last_caught_up_timestamp: -1,
                 }],
-                nodes: Vec::new(),
+            };
+            QuorumView {
+                error: if s.leader.is_some() {
+                    error::NONE
+                } else {
+                    error::LEADER_NOT_AVAILABLE
+                },
+                leader: s.leader.map_or(-1, node_id),
+                epoch: s.term as i32,
+                high_watermark: s.commit as i64,
+                voters,
             }
         };
-        Ok(frame_response(hdr, |w| resp.encode(w, v), 256))
+        respond(hdr, body, view, Vec::new())
     }
 }
 

@@ -375,6 +375,11 @@ impl Segment {
 
     /// Position of the first batch whose last offset is `>= offset`, or `None` past the end.
     pub fn find_position(&self, offset: i64) -> Result<Option<u64>, LogError> {
+        Ok(self.locate(offset)?.map(|(pos, _)| pos))
+    }
+
+    /// The position and header of the batch holding `offset` (or the first after it).
+    fn locate(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
         let start = self
             .offset_index
             .floor(self.rel(offset))
@@ -383,7 +388,7 @@ impl Segment {
         loop {
             let pos = sc.pos;
             match sc.next(false)? {
-                Step::Batch(h) if h.last_offset() >= offset => return Ok(Some(pos)),
+                Step::Batch(h) if h.last_offset() >= offset => return Ok(Some((pos, h))),
                 Step::Batch(_) => {}
                 Step::End => return Ok(None),
                 Step::Bad(e) => return Err(LogError::Corrupt(format!("{}: {e}", self.name()))),
@@ -392,20 +397,8 @@ impl Segment {
     }
 
     /// The header of the batch holding `offset` (or the first after it), if any.
-    pub fn header_at(&self, offset: i64) -> Result<Option<crate::records::BatchHeader>, LogError> {
-        let start = self
-            .offset_index
-            .floor(self.rel(offset))
-            .map_or(0, |e| e.pos as u64);
-        let mut sc = Scanner::new(&self.log, start, self.size, LOOKUP_WINDOW);
-        loop {
-            match sc.next(false)? {
-                Step::Batch(h) if h.last_offset() >= offset => return Ok(Some(h)),
-                Step::Batch(_) => {}
-                Step::End => return Ok(None),
-                Step::Bad(e) => return Err(LogError::Corrupt(format!("{}: {e}", self.name()))),
-            }
-        }
+    pub fn header_at(&self, offset: i64) -> Result<Option<BatchHeader>, LogError> {
+        Ok(self.locate(offset)?.map(|(_, h)| h))
     }
 
     /// Appends whole batches from `pos` to `out`, at most `budget` bytes (or the first batch

@@ -19,7 +19,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::storage::{HardState, LogEntry, RaftLog, StoreError, StoredSnapshot};
+use super::storage::{
+    check_append, check_range, HardState, LogEntry, RaftLog, StoreError, StoredSnapshot,
+};
 use crate::log::{LogConfig, LogError, PartitionLog};
 use crate::records::{batches, parse_records, records_payload, BatchBuilder};
 
@@ -210,13 +212,7 @@ impl RaftLog for DiskLog {
 
     fn entries(&self, low: u64, high: u64, max_bytes: u64) -> Result<Vec<LogEntry>, StoreError> {
         let (first, last) = (self.first_index(), self.last_index());
-        if low < first || high > last + 1 || low > high {
-            return Err(StoreError::OutOfRange {
-                index: if low < first { low } else { high },
-                first,
-                last,
-            });
-        }
+        check_range(low, high, first, last)?;
         let mut out = Vec::new();
         let mut size = 0u64;
         let mut at = low;
@@ -269,24 +265,10 @@ impl RaftLog for DiskLog {
     }
 
     fn append(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
-        let Some(head) = entries.first() else {
+        let expected = self.last_index() + 1;
+        let Some(head) = check_append(entries, self.snap.index, expected - 1)? else {
             return Ok(());
         };
-        let expected = self.last_index() + 1;
-        if head.index <= self.snap.index || head.index > expected {
-            return Err(StoreError::NonContiguous {
-                expected,
-                got: head.index,
-            });
-        }
-        for (i, e) in entries.iter().enumerate() {
-            if e.index != head.index + i as u64 {
-                return Err(StoreError::NonContiguous {
-                    expected: head.index + i as u64,
-                    got: e.index,
-                });
-            }
-        }
         if head.index < expected {
             // A conflicting suffix: cut it first.
             self.log

@@ -192,14 +192,7 @@ impl RaftLog for MemLog {
     }
 
     fn entries(&self, low: u64, high: u64, max_bytes: u64) -> Result<Vec<LogEntry>, StoreError> {
-        let (first, last) = (self.first_index(), self.last_index());
-        if low < first || high > last + 1 || low > high {
-            return Err(StoreError::OutOfRange {
-                index: if low < first { low } else { high },
-                first,
-                last,
-            });
-        }
+        check_range(low, high, self.first_index(), self.last_index())?;
         let mut out = Vec::new();
         let mut size = 0u64;
         for e in &self.entries[self.offset(low)..self.offset(high)] {
@@ -213,24 +206,9 @@ impl RaftLog for MemLog {
     }
 
     fn append(&mut self, entries: &[LogEntry]) -> Result<(), StoreError> {
-        let Some(head) = entries.first() else {
+        let Some(head) = check_append(entries, self.snap.index, self.last_index())? else {
             return Ok(());
         };
-        let expected = self.last_index() + 1;
-        if head.index <= self.snap.index || head.index > expected {
-            return Err(StoreError::NonContiguous {
-                expected,
-                got: head.index,
-            });
-        }
-        for (i, e) in entries.iter().enumerate() {
-            if e.index != head.index + i as u64 {
-                return Err(StoreError::NonContiguous {
-                    expected: head.index + i as u64,
-                    got: e.index,
-                });
-            }
-        }
         let keep = self.offset(head.index);
         self.entries.truncate(keep);
         self.entries.extend_from_slice(entries);
@@ -259,6 +237,46 @@ impl RaftLog for MemLog {
         self.snap = snapshot;
         Ok(())
     }
+}
+
+/// Whether `entries(low, high)` can be answered by a log holding `first..=last`.
+pub(crate) fn check_range(low: u64, high: u64, first: u64, last: u64) -> Result<(), StoreError> {
+    if low < first || high > last + 1 || low > high {
+        return Err(StoreError::OutOfRange {
+            index: if low < first { low } else { high },
+            first,
+            last,
+        });
+    }
+    Ok(())
+}
+
+/// Whether `entries` may be appended to a log whose snapshot ends at `snap` and whose last
+/// index is `last`: consecutive, starting after the snapshot and at most one past the end.
+/// Returns the first entry (None when there are none).
+pub(crate) fn check_append(
+    entries: &[LogEntry],
+    snap: u64,
+    last: u64,
+) -> Result<Option<&LogEntry>, StoreError> {
+    let Some(head) = entries.first() else {
+        return Ok(None);
+    };
+    if head.index <= snap || head.index > last + 1 {
+        return Err(StoreError::NonContiguous {
+            expected: last + 1,
+            got: head.index,
+        });
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if e.index != head.index + i as u64 {
+            return Err(StoreError::NonContiguous {
+                expected: head.index + i as u64,
+                got: e.index,
+            });
+        }
+    }
+    Ok(Some(head))
 }
 
 /// `raft::Storage` over a [`RaftLog`]. The voter set is static (from configuration), so the

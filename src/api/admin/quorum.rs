@@ -17,27 +17,67 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 /// The epoch a standalone node's quorum is in.
 const STANDALONE_EPOCH: i32 = 1;
 
+/// What a node knows of the quorum, for [`respond`].
+pub struct QuorumView {
+    /// NONE, or LEADER_NOT_AVAILABLE while there is no leader.
+    pub error: i16,
+    pub leader: i32,
+    pub epoch: i32,
+    pub high_watermark: i64,
+    pub voters: Vec<ReplicaState>,
+}
+
+/// Decodes a DescribeQuorum request and answers it from `view` (asked only for
+/// `__cluster_metadata-0`; any other partition is UNKNOWN_TOPIC_OR_PARTITION, as Kafka's raft
+/// client answers) and `nodes` (v2: the voters' endpoints).
+pub fn respond(
+    hdr: &RequestHeader<'_>,
+    body: &[u8],
+    view: impl FnOnce() -> QuorumView,
+    nodes: Vec<Node<'_>>,
+) -> DResult<Vec<u8>> {
+    let v = hdr.api_version;
+    let req = DescribeQuorumRequest::decode(&mut Reader::new(body), v)?;
+    let asks_metadata = matches!(&req.topics[..], [t] if t.topic_name == METADATA_TOPIC
+        && matches!(&t.partitions[..], [p] if p.partition_index == 0));
+    let resp = if !asks_metadata {
+        DescribeQuorumResponse {
+            error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
+            error_message: Some(
+                "The request asks for a topic or partition that is not the metadata log",
+            ),
+            ..Default::default()
+        }
+    } else {
+        let q = view();
+        DescribeQuorumResponse {
+            error_code: error::NONE,
+            error_message: None,
+            topics: vec![TopicData {
+                topic_name: METADATA_TOPIC,
+                partitions: vec![PartitionData {
+                    partition_index: 0,
+                    error_code: q.error,
+                    error_message: None,
+                    leader_id: q.leader,
+                    leader_epoch: q.epoch,
+                    high_watermark: q.high_watermark,
+                    current_voters: q.voters,
+                    observers: Vec::new(),
+                }],
+            }],
+            nodes,
+        }
+    };
+    Ok(encode(hdr, |w| resp.encode(w, v)))
+}
+
 pub fn describe_quorum(
     b: &mut Broker,
     hdr: &RequestHeader<'_>,
     body: &[u8],
     now: Instant,
 ) -> DResult<Outcome> {
-    let v = hdr.api_version;
-    let req = DescribeQuorumRequest::decode(&mut Reader::new(body), v)?;
-    let asks_metadata = matches!(&req.topics[..], [t] if t.topic_name == METADATA_TOPIC
-        && matches!(&t.partitions[..], [p] if p.partition_index == 0));
-    if !asks_metadata {
-        // Kafka's KafkaRaftClient answers anything but __cluster_metadata-0 this way.
-        let resp = DescribeQuorumResponse {
-            error_code: error::UNKNOWN_TOPIC_OR_PARTITION,
-            error_message: Some(
-                "The request asks for a topic or partition that is not the metadata log",
-            ),
-            ..Default::default()
-        };
-        return Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))));
-    }
     let node = b.config.node_id;
     let now_ms = b.now_ms(now);
     let end = b.meta.next_offset();
@@ -68,30 +108,20 @@ pub fn describe_quorum(
         .first()
         .cloned()
         .unwrap_or_else(|| "CONTROLLER".to_string());
-    let resp = DescribeQuorumResponse {
-        error_code: error::NONE,
-        error_message: None,
-        topics: vec![TopicData {
-            topic_name: METADATA_TOPIC,
-            partitions: vec![PartitionData {
-                partition_index: 0,
-                error_code: error::NONE,
-                error_message: None,
-                leader_id: node,
-                leader_epoch: STANDALONE_EPOCH,
-                high_watermark: end,
-                current_voters: vec![me],
-                observers: Vec::new(),
-            }],
-        }],
-        nodes: vec![Node {
-            node_id: node,
-            listeners: vec![Listener {
-                name: &listener,
-                host: &host,
-                port,
-            }],
-        }],
+    let view = || QuorumView {
+        error: error::NONE,
+        leader: node,
+        epoch: STANDALONE_EPOCH,
+        high_watermark: end,
+        voters: vec![me],
     };
-    Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))))
+    let nodes = vec![Node {
+        node_id: node,
+        listeners: vec![Listener {
+            name: &listener,
+            host: &host,
+            port,
+        }],
+    }];
+    Ok(Outcome::Body(respond(hdr, body, view, nodes)?))
 }
