@@ -409,3 +409,53 @@ impl Service for Controller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::TempDir;
+
+    fn controller(dir: &std::path::Path) -> Controller {
+        let text = format!(
+            "process.roles=controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3\n\
+             listeners=CONTROLLER://127.0.0.1:1\ncontroller.listener.names=CONTROLLER\nlog.dirs={}\n",
+            dir.display()
+        );
+        let (config, _) = Config::from_properties_str(&text).unwrap();
+        Controller::open(&config, Instant::now()).unwrap()
+    }
+
+    #[test]
+    fn garbage_on_the_controller_listener_is_refused_without_harm() {
+        let d = TempDir::new("controller-garbage");
+        let mut c = controller(d.path());
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let now = Instant::now();
+        for i in 0..20_000 {
+            let len = (next() % 200) as usize;
+            let mut frame: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            // Half of them look like Raft frames of this cluster, with a garbage body.
+            if i % 2 == 0 {
+                let mut f = Vec::new();
+                let mut w = Writer::new(&mut f);
+                w.i16(RAFT_MESSAGE);
+                w.i16(0);
+                w.i32(0);
+                w.nullable_string(Some(&c.cluster_id.clone()));
+                w.bytes(&frame);
+                frame = f;
+            }
+            let reply = c.handle(0, &mut frame, now);
+            assert!(matches!(reply, Reply::None | Reply::Close | Reply::Now(_)));
+            c.tick(now);
+        }
+        // Still a follower of nobody, still answering.
+        assert_eq!(c.leader().0, None);
+    }
+}
