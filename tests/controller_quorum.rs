@@ -157,3 +157,137 @@ fn a_voter_of_another_cluster_is_kept_out() {
     let meta = std::fs::read_to_string(dir.path().join("node3/meta.properties")).unwrap();
     assert!(meta.contains("cluster.id=AAAAAAAAAAAAAAAAAAAAAA"), "{meta}");
 }
+
+mod brokers {
+    use super::*;
+    use minikafka::protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest;
+    use minikafka::protocol::messages::broker_heartbeat_response::BrokerHeartbeatResponse;
+    use minikafka::protocol::messages::broker_registration_request::*;
+    use minikafka::protocol::messages::broker_registration_response::BrokerRegistrationResponse;
+
+    fn cluster_id(dir: &std::path::Path, id: i32) -> String {
+        let meta = std::fs::read_to_string(dir.join(format!("node{id}/meta.properties"))).unwrap();
+        meta.lines()
+            .find_map(|l| l.strip_prefix("cluster.id="))
+            .unwrap()
+            .to_string()
+    }
+
+    /// (error, broker epoch)
+    fn register(addr: SocketAddr, cluster: &str, broker: i32, incarnation: u8) -> (i16, i64) {
+        let mut c = Client::connect(addr);
+        let req = BrokerRegistrationRequest {
+            broker_id: broker,
+            cluster_id: cluster,
+            incarnation_id: [incarnation; 16],
+            listeners: vec![Listener {
+                name: "PLAINTEXT",
+                host: "127.0.0.1",
+                port: 9092,
+                security_protocol: 0,
+            }],
+            previous_broker_epoch: -1,
+            ..Default::default()
+        };
+        let body = c.call(62, 4, |w| req.encode(w, 4));
+        let r = decode!(BrokerRegistrationResponse, &body, 4);
+        (r.error_code, r.broker_epoch)
+    }
+
+    /// (error, caught up, fenced)
+    fn heartbeat(addr: SocketAddr, broker: i32, epoch: i64) -> (i16, bool, bool) {
+        let mut c = Client::connect(addr);
+        let req = BrokerHeartbeatRequest {
+            broker_id: broker,
+            broker_epoch: epoch,
+            current_metadata_offset: i64::MAX,
+            want_fence: false,
+            want_shut_down: false,
+            offline_log_dirs: vec![],
+        };
+        let body = c.call(63, 1, |w| req.encode(w, 1));
+        let r = decode!(BrokerHeartbeatResponse, &body, 1);
+        (r.error_code, r.is_caught_up, r.is_fenced)
+    }
+
+    fn until_unfenced(addr: SocketAddr, broker: i32, epoch: i64) {
+        let t0 = Instant::now();
+        loop {
+            let (e, caught_up, fenced) = heartbeat(addr, broker, epoch);
+            assert_eq!(e, 0);
+            assert!(caught_up);
+            if !fenced {
+                return;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(5), "never unfenced");
+            std::thread::sleep(Duration::from_millis(20)); // a broker heartbeats in a loop too
+        }
+    }
+
+    #[test]
+    fn brokers_register_with_the_quorum_and_survive_a_controller_failover() {
+        let dir = TempDir::new("quorum-brokers");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut nodes: Vec<Node> = (1..=3)
+            .map(|id| {
+                let config = config(dir.path(), id, &ports, "broker.session.timeout.ms=1500\n");
+                let running = Some(server::spawn(config.clone()).expect("controller starts"));
+                Node { config, running }
+            })
+            .collect();
+        let (leader, _) = agreed_leader(&nodes, Duration::from_secs(10), None);
+        let addr = |nodes: &[Node], id: i32| nodes[id as usize - 1].running.as_ref().unwrap().addr;
+        let cluster = cluster_id(dir.path(), 1);
+        assert_eq!(
+            cluster,
+            cluster_id(dir.path(), 3),
+            "voters derive one cluster id"
+        );
+
+        // Only the active controller registers brokers; a wrong cluster id is refused.
+        let follower = (1..=3).find(|&i| i != leader).unwrap();
+        assert_eq!(
+            register(addr(&nodes, follower), &cluster, 10, 1).0,
+            41,
+            "NOT_CONTROLLER"
+        );
+        assert_eq!(register(addr(&nodes, leader), "other", 10, 1).0, 104);
+        let (e, epoch) = register(addr(&nodes, leader), &cluster, 10, 1);
+        assert_eq!(e, 0);
+        assert!(epoch >= 0);
+        // Its first heartbeats unfence it once the unfence record is committed.
+        until_unfenced(addr(&nodes, leader), 10, epoch);
+        assert_eq!(
+            heartbeat(addr(&nodes, leader), 10, epoch + 1).0,
+            77,
+            "STALE_BROKER_EPOCH"
+        );
+        assert_eq!(
+            heartbeat(addr(&nodes, leader), 11, 0).0,
+            102,
+            "BROKER_ID_NOT_REGISTERED"
+        );
+        // Another process with the same node.id while the first is alive: refused.
+        assert_eq!(register(addr(&nodes, leader), &cluster, 10, 2).0, 101);
+
+        // The active controller dies: the new one knows the broker from the replicated log.
+        nodes[leader as usize - 1]
+            .running
+            .take()
+            .unwrap()
+            .shutdown();
+        let (leader2, _) = agreed_leader(&nodes, Duration::from_secs(10), Some(leader));
+        let (e, caught_up, _) = heartbeat(addr(&nodes, leader2), 10, epoch);
+        assert_eq!(
+            (e, caught_up),
+            (0, true),
+            "the registration survived the failover"
+        );
+
+        // Silent for a session (1.5 s): fenced; heartbeating again unfences it.
+        std::thread::sleep(Duration::from_millis(2500)); // a silence, by definition timed
+        let (e, _, fenced) = heartbeat(addr(&nodes, leader2), 10, epoch);
+        assert_eq!((e, fenced), (0, true), "fenced after its session expired");
+        until_unfenced(addr(&nodes, leader2), 10, epoch);
+    }
+}

@@ -52,6 +52,8 @@ MESSAGES = [
     "DescribeProducers",
     "OffsetForLeaderEpoch",
     "DescribeQuorum",
+    "BrokerRegistration",
+    "BrokerHeartbeat",
 ]
 
 # Highest version to serve where it is below the schema's: ListOffsets v10 is not advertised by a

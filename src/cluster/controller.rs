@@ -8,7 +8,12 @@
 //!
 //! It answers ApiVersions and DescribeQuorum (voters, leader, epoch, high watermark, each
 //! voter's log end offset and lag: what `kafka-metadata-quorum.sh --bootstrap-controller`
-//! reads). Brokers joining the quorum's cluster (registration, metadata records) come next.
+//! reads), and, on the active controller, BrokerRegistration and BrokerHeartbeat: a broker's
+//! registration is a RegisterBrokerRecord committed by the quorum (its broker epoch is the
+//! record's offset, answered once committed), its first heartbeat once caught up unfences it,
+//! and a broker not heard from for `broker.session.timeout.ms` is fenced. Every voter applies
+//! the committed records to its own metadata image, so a new active controller knows every
+//! broker. Brokers serving data in such a cluster come next.
 
 use std::time::Instant;
 
@@ -17,20 +22,35 @@ use crate::broker::Clock;
 use crate::config::Config;
 use crate::log::LogConfig;
 use crate::metadata::load_meta_properties;
+use crate::metadata::records::MetadataRecord;
+use crate::metadata::MetadataImage;
 use crate::protocol::error;
 use crate::protocol::header::frame_response;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::api_versions_request::ApiVersionsRequest;
 use crate::protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use crate::protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest;
+use crate::protocol::messages::broker_heartbeat_response::BrokerHeartbeatResponse;
+use crate::protocol::messages::broker_registration_request::BrokerRegistrationRequest;
+use crate::protocol::messages::broker_registration_response::BrokerRegistrationResponse;
 use crate::protocol::messages::describe_quorum_response::ReplicaState;
 use crate::protocol::wire::{DResult, Reader, Writer};
 use crate::raft::{decode_message, DiskLog, Quorum, QuorumConfig, RaftLog};
 use crate::reactor::{ConnId, PeerId, Reply, Service, ToPeer};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 /// The private API key of a Raft message frame (never a Kafka API; refused on client listeners).
 pub const RAFT_MESSAGE: i16 = 32_000;
 const API_VERSIONS: i16 = 18;
 const DESCRIBE_QUORUM: i16 = 55;
+const BROKER_REGISTRATION: i16 = 62;
+const BROKER_HEARTBEAT: i16 = 63;
+const NOT_CONTROLLER: i16 = 41;
+const STALE_BROKER_EPOCH: i16 = 77;
+const DUPLICATE_BROKER_REGISTRATION: i16 = 101;
+const BROKER_ID_NOT_REGISTERED: i16 = 102;
+const INCONSISTENT_CLUSTER_ID: i16 = 104;
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// Raft node ids must be positive; Kafka node ids start at 0.
@@ -91,9 +111,21 @@ pub struct Controller {
     after_sync: Vec<ToPeer>,
     must_sync: bool,
     clock: Clock,
-    /// Each voter's last contact, as the leader saw it (ms).
     last_leader: Option<u64>,
     failed: bool,
+    /// The metadata as the committed records built it (every voter has its own).
+    image: MetadataImage,
+    /// Each registered broker's incarnation (from its RegisterBrokerRecord).
+    incarnations: HashMap<i32, [u8; 16]>,
+    /// On the active controller: when each broker was last heard from.
+    heartbeats: HashMap<i32, Instant>,
+    /// Brokers whose fence or unfence record is proposed and not yet applied.
+    changing: HashSet<i32>,
+    /// Registrations answered once their record is committed: (index, conn, response).
+    pending: Vec<(u64, ConnId, Vec<u8>)>,
+    completions: Vec<(ConnId, Vec<u8>)>,
+    session_timeout: Duration,
+    was_leader: bool,
 }
 
 impl Controller {
@@ -141,6 +173,14 @@ impl Controller {
             clock,
             last_leader: None,
             failed: false,
+            image: MetadataImage::default(),
+            incarnations: HashMap::new(),
+            heartbeats: HashMap::new(),
+            changing: HashSet::new(),
+            pending: Vec::new(),
+            completions: Vec::new(),
+            session_timeout: Duration::from_millis(config.broker_session_timeout_ms.max(1) as u64),
+            was_leader: false,
         })
     }
 
@@ -186,6 +226,36 @@ impl Controller {
                 .push(ToPeer::Frame(node_id(m.to), self.frame(m.bytes)));
         }
         self.must_sync |= out.must_sync;
+        if out.snapshot.is_some() {
+            // Nothing here compacts the log yet, so no snapshot is ever taken or sent.
+            log::warn!(
+                "controller {}: a metadata snapshot was offered; ignored",
+                self.node
+            );
+        }
+        for entry in &out.committed {
+            if !entry.data.is_empty() {
+                self.apply(&entry.data);
+            }
+            let applied = entry.index;
+            let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|(index, _, _)| *index <= applied);
+            self.pending = waiting;
+            self.completions
+                .extend(done.into_iter().map(|(_, conn, bytes)| (conn, bytes)));
+        }
+        if self.quorum.is_leader() != self.was_leader {
+            self.was_leader = !self.was_leader;
+            // A new active controller gives every broker a full session from now.
+            self.heartbeats.clear();
+            if !self.was_leader {
+                // Registrations that were waiting cannot be answered here any more.
+                for (_, conn, _) in std::mem::take(&mut self.pending) {
+                    self.completions.push((conn, Vec::new()));
+                }
+            }
+        }
         let leader = self.quorum.state().leader;
         if out.leader_changed || leader != self.last_leader {
             self.last_leader = leader;
@@ -199,6 +269,230 @@ impl Controller {
                 ),
                 None => log::info!("controller {}: no leader in epoch {}", self.node, s.term),
             }
+        }
+    }
+
+    /// One committed metadata record, applied to this voter's image.
+    fn apply(&mut self, data: &[u8]) {
+        match MetadataRecord::decode(data) {
+            Ok(rec) => {
+                match &rec {
+                    MetadataRecord::RegisterBroker(b) => {
+                        self.incarnations.insert(b.broker_id, b.incarnation_id);
+                        self.changing.remove(&b.broker_id);
+                    }
+                    MetadataRecord::FenceBroker(f) => {
+                        self.changing.remove(&f.id);
+                    }
+                    MetadataRecord::UnfenceBroker(u) => {
+                        self.changing.remove(&u.id);
+                    }
+                    _ => {}
+                }
+                self.image.apply(&rec);
+            }
+            Err(e) => log::warn!(
+                "controller {}: committed record not understood: {e}",
+                self.node
+            ),
+        }
+    }
+
+    /// Proposes one metadata record; returns its Raft index.
+    fn propose(&mut self, rec: &MetadataRecord<'_>) -> Option<u64> {
+        let mut data = Vec::new();
+        rec.encode(&mut data);
+        match self.quorum.propose(data) {
+            Ok(index) => Some(index),
+            Err(e) => {
+                log::warn!("controller {}: proposal refused: {e}", self.node);
+                None
+            }
+        }
+    }
+
+    fn broker_registration(
+        &mut self,
+        conn: ConnId,
+        hdr: &RequestHeader<'_>,
+        body: &[u8],
+        now: Instant,
+    ) -> DResult<Reply> {
+        let v = hdr.api_version;
+        let req = BrokerRegistrationRequest::decode(&mut Reader::new(flexible_body(body)?), v)?;
+        let answer = |error_code: i16, broker_epoch: i64| {
+            let resp = BrokerRegistrationResponse {
+                throttle_time_ms: 0,
+                error_code,
+                broker_epoch,
+            };
+            flexible_response(hdr, |w| resp.encode(w, v))
+        };
+        if !self.quorum.is_leader() {
+            return Ok(Reply::Now(answer(NOT_CONTROLLER, -1)));
+        }
+        if req.cluster_id != self.cluster_id {
+            log::warn!(
+                "controller {}: broker {} of cluster {} refused (ours: {})",
+                self.node,
+                req.broker_id,
+                req.cluster_id,
+                self.cluster_id
+            );
+            return Ok(Reply::Now(answer(INCONSISTENT_CLUSTER_ID, -1)));
+        }
+        // Another incarnation of this broker id still within its session: a second process
+        // with the same node.id.
+        let alive = self
+            .heartbeats
+            .get(&req.broker_id)
+            .is_some_and(|t| now.saturating_duration_since(*t) < self.session_timeout);
+        if alive
+            && self
+                .incarnations
+                .get(&req.broker_id)
+                .is_some_and(|i| *i != req.incarnation_id)
+        {
+            return Ok(Reply::Now(answer(DUPLICATE_BROKER_REGISTRATION, -1)));
+        }
+        // The broker epoch is the offset the record will have (Kafka's rule).
+        let epoch = self.quorum.state().last_index as i64;
+        let rec = MetadataRecord::RegisterBroker(
+            crate::metadata::records::register_broker_record::RegisterBrokerRecord {
+                broker_id: req.broker_id,
+                incarnation_id: req.incarnation_id,
+                broker_epoch: epoch,
+                end_points: req
+                    .listeners
+                    .iter()
+                    .map(
+                        |l| crate::metadata::records::register_broker_record::BrokerEndpoint {
+                            name: l.name,
+                            host: l.host,
+                            port: l.port,
+                            security_protocol: l.security_protocol,
+                        },
+                    )
+                    .collect(),
+                features: req
+                    .features
+                    .iter()
+                    .map(
+                        |f| crate::metadata::records::register_broker_record::BrokerFeature {
+                            name: f.name,
+                            min_supported_version: f.min_supported_version,
+                            max_supported_version: f.max_supported_version,
+                        },
+                    )
+                    .collect(),
+                rack: req.rack,
+                fenced: true,
+                log_dirs: req.log_dirs.clone(),
+                ..Default::default()
+            },
+        );
+        let Some(index) = self.propose(&rec) else {
+            return Ok(Reply::Now(answer(NOT_CONTROLLER, -1)));
+        };
+        if index as i64 - 1 != epoch {
+            log::warn!(
+                "controller {}: broker epoch {epoch} but record at {}",
+                self.node,
+                index - 1
+            );
+        }
+        self.heartbeats.insert(req.broker_id, now);
+        self.pending.push((index, conn, answer(0, epoch)));
+        Ok(Reply::Parked)
+    }
+
+    fn broker_heartbeat(
+        &mut self,
+        hdr: &RequestHeader<'_>,
+        body: &[u8],
+        now: Instant,
+    ) -> DResult<Vec<u8>> {
+        let v = hdr.api_version;
+        let req = BrokerHeartbeatRequest::decode(&mut Reader::new(flexible_body(body)?), v)?;
+        let mut resp = BrokerHeartbeatResponse {
+            throttle_time_ms: 0,
+            error_code: 0,
+            is_caught_up: false,
+            is_fenced: true,
+            should_shut_down: false,
+        };
+        let known = self.image.brokers().get(&req.broker_id).cloned();
+        if !self.quorum.is_leader() {
+            resp.error_code = NOT_CONTROLLER;
+        } else if let Some(b) = known {
+            if b.epoch != req.broker_epoch {
+                resp.error_code = STALE_BROKER_EPOCH;
+            } else {
+                self.heartbeats.insert(req.broker_id, now);
+                let caught_up = req.current_metadata_offset >= b.epoch;
+                resp.is_caught_up = caught_up;
+                resp.is_fenced = b.fenced;
+                resp.should_shut_down = req.want_shut_down;
+                let change = if b.fenced && caught_up && !req.want_fence && !req.want_shut_down {
+                    Some(false)
+                } else if !b.fenced && (req.want_fence || req.want_shut_down) {
+                    Some(true)
+                } else {
+                    None
+                };
+                if let Some(fence) = change {
+                    if self.changing.insert(req.broker_id) {
+                        self.propose_fencing(req.broker_id, b.epoch, fence);
+                    }
+                }
+            }
+        } else {
+            resp.error_code = BROKER_ID_NOT_REGISTERED;
+        }
+        Ok(flexible_response(hdr, |w| resp.encode(w, v)))
+    }
+
+    fn propose_fencing(&mut self, id: i32, epoch: i64, fence: bool) {
+        use crate::metadata::records::{
+            fence_broker_record::FenceBrokerRecord, unfence_broker_record::UnfenceBrokerRecord,
+        };
+        let rec = if fence {
+            MetadataRecord::FenceBroker(FenceBrokerRecord { id, epoch })
+        } else {
+            MetadataRecord::UnfenceBroker(UnfenceBrokerRecord { id, epoch })
+        };
+        if self.propose(&rec).is_none() {
+            self.changing.remove(&id);
+        } else {
+            log::info!(
+                "controller {}: {} broker {id} (epoch {epoch})",
+                self.node,
+                if fence { "fencing" } else { "unfencing" }
+            );
+        }
+    }
+
+    /// On the active controller: brokers silent for a whole session are fenced.
+    fn expire_sessions(&mut self, now: Instant) {
+        if !self.quorum.is_leader() {
+            return;
+        }
+        let timeout = self.session_timeout;
+        let expired: Vec<(i32, i64)> = self
+            .image
+            .brokers()
+            .values()
+            .filter(|b| !b.fenced && !self.changing.contains(&b.id))
+            .filter(|b| {
+                let last = *self.heartbeats.entry(b.id).or_insert(now);
+                now.saturating_duration_since(last) >= timeout
+            })
+            .map(|b| (b.id, b.epoch))
+            .collect();
+        for (id, epoch) in expired {
+            log::info!("controller {}: broker {id} missed its session", self.node);
+            self.changing.insert(id);
+            self.propose_fencing(id, epoch, true);
         }
     }
 
@@ -228,6 +522,16 @@ impl Controller {
                     api_key: DESCRIBE_QUORUM,
                     min_version: 0,
                     max_version: 2,
+                },
+                ApiVersion {
+                    api_key: BROKER_REGISTRATION,
+                    min_version: 0,
+                    max_version: 4,
+                },
+                ApiVersion {
+                    api_key: BROKER_HEARTBEAT,
+                    min_version: 0,
+                    max_version: 1,
                 },
             ],
             ..Default::default()
@@ -285,6 +589,27 @@ impl Controller {
     }
 }
 
+/// BrokerRegistration and BrokerHeartbeat are flexible at every version but not in the broker's
+/// API table, which the shared header parser consults: their request header's tagged fields are
+/// still at the start of the body, and their response header has its own.
+fn flexible_body(body: &[u8]) -> DResult<&[u8]> {
+    let mut r = Reader::new(body);
+    r.skip_tagged_fields()?;
+    Ok(r.rest())
+}
+
+fn flexible_response(hdr: &RequestHeader<'_>, body: impl FnOnce(&mut Writer<'_>)) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    let mut w = Writer::new(&mut buf);
+    let at = w.reserve_i32();
+    w.i32(hdr.correlation_id);
+    w.uvarint(0);
+    body(&mut w);
+    let size = (w.len() - 4) as i32;
+    w.patch_i32(at, size);
+    buf
+}
+
 /// The Raft frame's header: (cluster id, body). Its own layout (request header v1), read here
 /// because the API table does not know the private key.
 fn raft_frame(frame: &[u8]) -> DResult<(Option<&str>, &[u8])> {
@@ -333,9 +658,22 @@ impl Service for Controller {
                 return Reply::Close;
             }
         };
+        if hdr.api_key == BROKER_REGISTRATION {
+            return match self.broker_registration(conn, &hdr, body, now) {
+                Ok(reply) => reply,
+                Err(e) => {
+                    log::warn!(
+                        "controller {}: connection {conn}: malformed request ({e})",
+                        self.node
+                    );
+                    Reply::Close
+                }
+            };
+        }
         let out = match hdr.api_key {
             API_VERSIONS => self.api_versions(&hdr, body),
             DESCRIBE_QUORUM => self.describe_quorum(&hdr, body, now),
+            BROKER_HEARTBEAT => self.broker_heartbeat(&hdr, body, now),
             key => {
                 log::warn!(
                     "controller {}: connection {conn}: api key {key} is not served by a \
@@ -360,6 +698,7 @@ impl Service for Controller {
     fn tick(&mut self, now: Instant) {
         if !self.failed {
             self.quorum.tick(now);
+            self.expire_sessions(now);
         }
         self.drive();
     }
@@ -376,13 +715,18 @@ impl Service for Controller {
         self.outbound.append(&mut self.after_sync);
     }
 
-    fn take_completions(&mut self, _out: &mut Vec<(ConnId, Vec<u8>)>) {}
+    fn take_completions(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>) {
+        out.append(&mut self.completions);
+    }
 
     fn next_deadline(&self) -> Option<Instant> {
         Some(self.quorum.next_tick())
     }
 
-    fn connection_closed(&mut self, _conn: ConnId) {}
+    fn connection_closed(&mut self, conn: ConnId) {
+        self.pending.retain(|(_, c, _)| *c != conn);
+        self.completions.retain(|(c, _)| *c != conn);
+    }
 
     fn shutdown(&mut self) {
         if let Err(e) = self.quorum.log_mut().sync() {

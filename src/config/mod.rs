@@ -95,6 +95,8 @@ pub struct Config {
     pub transaction_state_log_replication_factor: i16,
     pub transaction_state_log_min_isr: i32,
     pub producer_id_expiration_ms: i64,
+    /// `broker.session.timeout.ms`: a broker not heard from this long is fenced (controllers).
+    pub broker_session_timeout_ms: i64,
     /// `error`, `warn`, `info`, `debug`, `trace` or `off`.
     pub log_level: String,
     /// Overrides the cluster id that a new `meta.properties` gets.
@@ -215,6 +217,7 @@ impl Config {
             transaction_state_log_replication_factor: 1,
             transaction_state_log_min_isr: 1,
             producer_id_expiration_ms: DAY_MS,
+            broker_session_timeout_ms: 9_000,
             log_level: "warn".into(),
             cluster_id: None,
             quorum: quorum::QuorumConfig::default(),
@@ -712,6 +715,7 @@ impl Config {
                 }
                 "group.max.size" => self.group_max_size = positive(k, v)?,
                 "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = positive(k, v)?,
+                "broker.session.timeout.ms" => self.broker_session_timeout_ms = positive(k, v)?,
                 "transactional.id.expiration.ms" => {
                     self.transactional_id_expiration_ms = positive(k, v)?
                 }

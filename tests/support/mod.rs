@@ -76,8 +76,9 @@ pub fn first_flexible(api_key: i16) -> i16 {
         // The transaction APIs.
         24..=26 | 28 => 3,
         27 | 61 | 65 | 66 => 0,
-        23 => 4, // OffsetForLeaderEpoch
-        55 => 0, // DescribeQuorum
+        23 => 4,      // OffsetForLeaderEpoch
+        55 => 0,      // DescribeQuorum
+        62 | 63 => 0, // BrokerRegistration, BrokerHeartbeat
         _ => i16::MAX,
     }
 }
