@@ -290,4 +290,86 @@ mod brokers {
         assert_eq!((e, fenced), (0, true), "fenced after its session expired");
         until_unfenced(addr(&nodes, leader2), 10, epoch);
     }
+
+    /// (error, partitions, replication factor, message) for one topic.
+    fn create_topic(
+        addr: SocketAddr,
+        name: &str,
+        partitions: i32,
+        rf: i16,
+    ) -> (i16, i32, i16, Option<String>) {
+        use minikafka::protocol::messages::create_topics_request::*;
+        use minikafka::protocol::messages::create_topics_response::CreateTopicsResponse;
+        let mut c = Client::connect(addr);
+        let req = CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name,
+                num_partitions: partitions,
+                replication_factor: rf,
+                ..Default::default()
+            }],
+            timeout_ms: 10_000,
+            validate_only: false,
+        };
+        let body = c.call(19, 7, |w| req.encode(w, 7));
+        let r = decode!(CreateTopicsResponse, &body, 7);
+        let t = &r.topics[0];
+        (
+            t.error_code,
+            t.num_partitions,
+            t.replication_factor,
+            t.error_message.map(str::to_string),
+        )
+    }
+
+    #[test]
+    fn topics_are_created_by_the_quorum_over_the_registered_brokers() {
+        let dir = TempDir::new("quorum-topics");
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut nodes: Vec<Node> = (1..=3)
+            .map(|id| {
+                let config = config(dir.path(), id, &ports, "");
+                let running = Some(server::spawn(config.clone()).expect("controller starts"));
+                Node { config, running }
+            })
+            .collect();
+        let (leader, _) = agreed_leader(&nodes, Duration::from_secs(10), None);
+        let addr = |nodes: &[Node], id: i32| nodes[id as usize - 1].running.as_ref().unwrap().addr;
+        let cluster = cluster_id(dir.path(), 1);
+        // No broker yet: nowhere to put replicas.
+        let (e, _, _, msg) = create_topic(addr(&nodes, leader), "early", 3, 1);
+        assert_eq!(e, 38, "INVALID_REPLICATION_FACTOR: {msg:?}");
+        for b in [10, 11, 12] {
+            let (e, epoch) = register(addr(&nodes, leader), &cluster, b, b as u8);
+            assert_eq!(e, 0);
+            until_unfenced(addr(&nodes, leader), b, epoch);
+        }
+        assert_eq!(
+            create_topic(addr(&nodes, leader), "t", 6, 3),
+            (0, 6, 3, None)
+        );
+        let follower = (1..=3).find(|&i| i != leader).unwrap();
+        assert_eq!(
+            create_topic(addr(&nodes, follower), "u", 1, 1).0,
+            41,
+            "NOT_CONTROLLER"
+        );
+        let (e, _, _, msg) = create_topic(addr(&nodes, leader), "wide", 1, 4);
+        assert_eq!(e, 38);
+        assert!(msg.unwrap().contains("only 3 broker(s) are registered"));
+        assert_eq!(create_topic(addr(&nodes, leader), "bad/name", 1, 1).0, 17);
+        // The topic is in every voter's image: the next active controller refuses it again.
+        nodes[leader as usize - 1]
+            .running
+            .take()
+            .unwrap()
+            .shutdown();
+        let (leader2, _) = agreed_leader(&nodes, Duration::from_secs(10), Some(leader));
+        assert_eq!(
+            create_topic(addr(&nodes, leader2), "t", 6, 3).0,
+            36,
+            "TOPIC_ALREADY_EXISTS"
+        );
+        assert_eq!(create_topic(addr(&nodes, leader2), "t2", 2, 2).0, 0);
+    }
 }

@@ -44,6 +44,7 @@ use std::time::Duration;
 pub const RAFT_MESSAGE: i16 = 32_000;
 const API_VERSIONS: i16 = 18;
 const DESCRIBE_QUORUM: i16 = 55;
+const CREATE_TOPICS: i16 = 19;
 const BROKER_REGISTRATION: i16 = 62;
 const BROKER_HEARTBEAT: i16 = 63;
 const NOT_CONTROLLER: i16 = 41;
@@ -126,6 +127,12 @@ pub struct Controller {
     completions: Vec<(ConnId, Vec<u8>)>,
     session_timeout: Duration,
     was_leader: bool,
+    /// Records of a metadata transaction being applied (KIP-868): applied together at its end.
+    in_txn: Option<Vec<Vec<u8>>>,
+    /// Defaults for CreateTopics: `num.partitions`, `default.replication.factor`.
+    default_partitions: i32,
+    default_replication: i16,
+    random: crate::cluster::placement::XorShift,
 }
 
 impl Controller {
@@ -181,6 +188,10 @@ impl Controller {
             completions: Vec::new(),
             session_timeout: Duration::from_millis(config.broker_session_timeout_ms.max(1) as u64),
             was_leader: false,
+            in_txn: None,
+            default_partitions: config.num_partitions,
+            default_replication: config.default_replication_factor,
+            random: crate::cluster::placement::XorShift::from_clock(),
         })
     }
 
@@ -272,8 +283,35 @@ impl Controller {
         }
     }
 
-    /// One committed metadata record, applied to this voter's image.
+    /// One committed metadata record, applied to this voter's image. Records between a
+    /// BeginTransaction and its EndTransaction are applied together at the end (none if
+    /// aborted), so a topic never appears without its partitions.
     fn apply(&mut self, data: &[u8]) {
+        match MetadataRecord::decode(data) {
+            Ok(MetadataRecord::BeginTransaction(_)) => {
+                self.in_txn = Some(Vec::new());
+                return;
+            }
+            Ok(MetadataRecord::EndTransaction(_)) => {
+                for rec in self.in_txn.take().unwrap_or_default() {
+                    self.apply_now(&rec);
+                }
+                return;
+            }
+            Ok(MetadataRecord::AbortTransaction(_)) => {
+                self.in_txn = None;
+                return;
+            }
+            _ => {}
+        }
+        if let Some(txn) = self.in_txn.as_mut() {
+            txn.push(data.to_vec());
+            return;
+        }
+        self.apply_now(data);
+    }
+
+    fn apply_now(&mut self, data: &[u8]) {
         match MetadataRecord::decode(data) {
             Ok(rec) => {
                 match &rec {
@@ -296,6 +334,174 @@ impl Controller {
                 self.node
             ),
         }
+    }
+
+    /// CreateTopics on the active controller: partitions placed over the registered brokers
+    /// with Kafka's striped placer (or the request's assignments), the topic's records proposed
+    /// as one metadata transaction, each topic answered once its transaction is committed.
+    fn create_topics(
+        &mut self,
+        conn: ConnId,
+        hdr: &RequestHeader<'_>,
+        body: &[u8],
+    ) -> DResult<Reply> {
+        use crate::cluster::placement::{place, UsableBroker};
+        use crate::metadata::records::{
+            begin_transaction_record::BeginTransactionRecord,
+            end_transaction_record::EndTransactionRecord, partition_record::PartitionRecord,
+            topic_record::TopicRecord,
+        };
+        use crate::protocol::messages::create_topics_request::CreateTopicsRequest;
+        use crate::protocol::messages::create_topics_response::*;
+        let v = hdr.api_version;
+        let req = CreateTopicsRequest::decode(&mut Reader::new(body), v)?;
+        let brokers: Vec<UsableBroker> = self
+            .image
+            .brokers()
+            .values()
+            .map(|b| UsableBroker {
+                id: b.id,
+                rack: b.rack.clone(),
+                fenced: b.fenced,
+            })
+            .collect();
+        let leader = self.quorum.is_leader();
+        let mut last_index = 0;
+        let mut results = Vec::with_capacity(req.topics.len());
+        // Error messages by topic position (the results borrow them when encoded).
+        let mut messages: Vec<(usize, String)> = Vec::new();
+        for t in &req.topics {
+            let mut r = CreatableTopicResult {
+                name: t.name,
+                error_code: error::NONE,
+                num_partitions: -1,
+                replication_factor: -1,
+                ..Default::default()
+            };
+            let position = results.len();
+            let mut fail = |r: &mut CreatableTopicResult, code: i16, msg: String| {
+                r.error_code = code;
+                messages.push((position, msg));
+            };
+            if !leader {
+                r.error_code = NOT_CONTROLLER;
+                results.push(r);
+                continue;
+            }
+            if let Err(why) = crate::metadata::validate_topic_name(t.name) {
+                fail(&mut r, error::INVALID_TOPIC_EXCEPTION, why.to_string());
+                results.push(r);
+                continue;
+            }
+            if self.image.topic(t.name).is_some() {
+                fail(
+                    &mut r,
+                    error::TOPIC_ALREADY_EXISTS,
+                    format!("Topic '{}' already exists.", t.name),
+                );
+                results.push(r);
+                continue;
+            }
+            let assignment: Vec<Vec<i32>> = if !t.assignments.is_empty() {
+                let mut a: Vec<_> = t.assignments.iter().collect();
+                a.sort_by_key(|x| x.partition_index);
+                let known = |id: &i32| self.image.brokers().contains_key(id);
+                if a.iter()
+                    .enumerate()
+                    .any(|(i, x)| x.partition_index != i as i32)
+                    || a.iter()
+                        .any(|x| x.broker_ids.is_empty() || !x.broker_ids.iter().all(known))
+                {
+                    fail(
+                        &mut r,
+                        error::INVALID_REPLICA_ASSIGNMENT,
+                        "Invalid replica assignment".into(),
+                    );
+                    results.push(r);
+                    continue;
+                }
+                a.iter().map(|x| x.broker_ids.clone()).collect()
+            } else {
+                let partitions = if t.num_partitions == -1 {
+                    self.default_partitions
+                } else {
+                    t.num_partitions
+                };
+                let rf = if t.replication_factor == -1 {
+                    self.default_replication
+                } else {
+                    t.replication_factor
+                };
+                if partitions < 1 {
+                    fail(
+                        &mut r,
+                        error::INVALID_PARTITIONS,
+                        "Number of partitions must be larger than 0.".into(),
+                    );
+                    results.push(r);
+                    continue;
+                }
+                match place(&mut self.random, partitions as usize, rf as i32, &brokers) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        fail(&mut r, error::INVALID_REPLICATION_FACTOR, e.0);
+                        results.push(r);
+                        continue;
+                    }
+                }
+            };
+            r.num_partitions = assignment.len() as i32;
+            r.replication_factor = assignment[0].len() as i16;
+            let topic_id = crate::metadata::random_uuid();
+            r.topic_id = topic_id;
+            if req.validate_only {
+                results.push(r);
+                continue;
+            }
+            let mut recs = vec![
+                MetadataRecord::BeginTransaction(BeginTransactionRecord {
+                    name: Some("CreateTopics"),
+                }),
+                MetadataRecord::Topic(TopicRecord {
+                    name: t.name,
+                    topic_id,
+                }),
+            ];
+            for (p, replicas) in assignment.iter().enumerate() {
+                recs.push(MetadataRecord::Partition(PartitionRecord {
+                    partition_id: p as i32,
+                    topic_id,
+                    replicas: replicas.clone(),
+                    isr: replicas.clone(),
+                    leader: replicas[0],
+                    ..Default::default()
+                }));
+            }
+            recs.push(MetadataRecord::EndTransaction(EndTransactionRecord {}));
+            for rec in &recs {
+                match self.propose(rec) {
+                    Some(i) => last_index = i,
+                    None => {
+                        r.error_code = NOT_CONTROLLER;
+                        break;
+                    }
+                }
+            }
+            results.push(r);
+        }
+        for (position, msg) in &messages {
+            results[*position].error_message = Some(msg.as_str());
+        }
+        let resp = CreateTopicsResponse {
+            throttle_time_ms: 0,
+            topics: results,
+        };
+        let bytes = frame_response(hdr, |w| resp.encode(w, v), 256);
+        if last_index == 0 {
+            return Ok(Reply::Now(bytes));
+        }
+        self.pending.push((last_index, conn, bytes));
+        Ok(Reply::Parked)
     }
 
     /// Proposes one metadata record; returns its Raft index.
@@ -524,6 +730,11 @@ impl Controller {
                     max_version: 2,
                 },
                 ApiVersion {
+                    api_key: CREATE_TOPICS,
+                    min_version: 2,
+                    max_version: 7,
+                },
+                ApiVersion {
                     api_key: BROKER_REGISTRATION,
                     min_version: 0,
                     max_version: 4,
@@ -658,8 +869,13 @@ impl Service for Controller {
                 return Reply::Close;
             }
         };
-        if hdr.api_key == BROKER_REGISTRATION {
-            return match self.broker_registration(conn, &hdr, body, now) {
+        if matches!(hdr.api_key, BROKER_REGISTRATION | CREATE_TOPICS) {
+            let out = if hdr.api_key == CREATE_TOPICS {
+                self.create_topics(conn, &hdr, body)
+            } else {
+                self.broker_registration(conn, &hdr, body, now)
+            };
+            return match out {
                 Ok(reply) => reply,
                 Err(e) => {
                     log::warn!(
