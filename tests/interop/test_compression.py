@@ -233,7 +233,14 @@ def codec_broker(tmp_path_factory):
 @pytest.mark.parametrize("by", ["sent", "kept"])
 def test_codec_round_trip(codec_broker, by, codec, reader):
     topic = f"{by}-{codec}"
-    assert stored_codecs(codec_broker, topic) == {BITS[codec]}
+    stored = stored_codecs(codec_broker, topic)
+    if by == "sent":
+        # Stored as the client sent them. librdkafka sends a batch uncompressed when
+        # compressing does not make it smaller (a batch of one short message under gzip's
+        # 18-byte framing, when a loaded machine lets linger.ms expire early).
+        assert BITS[codec] in stored and stored <= {0, BITS[codec]}, stored
+    else:
+        assert stored == {BITS[codec]}
     got = read_with(reader, codec, codec_broker.bootstrap, topic)
     assert got == expected()
 
