@@ -52,7 +52,9 @@ class Member:
     def _run(self):
         try:
             while not self.stopping.is_set():
-                for tp, recs in self.consumer.poll(timeout_ms=100).items():
+                # A long enough poll: kafka-python 3.0 may never fetch the committed offsets
+                # (so never fetch) when a poll times out while its SyncGroup is in flight.
+                for tp, recs in self.consumer.poll(timeout_ms=1000).items():
                     self.records.extend((r.partition, r.offset, int(r.value)) for r in recs)
                 now = {tp.partition for tp in self.consumer.assignment()}
                 if now != self.assignment:
