@@ -372,4 +372,52 @@ mod brokers {
         );
         assert_eq!(create_topic(addr(&nodes, leader2), "t2", 2, 2).0, 0);
     }
+
+    #[test]
+    fn snapshots_keep_the_image_across_restarts() {
+        let dir = TempDir::new("quorum-snapshot");
+        let ports = vec![free_port()];
+        // A quorum of one, snapshotting after every few hundred bytes of records.
+        let config = config(
+            dir.path(),
+            1,
+            &ports,
+            "metadata.log.max.record.bytes.between.snapshots=200\n",
+        );
+        let mut node = Node {
+            running: Some(server::spawn(config.clone()).expect("starts")),
+            config,
+        };
+        let (leader, _) = agreed_leader(std::slice::from_ref(&node), Duration::from_secs(10), None);
+        assert_eq!(leader, 1);
+        let addr = |n: &Node| n.running.as_ref().unwrap().addr;
+        let cluster = cluster_id(dir.path(), 1);
+        let (e, epoch) = register(addr(&node), &cluster, 7, 1);
+        assert_eq!(e, 0);
+        until_unfenced(addr(&node), 7, epoch);
+        for i in 0..5 {
+            assert_eq!(create_topic(addr(&node), &format!("t{i}"), 2, 1).0, 0);
+        }
+        let snapshots = || {
+            std::fs::read_dir(dir.path().join("node1/__cluster_metadata-0"))
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".checkpoint"))
+                .count()
+        };
+        assert_eq!(snapshots(), 1, "one snapshot, the newest");
+        // Restarted: the image comes back from the snapshot plus the log after it.
+        node.running.take().unwrap().shutdown();
+        node.running = Some(server::spawn(node.config.clone()).expect("restarts"));
+        agreed_leader(std::slice::from_ref(&node), Duration::from_secs(10), None);
+        for i in 0..5 {
+            assert_eq!(
+                create_topic(addr(&node), &format!("t{i}"), 2, 1).0,
+                36,
+                "t{i} is known"
+            );
+        }
+        let (e, caught_up, _) = heartbeat(addr(&node), 7, epoch);
+        assert_eq!((e, caught_up), (0, true), "the broker is known");
+    }
 }

@@ -133,6 +133,11 @@ pub struct Controller {
     default_partitions: i32,
     default_replication: i16,
     random: crate::cluster::placement::XorShift,
+    /// The last committed index applied to the image.
+    applied: u64,
+    /// Record bytes applied since the last snapshot, and the threshold for the next one.
+    since_snapshot: u64,
+    snapshot_bytes: u64,
 }
 
 impl Controller {
@@ -192,6 +197,9 @@ impl Controller {
             default_partitions: config.num_partitions,
             default_replication: config.default_replication_factor,
             random: crate::cluster::placement::XorShift::from_clock(),
+            applied: 0,
+            since_snapshot: 0,
+            snapshot_bytes: config.metadata_snapshot_bytes.max(1),
         })
     }
 
@@ -237,18 +245,17 @@ impl Controller {
                 .push(ToPeer::Frame(node_id(m.to), self.frame(m.bytes)));
         }
         self.must_sync |= out.must_sync;
-        if out.snapshot.is_some() {
-            // Nothing here compacts the log yet, so no snapshot is ever taken or sent.
-            log::warn!(
-                "controller {}: a metadata snapshot was offered; ignored",
-                self.node
-            );
+        if let Some(snap) = &out.snapshot {
+            // This node's own snapshot after a restart, or the leader's for a lagging voter.
+            self.restore(&snap.data, snap.index);
         }
         for entry in &out.committed {
             if !entry.data.is_empty() {
                 self.apply(&entry.data);
+                self.since_snapshot += entry.data.len() as u64;
             }
             let applied = entry.index;
+            self.applied = applied;
             let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
                 .into_iter()
                 .partition(|(index, _, _)| *index <= applied);
@@ -256,6 +263,7 @@ impl Controller {
             self.completions
                 .extend(done.into_iter().map(|(_, conn, bytes)| (conn, bytes)));
         }
+        self.maybe_snapshot();
         if self.quorum.is_leader() != self.was_leader {
             self.was_leader = !self.was_leader;
             // A new active controller gives every broker a full session from now.
@@ -281,6 +289,58 @@ impl Controller {
                 None => log::info!("controller {}: no leader in epoch {}", self.node, s.term),
             }
         }
+    }
+
+    /// Once enough has been applied since the last one (and no metadata transaction is half
+    /// applied), the image's records become a snapshot and the log before it is dropped.
+    fn maybe_snapshot(&mut self) {
+        if self.since_snapshot < self.snapshot_bytes || self.in_txn.is_some() || self.applied == 0 {
+            return;
+        }
+        let records = self.image.to_records();
+        let mut data = Vec::new();
+        for r in &records {
+            data.extend_from_slice(&(r.len() as u32).to_be_bytes());
+            data.extend_from_slice(r);
+        }
+        match self.quorum.compact(self.applied, data) {
+            Ok(()) => {
+                log::info!(
+                    "controller {}: metadata snapshot at index {} ({} records)",
+                    self.node,
+                    self.applied,
+                    records.len()
+                );
+                self.since_snapshot = 0;
+            }
+            Err(e) => log::warn!("controller {}: metadata snapshot failed: {e}", self.node),
+        }
+    }
+
+    /// Replaces the image by a snapshot's records.
+    fn restore(&mut self, data: &[u8], index: u64) {
+        self.image = MetadataImage::default();
+        self.incarnations.clear();
+        self.in_txn = None;
+        let mut pos = 0;
+        let mut count = 0;
+        while pos + 4 <= data.len() {
+            let len = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
+                as usize;
+            pos += 4;
+            let Some(rec) = data.get(pos..pos.saturating_add(len)) else {
+                log::error!("controller {}: truncated metadata snapshot", self.node);
+                break;
+            };
+            self.apply_now(rec);
+            pos += len;
+            count += 1;
+        }
+        self.applied = index;
+        log::info!(
+            "controller {}: metadata image restored from the snapshot at {index} ({count} records)",
+            self.node
+        );
     }
 
     /// One committed metadata record, applied to this voter's image. Records between a

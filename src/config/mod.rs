@@ -97,6 +97,9 @@ pub struct Config {
     pub producer_id_expiration_ms: i64,
     /// `broker.session.timeout.ms`: a broker not heard from this long is fenced (controllers).
     pub broker_session_timeout_ms: i64,
+    /// `metadata.log.max.record.bytes.between.snapshots`: metadata applied since the last
+    /// snapshot before a controller takes the next one.
+    pub metadata_snapshot_bytes: u64,
     /// `error`, `warn`, `info`, `debug`, `trace` or `off`.
     pub log_level: String,
     /// Overrides the cluster id that a new `meta.properties` gets.
@@ -218,6 +221,7 @@ impl Config {
             transaction_state_log_min_isr: 1,
             producer_id_expiration_ms: DAY_MS,
             broker_session_timeout_ms: 9_000,
+            metadata_snapshot_bytes: 20 << 20,
             log_level: "warn".into(),
             cluster_id: None,
             quorum: quorum::QuorumConfig::default(),
@@ -716,6 +720,9 @@ impl Config {
                 "group.max.size" => self.group_max_size = positive(k, v)?,
                 "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = positive(k, v)?,
                 "broker.session.timeout.ms" => self.broker_session_timeout_ms = positive(k, v)?,
+                "metadata.log.max.record.bytes.between.snapshots" => {
+                    self.metadata_snapshot_bytes = positive(k, v)?
+                }
                 "transactional.id.expiration.ms" => {
                     self.transactional_id_expiration_ms = positive(k, v)?
                 }
