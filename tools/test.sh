@@ -160,6 +160,9 @@ if [ "$mode" != quick ]; then
   if [ -x "$BIN" ]; then
     run_pytest
     run_node
+    # The long-running tools, briefly: every fuzz target from its seeds (the quorum failover
+    # harness runs inside the interop tests).
+    check "fuzz smoke (tools/fuzz.sh --smoke)" tools/fuzz.sh --smoke
   else
     echo "no release binary: interop tests not run" >&2
     FAILED=$((FAILED + 1))
