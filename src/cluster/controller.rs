@@ -24,6 +24,7 @@ use crate::log::LogConfig;
 use crate::metadata::load_meta_properties;
 use crate::metadata::records::MetadataRecord;
 use crate::metadata::MetadataImage;
+use crate::protocol::apis::CONTROLLER_APIS;
 use crate::protocol::error;
 use crate::protocol::header::frame_response;
 use crate::protocol::header::RequestHeader;
@@ -347,53 +348,60 @@ impl Controller {
     /// BeginTransaction and its EndTransaction are applied together at the end (none if
     /// aborted), so a topic never appears without its partitions.
     fn apply(&mut self, data: &[u8]) {
-        match MetadataRecord::decode(data) {
-            Ok(MetadataRecord::BeginTransaction(_)) => {
-                self.in_txn = Some(Vec::new());
+        let rec = match MetadataRecord::decode(data) {
+            Ok(rec) => rec,
+            Err(e) => {
+                log::warn!(
+                    "controller {}: committed record not understood: {e}",
+                    self.node
+                );
                 return;
             }
-            Ok(MetadataRecord::EndTransaction(_)) => {
-                for rec in self.in_txn.take().unwrap_or_default() {
-                    self.apply_now(&rec);
+        };
+        match rec {
+            MetadataRecord::BeginTransaction(_) => self.in_txn = Some(Vec::new()),
+            MetadataRecord::EndTransaction(_) => {
+                for bytes in self.in_txn.take().unwrap_or_default() {
+                    self.apply_now(&bytes);
                 }
-                return;
             }
-            Ok(MetadataRecord::AbortTransaction(_)) => {
-                self.in_txn = None;
-                return;
+            MetadataRecord::AbortTransaction(_) => self.in_txn = None,
+            // Inside a transaction: kept (as bytes) until its end.
+            _ if self.in_txn.is_some() => {
+                if let Some(txn) = self.in_txn.as_mut() {
+                    txn.push(data.to_vec());
+                }
             }
-            _ => {}
+            rec => self.apply_record(&rec),
         }
-        if let Some(txn) = self.in_txn.as_mut() {
-            txn.push(data.to_vec());
-            return;
-        }
-        self.apply_now(data);
     }
 
+    /// A record kept as bytes (a transaction's, a snapshot's), decoded and applied.
     fn apply_now(&mut self, data: &[u8]) {
         match MetadataRecord::decode(data) {
-            Ok(rec) => {
-                match &rec {
-                    MetadataRecord::RegisterBroker(b) => {
-                        self.incarnations.insert(b.broker_id, b.incarnation_id);
-                        self.changing.remove(&b.broker_id);
-                    }
-                    MetadataRecord::FenceBroker(f) => {
-                        self.changing.remove(&f.id);
-                    }
-                    MetadataRecord::UnfenceBroker(u) => {
-                        self.changing.remove(&u.id);
-                    }
-                    _ => {}
-                }
-                self.image.apply(&rec);
-            }
+            Ok(rec) => self.apply_record(&rec),
             Err(e) => log::warn!(
                 "controller {}: committed record not understood: {e}",
                 self.node
             ),
         }
+    }
+
+    fn apply_record(&mut self, rec: &MetadataRecord<'_>) {
+        match rec {
+            MetadataRecord::RegisterBroker(b) => {
+                self.incarnations.insert(b.broker_id, b.incarnation_id);
+                self.changing.remove(&b.broker_id);
+            }
+            MetadataRecord::FenceBroker(f) => {
+                self.changing.remove(&f.id);
+            }
+            MetadataRecord::UnfenceBroker(u) => {
+                self.changing.remove(&u.id);
+            }
+            _ => {}
+        }
+        self.image.apply(rec);
     }
 
     /// CreateTopics on the active controller: partitions placed over the registered brokers
@@ -585,14 +593,14 @@ impl Controller {
         now: Instant,
     ) -> DResult<Reply> {
         let v = hdr.api_version;
-        let req = BrokerRegistrationRequest::decode(&mut Reader::new(flexible_body(body)?), v)?;
+        let req = BrokerRegistrationRequest::decode(&mut Reader::new(body), v)?;
         let answer = |error_code: i16, broker_epoch: i64| {
             let resp = BrokerRegistrationResponse {
                 throttle_time_ms: 0,
                 error_code,
                 broker_epoch,
             };
-            flexible_response(hdr, |w| resp.encode(w, v))
+            frame_response(hdr, |w| resp.encode(w, v), 64)
         };
         if !self.quorum.is_leader() {
             return Ok(Reply::Now(answer(NOT_CONTROLLER, -1)));
@@ -679,7 +687,7 @@ impl Controller {
         now: Instant,
     ) -> DResult<Vec<u8>> {
         let v = hdr.api_version;
-        let req = BrokerHeartbeatRequest::decode(&mut Reader::new(flexible_body(body)?), v)?;
+        let req = BrokerHeartbeatRequest::decode(&mut Reader::new(body), v)?;
         let mut resp = BrokerHeartbeatResponse {
             throttle_time_ms: 0,
             error_code: 0,
@@ -715,7 +723,7 @@ impl Controller {
         } else {
             resp.error_code = BROKER_ID_NOT_REGISTERED;
         }
-        Ok(flexible_response(hdr, |w| resp.encode(w, v)))
+        Ok(frame_response(hdr, |w| resp.encode(w, v), 64))
     }
 
     fn propose_fencing(&mut self, id: i32, epoch: i64, fence: bool) {
@@ -778,33 +786,14 @@ impl Controller {
         ApiVersionsRequest::decode(&mut Reader::new(body), v)?;
         let resp = ApiVersionsResponse {
             error_code: error::NONE,
-            api_keys: vec![
-                ApiVersion {
-                    api_key: API_VERSIONS,
-                    min_version: 0,
-                    max_version: 4,
-                },
-                ApiVersion {
-                    api_key: DESCRIBE_QUORUM,
-                    min_version: 0,
-                    max_version: 2,
-                },
-                ApiVersion {
-                    api_key: CREATE_TOPICS,
-                    min_version: 2,
-                    max_version: 7,
-                },
-                ApiVersion {
-                    api_key: BROKER_REGISTRATION,
-                    min_version: 0,
-                    max_version: 4,
-                },
-                ApiVersion {
-                    api_key: BROKER_HEARTBEAT,
-                    min_version: 0,
-                    max_version: 1,
-                },
-            ],
+            api_keys: CONTROLLER_APIS
+                .iter()
+                .map(|a| ApiVersion {
+                    api_key: a.key,
+                    min_version: a.min,
+                    max_version: a.max,
+                })
+                .collect(),
             ..Default::default()
         };
         Ok(frame_response(hdr, |w| resp.encode(w, v), 128))
@@ -860,65 +849,8 @@ impl Controller {
     }
 }
 
-/// BrokerRegistration and BrokerHeartbeat are flexible at every version but not in the broker's
-/// API table, which the shared header parser consults: their request header's tagged fields are
-/// still at the start of the body, and their response header has its own.
-fn flexible_body(body: &[u8]) -> DResult<&[u8]> {
-    let mut r = Reader::new(body);
-    r.skip_tagged_fields()?;
-    Ok(r.rest())
-}
-
-fn flexible_response(hdr: &RequestHeader<'_>, body: impl FnOnce(&mut Writer<'_>)) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(64);
-    let mut w = Writer::new(&mut buf);
-    let at = w.reserve_i32();
-    w.i32(hdr.correlation_id);
-    w.uvarint(0);
-    body(&mut w);
-    let size = (w.len() - 4) as i32;
-    w.patch_i32(at, size);
-    buf
-}
-
-/// The Raft frame's header: (cluster id, body). Its own layout (request header v1), read here
-/// because the API table does not know the private key.
-fn raft_frame(frame: &[u8]) -> DResult<(Option<&str>, &[u8])> {
-    let mut r = Reader::new(frame);
-    let _key = r.i16()?;
-    let _version = r.i16()?;
-    let _corr = r.i32()?;
-    let cluster = r.nullable_string()?;
-    Ok((cluster, r.rest()))
-}
-
 impl Service for Controller {
     fn handle(&mut self, conn: ConnId, frame: &mut [u8], now: Instant) -> Reply {
-        if frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == RAFT_MESSAGE {
-            return match raft_frame(frame) {
-                Ok((Some(cluster), body)) if cluster == self.cluster_id => {
-                    self.step(body);
-                    Reply::None
-                }
-                Ok((cluster, _)) => {
-                    log::error!(
-                        "controller {}: connection {conn} sends Raft messages of cluster {:?}, \
-                         this quorum is cluster {}: refused (INCONSISTENT_CLUSTER_ID)",
-                        self.node,
-                        cluster,
-                        self.cluster_id
-                    );
-                    Reply::Close
-                }
-                Err(e) => {
-                    log::warn!(
-                        "controller {}: malformed raft frame ({e}); closing",
-                        self.node
-                    );
-                    Reply::Close
-                }
-            };
-        }
         let (hdr, body) = match RequestHeader::parse(frame) {
             Ok(x) => x,
             Err(e) => {
@@ -929,6 +861,21 @@ impl Service for Controller {
                 return Reply::Close;
             }
         };
+        // A Raft message: the header's client id carries the sender's cluster id.
+        if hdr.api_key == RAFT_MESSAGE {
+            if hdr.client_id != Some(self.cluster_id.as_str()) {
+                log::error!(
+                    "controller {}: connection {conn} sends Raft messages of cluster {:?}, \
+                     this quorum is cluster {}: refused (INCONSISTENT_CLUSTER_ID)",
+                    self.node,
+                    hdr.client_id,
+                    self.cluster_id
+                );
+                return Reply::Close;
+            }
+            self.step(body);
+            return Reply::None;
+        }
         if matches!(hdr.api_key, BROKER_REGISTRATION | CREATE_TOPICS) {
             let out = if hdr.api_key == CREATE_TOPICS {
                 self.create_topics(conn, &hdr, body)

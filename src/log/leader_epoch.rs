@@ -190,16 +190,16 @@ impl LeaderEpochCache {
         Ok(Some(cache))
     }
 
-    /// Writes the checkpoint atomically (temporary file, fsync, rename), as Kafka does.
+    /// Writes the checkpoint atomically (temporary file, rename). Not fsynced here: the
+    /// partition fsyncs it with its segments at its next flush (until then a crash can only
+    /// lose it, and it is rebuilt from the log).
     pub fn write(&self, dir: &Path) -> io::Result<()> {
         let mut text = format!("0\n{}\n", self.epochs.len());
         for (e, o) in &self.epochs {
             text.push_str(&format!("{e} {o}\n"));
         }
         let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+        fs::File::create(&tmp)?.write_all(text.as_bytes())?;
         fs::rename(&tmp, dir.join(CHECKPOINT_FILE))
     }
 }

@@ -59,6 +59,8 @@ pub struct PartitionLog {
     failed: Option<String>,
     /// Where each leader epoch began (`leader-epoch-checkpoint`).
     pub(super) epochs: super::leader_epoch::LeaderEpochCache,
+    /// The checkpoint was rewritten and not fsynced yet.
+    pub(super) epochs_unsynced: bool,
 }
 
 impl PartitionLog {
@@ -191,6 +193,7 @@ impl PartitionLog {
             health: DirHealth::new(dir),
             failed: None,
             epochs: Default::default(),
+            epochs_unsynced: false,
         };
         let leo = log.log_end_offset();
         let first = log.segments.keys().next().copied().unwrap_or(0);
@@ -698,6 +701,7 @@ impl PartitionLog {
                 seg.sync()?;
             }
         }
+        self.sync_epochs()?;
         if self.dir_dirty {
             super::faults::sync_dir(&self.dir)?;
             self.dir_dirty = false;

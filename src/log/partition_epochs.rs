@@ -83,7 +83,18 @@ impl PartitionLog {
         if let Err(e) = written {
             return Err(self.write_failed("writing leader-epoch-checkpoint", e.into()));
         }
+        // Made durable with the segments at the next flush, off the append path.
         self.dir_dirty = true;
+        self.epochs_unsynced = true;
+        Ok(())
+    }
+
+    /// fsyncs the checkpoint written since the last flush, if any (from `flush_at`).
+    pub(super) fn sync_epochs(&mut self) -> std::io::Result<()> {
+        if std::mem::take(&mut self.epochs_unsynced) {
+            let path = self.dir.join(super::leader_epoch::CHECKPOINT_FILE);
+            super::faults::sync_data(&std::fs::File::open(&path)?, &path)?;
+        }
         Ok(())
     }
 

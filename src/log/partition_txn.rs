@@ -74,13 +74,7 @@ impl PartitionLog {
             let mut aborted = Vec::new();
             replay_batch(&mut self.producers, h, marker, &mut aborted);
             for entry in aborted {
-                let path = self.active_txn_index_path()?;
-                if let Err(e) = txn_index::append(&path, &entry) {
-                    if !super::health::is_disk_full(&e) {
-                        return Err(self.write_failed("writing the transaction index", e.into()));
-                    }
-                }
-                self.aborted.push(entry);
+                self.record_aborted(entry)?;
             }
             pos += len;
         }
@@ -129,25 +123,30 @@ impl PartitionLog {
             now_ms,
         ) {
             if done.aborted {
-                let entry = AbortedTxn {
+                self.record_aborted(AbortedTxn {
                     producer_id,
                     first_offset: done.first_offset,
                     last_offset: offset,
                     last_stable_offset: done.last_stable_offset,
-                };
-                let path = self.active_txn_index_path()?;
-                if let Err(e) = txn_index::append(&path, &entry) {
-                    // The index is rebuilt from the log at the next start; a full disk only
-                    // costs that rebuild.
-                    if !super::health::is_disk_full(&e) {
-                        return Err(self.write_failed("writing the transaction index", e.into()));
-                    }
-                    log::warn!("{}: {e}", path.display());
-                }
-                self.aborted.push(entry);
+                })?;
             }
         }
         Ok(offset)
+    }
+
+    /// An aborted transaction: in the active segment's `.txnindex` and in memory.
+    fn record_aborted(&mut self, entry: AbortedTxn) -> Result<(), LogError> {
+        let path = self.active_txn_index_path()?;
+        if let Err(e) = txn_index::append(&path, &entry) {
+            // The index is rebuilt from the log at the next start; a full disk only costs
+            // that rebuild.
+            if !super::health::is_disk_full(&e) {
+                return Err(self.write_failed("writing the transaction index", e.into()));
+            }
+            log::warn!("{}: {e}", path.display());
+        }
+        self.aborted.push(entry);
+        Ok(())
     }
 
     fn active_txn_index_path(&self) -> Result<PathBuf, LogError> {

@@ -107,6 +107,17 @@ pub const APIS: &[Api] = &[
     api!("DescribeTopicPartitions", describe_topic_partitions_request),
 ];
 
+/// What a controller-only node serves on its controller listener (besides its private Raft
+/// frames): ApiVersions answers from this table, and the header versions of these APIs come
+/// from it too, so BrokerRegistration and BrokerHeartbeat are parsed like any other API.
+pub const CONTROLLER_APIS: &[Api] = &[
+    api!("CreateTopics", create_topics_request),
+    api!("ApiVersions", api_versions_request),
+    api!("DescribeQuorum", describe_quorum_request),
+    api!("BrokerRegistration", broker_registration_request),
+    api!("BrokerHeartbeat", broker_heartbeat_request),
+];
+
 pub fn find(key: i16) -> Option<&'static Api> {
     APIS.iter().find(|a| a.key == key)
 }
@@ -119,7 +130,8 @@ pub fn is_supported(key: i16, version: i16) -> bool {
 /// treated as non-flexible; ApiVersions above our range is read as flexible, as Kafka does,
 /// since a newer client sends its newest (flexible) header.
 pub fn is_flexible(key: i16, version: i16) -> bool {
-    match find(key) {
+    let controller_only = || CONTROLLER_APIS.iter().find(|a| a.key == key);
+    match find(key).or_else(controller_only) {
         Some(a) => version >= a.first_flexible,
         None => false,
     }

@@ -141,10 +141,7 @@ impl DiskLog {
         } else {
             b.push(None, 0, None, Some(&e.data), &[]);
         }
-        let mut batch = b.finish();
-        crate::records::set_base_offset(&mut batch, offset);
-        crate::records::set_partition_leader_epoch(&mut batch, e.term as i32);
-        batch
+        b.finish()
     }
 }
 

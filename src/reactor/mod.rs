@@ -39,7 +39,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use peers::MAX_QUEUED as PEER_MAX_QUEUED;
 pub use server::Reactor;
 
 /// A peer (another node) as the service names it: its node id.

@@ -380,12 +380,6 @@ impl Peers {
             .min()
     }
 
-    /// Links that are up now.
-    #[allow(dead_code)]
-    pub fn up_count(&self) -> usize {
-        self.links.iter().filter(|(_, l)| l.up).count()
-    }
-
     /// One last non-blocking write of what is queued, then every link closed.
     pub fn shutdown(&mut self, registry: &Registry) {
         for (_, link) in self.links.iter_mut() {
