@@ -3,6 +3,7 @@
 
 use crate::broker::Broker;
 use crate::cluster::controller::Controller;
+use crate::cluster::node::ClusterNode;
 use crate::config::Config;
 use crate::reactor::{Limits, Reactor, ShutdownHandle};
 use std::fmt;
@@ -70,14 +71,11 @@ pub fn prepare(mut config: Config) -> Result<(Reactor, Broker), ServerError> {
     }
     if !config.quorum.is_standalone(config.node_id) {
         return Err(ServerError::Cluster(format!(
-            "process.roles={}{} with voters {:?}: brokers in a multi-node cluster are not served yet \
-             (issue 9): run a single node (no process.roles, or a combined node whose only voter is \
-             itself), or controller-only nodes (process.roles=controller) for the quorum alone",
-            if config.quorum.broker { "broker" } else { "" },
+            "process.roles={} with voters {:?}: a cluster node runs with prepare_node",
             if config.quorum.controller {
-                if config.quorum.broker { ",controller" } else { "controller" }
+                "broker,controller"
             } else {
-                ""
+                "broker"
             },
             config.quorum.voter_ids()
         )));
@@ -102,8 +100,48 @@ pub fn is_controller_only(config: &Config) -> bool {
     config.quorum.controller && !config.quorum.broker
 }
 
-/// Binds the controller listener and opens the quorum's log: a controller-only node.
-pub fn prepare_controller(config: Config) -> Result<(Reactor, Controller), ServerError> {
+/// A broker of a cluster: a combined node with other voters (broker-only nodes come later).
+pub fn is_cluster_broker(config: &Config) -> bool {
+    config.quorum.broker && !config.quorum.is_standalone(config.node_id)
+}
+
+/// Binds the client and controller listeners and opens the quorum's log and the broker's
+/// partitions: a combined node of a cluster.
+pub fn prepare_node(mut config: Config) -> Result<(Reactor, ClusterNode), ServerError> {
+    if !config.quorum.controller {
+        return Err(ServerError::Cluster(format!(
+            "process.roles=broker with voters {:?}: broker-only nodes are not served yet; run \
+             combined nodes (process.roles=broker,controller)",
+            config.quorum.voter_ids()
+        )));
+    }
+    let addr = listen_addr(&config)?;
+    let mut reactor =
+        Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;
+    let bound = reactor.local_addr();
+    if config.port == 0 {
+        config.port = bound.port();
+        if config.advertised_port == 0 {
+            config.advertised_port = bound.port();
+        }
+    }
+    let controller_addr = controller_addr(&config)?;
+    let (listener, _) = reactor
+        .listen_also(controller_addr)
+        .map_err(|e| ServerError::Bind(controller_addr.to_string(), e))?;
+    let now = Instant::now();
+    // The controller first: it writes meta.properties with the cluster's id.
+    let controller =
+        Controller::open(&config, now).map_err(|e| ServerError::Cluster(e.to_string()))?;
+    let listener_name = config.listener_name.clone();
+    let node_config = config.clone();
+    let broker =
+        Broker::open_in_cluster(config, &listener_name, now).map_err(ServerError::Start)?;
+    let node = ClusterNode::new(broker, controller, &node_config, listener, now);
+    Ok((reactor, node))
+}
+
+fn controller_addr(config: &Config) -> Result<SocketAddr, ServerError> {
     let (host, port) = config
         .quorum
         .controller_listener
@@ -115,11 +153,15 @@ pub fn prepare_controller(config: Config) -> Result<(Reactor, Controller), Serve
         host
     };
     let s = format!("{host}:{port}");
-    let addr = s
-        .to_socket_addrs()
+    s.to_socket_addrs()
         .map_err(|e| ServerError::Bind(s.clone(), e))?
         .next()
-        .ok_or_else(|| ServerError::Bind(s.clone(), io::Error::other("no address")))?;
+        .ok_or_else(|| ServerError::Bind(s.clone(), io::Error::other("no address")))
+}
+
+/// Binds the controller listener and opens the quorum's log: a controller-only node.
+pub fn prepare_controller(config: Config) -> Result<(Reactor, Controller), ServerError> {
+    let addr = controller_addr(&config)?;
     let reactor =
         Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;
     let controller = Controller::open(&config, Instant::now())
@@ -142,6 +184,13 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         reactor.install_signal_handlers()?;
         log::info!("controller listening on {}", reactor.local_addr());
         reactor.run(&mut controller)?;
+        return Ok(());
+    }
+    if is_cluster_broker(&config) {
+        let (mut reactor, mut node) = prepare_node(config)?;
+        reactor.install_signal_handlers()?;
+        log::info!("node listening on {} for clients", reactor.local_addr());
+        reactor.run(&mut node)?;
         return Ok(());
     }
     let (mut reactor, mut broker) = prepare(config)?;
@@ -195,6 +244,19 @@ pub fn spawn(config: Config) -> Result<Running, ServerError> {
         let thread = std::thread::Builder::new()
             .name("controller".into())
             .spawn(move || reactor.run(&mut controller))?;
+        return Ok(Running {
+            addr,
+            stop,
+            thread: Some(thread),
+        });
+    }
+    if is_cluster_broker(&config) {
+        let (mut reactor, mut node) = prepare_node(config)?;
+        let addr = reactor.local_addr();
+        let stop = reactor.shutdown_handle();
+        let thread = std::thread::Builder::new()
+            .name("node".into())
+            .spawn(move || reactor.run(&mut node))?;
         return Ok(Running {
             addr,
             stop,

@@ -54,6 +54,7 @@ MESSAGES = [
     "DescribeQuorum",
     "BrokerRegistration",
     "BrokerHeartbeat",
+    "AllocateProducerIds",
 ]
 
 # Highest version to serve where it is below the schema's: ListOffsets v10 is not advertised by a

@@ -94,6 +94,12 @@ pub fn handle(
                 parts.push(out);
                 continue;
             }
+            if !b.leads(&topic.name, p.partition) {
+                out.error = error::NOT_LEADER_OR_FOLLOWER;
+                any_error = true;
+                parts.push(out);
+                continue;
+            }
             let Some(log) = b.logs.get(&topic.name, p.partition) else {
                 // The partition exists but nothing was ever written: an empty log.
                 out.high_watermark = 0;

@@ -1,5 +1,6 @@
-//! FindCoordinator: this broker coordinates every group. The first lookup creates the internal
-//! `__consumer_offsets` topic, as Kafka does. Transactions are not served yet.
+//! FindCoordinator: the coordinator of a group (or transactional id) is the leader of its
+//! partition of `__consumer_offsets` (`__transaction_state`); the first lookup creates the
+//! internal topic, as Kafka does.
 
 use super::encode;
 use crate::broker::{Broker, Outcome};
@@ -48,40 +49,73 @@ pub fn handle(
             Some("Unknown coordinator key type."),
         ),
     };
-    let ok = verdict.0 == error::NONE;
-    let (node, host, port) = if ok {
-        (
-            b.config.node_id,
-            b.config.advertised_host.as_str(),
-            b.config.advertised_port as i32,
-        )
+    // The coordinator of a key is the leader of its partition of the internal topic: this
+    // broker on a single node; in a cluster, whichever broker leads it.
+    let topic = if req.key_type == KEY_TYPE_TRANSACTION {
+        crate::txn::log::TRANSACTION_STATE_TOPIC
     } else {
-        (-1, "", -1)
+        crate::group::offsets::OFFSETS_TOPIC
+    };
+    let locate = |key: &str| -> (ErrorCode, Option<&str>, i32, String, i32) {
+        if verdict.0 != error::NONE {
+            return (verdict.0, verdict.1, -1, String::new(), -1);
+        }
+        if !b.in_cluster() {
+            let c = &b.config;
+            return (
+                error::NONE,
+                None,
+                c.node_id,
+                c.advertised_host.clone(),
+                c.advertised_port as i32,
+            );
+        }
+        let leader = b.meta.image().topic(topic).and_then(|t| {
+            let p = crate::group::offsets::partition_for(key, t.partitions.len() as i32);
+            t.partition(p).map(|p| p.leader)
+        });
+        match leader.and_then(|id| b.broker_address(id)) {
+            Some(a) => (error::NONE, None, a.id, a.host, a.port),
+            None => (
+                error::COORDINATOR_NOT_AVAILABLE,
+                Some("The coordinator is not available."),
+                -1,
+                String::new(),
+                -1,
+            ),
+        }
+    };
+    let located: Vec<_> = if v >= 4 {
+        req.coordinator_keys.iter().map(|k| locate(k)).collect()
+    } else {
+        vec![locate(req.key)]
     };
     let resp = if v >= 4 {
         FindCoordinatorResponse {
             coordinators: req
                 .coordinator_keys
                 .iter()
-                .map(|k| Coordinator {
+                .zip(&located)
+                .map(|(k, l)| Coordinator {
                     key: k,
-                    node_id: node,
-                    host,
-                    port,
-                    error_code: verdict.0,
-                    error_message: verdict.1,
+                    node_id: l.2,
+                    host: &l.3,
+                    port: l.4,
+                    error_code: l.0,
+                    error_message: l.1,
                 })
                 .collect(),
             ..Default::default()
         }
     } else {
+        let l = &located[0];
         FindCoordinatorResponse {
             throttle_time_ms: 0,
-            error_code: verdict.0,
-            error_message: verdict.1,
-            node_id: node,
-            host,
-            port,
+            error_code: l.0,
+            error_message: l.1,
+            node_id: l.2,
+            host: &l.3,
+            port: l.4,
             coordinators: Vec::new(),
         }
     };

@@ -48,6 +48,10 @@ pub fn handle(
                         out.error_code = error::UNKNOWN_TOPIC_OR_PARTITION;
                         return out;
                     }
+                    if !b.leads(t.name, p.partition_index) {
+                        out.error_code = error::NOT_LEADER_OR_FOLLOWER;
+                        return out;
+                    }
                     let log = b.logs.get(t.name, p.partition_index);
                     let start = log.map_or(0, |l| l.log_start_offset());
                     // read_committed consumers see the log end at the last stable offset.

@@ -46,14 +46,16 @@ pub fn handle(
             if allow_create && b.meta.image().topic(n).is_none() && validate_topic_name(n).is_ok() {
                 let parts = b.config.num_partitions;
                 let rf = b.config.default_replication_factor;
-                if let Err(e) = b.create_topic(n, parts, rf, &[], now) {
-                    log::error!("auto-creating topic {n}: {e}");
+                match b.create_topic(n, parts, rf, &[], now) {
+                    // Asked of the active controller (a cluster node that is not it).
+                    Err(e) if Broker::not_controller(&e) => {}
+                    Err(e) => log::error!("auto-creating topic {n}: {e}"),
+                    Ok(()) => {}
                 }
             }
         }
     }
 
-    let node = b.config.node_id;
     let ops = if req.include_topic_authorized_operations {
         ALL_TOPIC_OPERATIONS
     } else {
@@ -94,16 +96,20 @@ pub fn handle(
             }
         }
     }
+    let addresses = b.broker_addresses(false);
     let resp = MetadataResponse {
         throttle_time_ms: 0,
-        brokers: vec![MetadataResponseBroker {
-            node_id: node,
-            host: b.config.advertised_host.as_str(),
-            port: b.config.advertised_port as i32,
-            rack: None,
-        }],
+        brokers: addresses
+            .iter()
+            .map(|a| MetadataResponseBroker {
+                node_id: a.id,
+                host: a.host.as_str(),
+                port: a.port,
+                rack: a.rack.as_deref(),
+            })
+            .collect(),
         cluster_id: Some(b.meta.cluster_id()),
-        controller_id: node,
+        controller_id: b.controller_id(),
         topics,
         cluster_authorized_operations: OPERATIONS_NOT_REQUESTED,
         error_code: error::NONE,

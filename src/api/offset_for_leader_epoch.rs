@@ -40,6 +40,10 @@ pub fn handle(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<O
                         out.error_code = error::UNKNOWN_TOPIC_OR_PARTITION;
                         return out;
                     };
+                    if !b.leads(t.topic, p.partition) {
+                        out.error_code = error::NOT_LEADER_OR_FOLLOWER;
+                        return out;
+                    }
                     // The epoch the client knows must be ours (-1: not checked).
                     let current = info.leader_epoch;
                     if p.current_leader_epoch >= 0 && p.current_leader_epoch != current {

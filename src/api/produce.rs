@@ -361,6 +361,15 @@ pub fn handle(
                 .topic(name)
                 .and_then(|t| t.partitions.get(usize::try_from(p.index).ok()?))
                 .map_or(0, |info| info.leader_epoch.max(0));
+            let known = b
+                .meta
+                .image()
+                .topic(name)
+                .is_some_and(|t| t.partition(p.index).is_some());
+            if known && !b.leads(name, p.index) {
+                rs.push(PartResult::err(error::NOT_LEADER_OR_FOLLOWER, None));
+                continue;
+            }
             let Some(log) = b.partition_log_mut(name, p.index, now) else {
                 rs.push(PartResult::err(error::UNKNOWN_TOPIC_OR_PARTITION, None));
                 continue;

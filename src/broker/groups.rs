@@ -87,6 +87,8 @@ impl Broker {
         let partitions = self.config.offsets_topic_num_partitions.max(1);
         match self.create_topic(OFFSETS_TOPIC, partitions, 1, &configs, now) {
             Ok(()) => true,
+            // Asked of the active controller (a cluster node that is not it).
+            Err(e) if Self::not_controller(&e) => false,
             Err(e) => {
                 log::error!("creating {OFFSETS_TOPIC}: {e}");
                 false

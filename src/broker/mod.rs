@@ -4,6 +4,7 @@
 //! handler in `crate::api`, and returns the encoded response, or parks the request (long-poll
 //! fetch, produce waiting for its fsync) until `flush`/`tick` complete it.
 
+pub mod cluster;
 mod groups;
 mod parked;
 pub mod topic_config;
@@ -97,6 +98,8 @@ pub struct Broker {
     pub txns: crate::txn::TxnCoordinator,
     next_txn_check_ms: i64,
     next_txn_expiry_ms: i64,
+    /// Set when this broker is one of a cluster (`crate::cluster::node`).
+    pub cluster: Option<cluster::ClusterView>,
 }
 
 /// A parked group request: where to send the answer and how to encode it.
@@ -142,14 +145,41 @@ pub enum Outcome {
 impl Broker {
     pub fn open(config: Config, now: Instant) -> Result<Broker, StartError> {
         let clock = Clock::system(now);
-        let now_ms = clock.ms(now);
         let meta = MetadataStore::open_with(
             &config.log_dir,
             config.node_id,
             config.cluster_id.as_deref(),
-            now_ms,
+            clock.ms(now),
         )
         .map_err(StartError::Metadata)?;
+        Self::open_with_store(config, meta, None, now)
+    }
+
+    /// The broker of a cluster node: its metadata comes from the controller quorum (the
+    /// node's controller owns `__cluster_metadata-0`); `listener` names the client listener.
+    pub fn open_in_cluster(
+        config: Config,
+        listener: &str,
+        now: Instant,
+    ) -> Result<Broker, StartError> {
+        let meta = MetadataStore::open_replica(
+            &config.log_dir,
+            config.node_id,
+            config.cluster_id.as_deref(),
+        )
+        .map_err(StartError::Metadata)?;
+        let view = cluster::ClusterView::new(listener);
+        Self::open_with_store(config, meta, Some(view), now)
+    }
+
+    fn open_with_store(
+        config: Config,
+        meta: MetadataStore,
+        cluster: Option<cluster::ClusterView>,
+        now: Instant,
+    ) -> Result<Broker, StartError> {
+        let clock = Clock::system(now);
+        let now_ms = clock.ms(now);
         let logs = LogManager::open(&config.log_dir, default_log_config(&config), now_ms)
             .map_err(StartError::Log)?;
         // One directory, one health: an I/O error in the metadata log or a partition log
@@ -182,6 +212,7 @@ impl Broker {
             txns: crate::txn::TxnCoordinator::new(txn_cfg),
             next_txn_check_ms: now_ms,
             next_txn_expiry_ms: now_ms,
+            cluster,
         };
         broker.apply_topic_overrides();
         broker.load_groups(now);
@@ -289,9 +320,19 @@ impl Broker {
         now: Instant,
     ) -> Result<i64, crate::metadata::MetadataError> {
         if self.producer_ids.0 >= self.producer_ids.1 {
-            let first = self
+            let first = match self
                 .meta
-                .allocate_producer_ids(PRODUCER_ID_BLOCK, self.clock.ms(now))?;
+                .allocate_producer_ids(PRODUCER_ID_BLOCK, self.clock.ms(now))
+            {
+                Ok(first) => first,
+                Err(e) => {
+                    if Self::not_controller(&e) {
+                        // Asked of the active controller; the client retries meanwhile.
+                        self.wish(cluster::Wish::ProducerIds);
+                    }
+                    return Err(e);
+                }
+            };
             self.producer_ids = (first, first + PRODUCER_ID_BLOCK);
         }
         let id = self.producer_ids.0;
@@ -313,15 +354,34 @@ impl Broker {
         now: Instant,
     ) -> Result<(), crate::metadata::MetadataError> {
         let now_ms = self.clock.ms(now);
-        self.meta.create_topic(
+        let made = self.meta.create_topic(
             name,
             partitions,
             replication_factor,
             configs,
             self.config.node_id,
             now_ms,
-        )?;
-        Ok(())
+        );
+        match made {
+            Ok(_) => Ok(()),
+            Err(e) if Self::not_controller(&e) => {
+                self.wish(cluster::Wish::CreateTopic {
+                    name: name.to_string(),
+                    partitions,
+                    replication_factor,
+                    configs: configs.to_vec(),
+                });
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A block of producer ids granted by the active controller (AllocateProducerIds).
+    pub fn grant_producer_ids(&mut self, first: i64, count: i64) {
+        if self.producer_ids.0 >= self.producer_ids.1 {
+            self.producer_ids = (first, first.saturating_add(count.max(0)));
+        }
     }
 
     /// The log of an existing partition, created on first use if its directory is missing.
@@ -333,6 +393,9 @@ impl Broker {
     ) -> Option<&mut crate::log::PartitionLog> {
         let t = self.meta.image().topic(topic)?;
         if partition < 0 || partition as usize >= t.partitions.len() {
+            return None;
+        }
+        if !self.leads(topic, partition) {
             return None;
         }
         let id = t.id;

@@ -36,6 +36,8 @@ impl Broker {
         let partitions = self.config.transaction_state_log_num_partitions.max(1);
         match self.create_topic(TRANSACTION_STATE_TOPIC, partitions, 1, &configs, now) {
             Ok(()) => true,
+            // Asked of the active controller (a cluster node that is not it).
+            Err(e) if Self::not_controller(&e) => false,
             Err(e) => {
                 log::error!("creating {TRANSACTION_STATE_TOPIC}: {e}");
                 false

@@ -119,8 +119,12 @@ pub struct Controller {
     image: MetadataImage,
     /// Each registered broker's incarnation (from its RegisterBrokerRecord).
     incarnations: HashMap<i32, [u8; 16]>,
-    /// On the active controller: when each broker was last heard from.
+    /// On the active controller: when each broker was last heard from (or, for a broker not
+    /// heard from yet, when this controller became active: its session starts then).
     heartbeats: HashMap<i32, Instant>,
+    /// When this controller itself last heard from each broker: a new incarnation of a broker
+    /// is refused as a duplicate only while the old one is really alive.
+    heard: HashMap<i32, Instant>,
     /// Brokers whose fence or unfence record is proposed and not yet applied.
     changing: HashSet<i32>,
     /// Registrations answered once their record is committed: (index, conn, response).
@@ -139,6 +143,23 @@ pub struct Controller {
     /// Record bytes applied since the last snapshot, and the threshold for the next one.
     since_snapshot: u64,
     snapshot_bytes: u64,
+    /// On a combined node: what the image went through, for the node's broker to follow.
+    published: Option<Vec<Published>>,
+    /// The first index of this node's current term as leader (its no-op entry).
+    term_start: u64,
+    /// The index of the entry being applied.
+    applying: u64,
+}
+
+/// A change of a controller's image, as a combined node's broker follows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// The image was replaced by a snapshot: start over from `Controller::image` as it is
+    /// once the list is taken (which includes every record of the list).
+    Reset,
+    /// One committed record, applied, with the Raft index that applied it (the index of its
+    /// metadata transaction's end, for a record inside one).
+    Record(u64, Vec<u8>),
 }
 
 impl Controller {
@@ -189,6 +210,7 @@ impl Controller {
             image: MetadataImage::default(),
             incarnations: HashMap::new(),
             heartbeats: HashMap::new(),
+            heard: HashMap::new(),
             changing: HashSet::new(),
             pending: Vec::new(),
             completions: Vec::new(),
@@ -201,7 +223,90 @@ impl Controller {
             applied: 0,
             since_snapshot: 0,
             snapshot_bytes: config.metadata_snapshot_bytes.max(1),
+            published: None,
+            term_start: 0,
+            applying: 0,
         })
+    }
+
+    /// Keeps what the image goes through for `take_published` (a combined node's broker).
+    pub fn publish(&mut self) {
+        self.published.get_or_insert_with(Vec::new);
+    }
+
+    pub fn take_published(&mut self) -> Vec<Published> {
+        self.published
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The metadata as committed records built it.
+    pub fn image(&self) -> &MetadataImage {
+        &self.image
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    pub fn is_leader(&self) -> bool {
+        !self.failed && self.quorum.is_leader()
+    }
+
+    /// The active controller has applied everything committed before its term: its image
+    /// is the whole truth and new changes may be decided on it (Kafka's controller waits
+    /// for the same before it serves writes).
+    pub fn ready_to_write(&self) -> bool {
+        self.is_leader() && self.applied >= self.term_start && self.in_txn.is_none()
+    }
+
+    /// The last index of the quorum's log.
+    pub fn last_index(&self) -> u64 {
+        self.quorum.state().last_index
+    }
+
+    /// The last Raft index applied to the image.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// The metadata offset a broker reports in its heartbeats (index `i` is offset `i - 1`).
+    pub fn applied_offset(&self) -> i64 {
+        self.applied as i64 - 1
+    }
+
+    /// Proposes records (already encoded) as one change: several are wrapped in a metadata
+    /// transaction (KIP-868) so that they are applied together. Returns the last index.
+    pub fn propose_records(&mut self, records: &[Vec<u8>]) -> Option<u64> {
+        use crate::metadata::records::{
+            begin_transaction_record::BeginTransactionRecord,
+            end_transaction_record::EndTransactionRecord,
+        };
+        let wrap = records.len() > 1;
+        if wrap {
+            self.propose(&MetadataRecord::BeginTransaction(BeginTransactionRecord {
+                name: None,
+            }))?;
+        }
+        let mut last = None;
+        for r in records {
+            match self.quorum.propose(r.clone()) {
+                Ok(i) => last = Some(i),
+                Err(e) => {
+                    log::warn!("controller {}: proposal refused: {e}", self.node);
+                    return None;
+                }
+            }
+        }
+        if wrap {
+            last = self.propose(&MetadataRecord::EndTransaction(EndTransactionRecord {}));
+        }
+        last
     }
 
     /// The quorum as DescribeQuorum reports it: (leader, epoch, high watermark).
@@ -252,6 +357,7 @@ impl Controller {
         }
         for entry in &out.committed {
             if !entry.data.is_empty() {
+                self.applying = entry.index;
                 self.apply(&entry.data);
                 self.since_snapshot += entry.data.len() as u64;
             }
@@ -267,8 +373,13 @@ impl Controller {
         self.maybe_snapshot();
         if self.quorum.is_leader() != self.was_leader {
             self.was_leader = !self.was_leader;
+            if self.was_leader {
+                // raft-rs appended this term's no-op entry on becoming leader.
+                self.term_start = self.quorum.state().last_index;
+            }
             // A new active controller gives every broker a full session from now.
             self.heartbeats.clear();
+            self.heard.clear();
             if !self.was_leader {
                 // Registrations that were waiting cannot be answered here any more.
                 for (_, conn, _) in std::mem::take(&mut self.pending) {
@@ -320,6 +431,9 @@ impl Controller {
 
     /// Replaces the image by a snapshot's records.
     fn restore(&mut self, data: &[u8], index: u64) {
+        if let Some(p) = self.published.as_mut() {
+            p.push(Published::Reset);
+        }
         self.image = MetadataImage::default();
         self.incarnations.clear();
         self.in_txn = None;
@@ -372,14 +486,14 @@ impl Controller {
                     txn.push(data.to_vec());
                 }
             }
-            rec => self.apply_record(&rec),
+            rec => self.apply_record(&rec, data),
         }
     }
 
     /// A record kept as bytes (a transaction's, a snapshot's), decoded and applied.
     fn apply_now(&mut self, data: &[u8]) {
         match MetadataRecord::decode(data) {
-            Ok(rec) => self.apply_record(&rec),
+            Ok(rec) => self.apply_record(&rec, data),
             Err(e) => log::warn!(
                 "controller {}: committed record not understood: {e}",
                 self.node
@@ -387,7 +501,10 @@ impl Controller {
         }
     }
 
-    fn apply_record(&mut self, rec: &MetadataRecord<'_>) {
+    fn apply_record(&mut self, rec: &MetadataRecord<'_>, data: &[u8]) {
+        if let Some(p) = self.published.as_mut() {
+            p.push(Published::Record(self.applying, data.to_vec()));
+        }
         match rec {
             MetadataRecord::RegisterBroker(b) => {
                 self.incarnations.insert(b.broker_id, b.incarnation_id);
@@ -618,7 +735,7 @@ impl Controller {
         // Another incarnation of this broker id still within its session: a second process
         // with the same node.id.
         let alive = self
-            .heartbeats
+            .heard
             .get(&req.broker_id)
             .is_some_and(|t| now.saturating_duration_since(*t) < self.session_timeout);
         if alive
@@ -676,6 +793,7 @@ impl Controller {
             );
         }
         self.heartbeats.insert(req.broker_id, now);
+        self.heard.insert(req.broker_id, now);
         self.pending.push((index, conn, answer(0, epoch)));
         Ok(Reply::Parked)
     }
@@ -703,6 +821,12 @@ impl Controller {
                 resp.error_code = STALE_BROKER_EPOCH;
             } else {
                 self.heartbeats.insert(req.broker_id, now);
+                if req.want_shut_down {
+                    // A controlled shutdown: its next incarnation may register at once.
+                    self.heard.remove(&req.broker_id);
+                } else {
+                    self.heard.insert(req.broker_id, now);
+                }
                 let caught_up = req.current_metadata_offset >= b.epoch;
                 resp.is_caught_up = caught_up;
                 resp.is_fenced = b.fenced;

@@ -2,4 +2,5 @@
 //! wiring, broker registration, leadership).
 
 pub mod controller;
+pub mod node;
 pub mod placement;

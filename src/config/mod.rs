@@ -97,6 +97,11 @@ pub struct Config {
     pub producer_id_expiration_ms: i64,
     /// `broker.session.timeout.ms`: a broker not heard from this long is fenced (controllers).
     pub broker_session_timeout_ms: i64,
+    /// `broker.heartbeat.interval.ms`: how often a broker of a cluster heartbeats.
+    pub broker_heartbeat_interval_ms: i64,
+    /// The name of the client listener (from `listeners`; `PLAINTEXT` by default): the
+    /// endpoint a broker registers and Metadata reports.
+    pub listener_name: String,
     /// `metadata.log.max.record.bytes.between.snapshots`: metadata applied since the last
     /// snapshot before a controller takes the next one.
     pub metadata_snapshot_bytes: u64,
@@ -221,6 +226,8 @@ impl Config {
             transaction_state_log_min_isr: 1,
             producer_id_expiration_ms: DAY_MS,
             broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 2_000,
+            listener_name: "PLAINTEXT".into(),
             metadata_snapshot_bytes: 20 << 20,
             log_level: "warn".into(),
             cluster_id: None,
@@ -538,6 +545,7 @@ impl Config {
                         l.host.clone()
                     };
                     self.port = l.port;
+                    self.listener_name = l.name.clone();
                     chosen_name = Some(l.name.clone());
                     for other in ls.iter().filter(|o| o.name != l.name) {
                         if !controller_names.contains(&other.name) {
@@ -720,6 +728,9 @@ impl Config {
                 "group.max.size" => self.group_max_size = positive(k, v)?,
                 "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = positive(k, v)?,
                 "broker.session.timeout.ms" => self.broker_session_timeout_ms = positive(k, v)?,
+                "broker.heartbeat.interval.ms" => {
+                    self.broker_heartbeat_interval_ms = positive(k, v)?
+                }
                 "metadata.log.max.record.bytes.between.snapshots" => {
                     self.metadata_snapshot_bytes = positive(k, v)?
                 }

@@ -18,7 +18,7 @@ pub use records::{
     PartitionChangeRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
     RemoveTopicRecord, TopicRecord, FRAME_VERSION, NO_LEADER_CHANGE,
 };
-pub use store::{MetadataStore, ReplayStats, METADATA_DIR};
+pub use store::{MetadataStore, ReplayStats, StoreMode, METADATA_DIR};
 
 use std::fmt;
 use std::io;
@@ -53,6 +53,8 @@ pub enum MetadataError {
     InvalidReplicationFactor(String),
     /// The log directory went offline after an I/O error: nothing more is written.
     Offline,
+    /// A cluster node that is not the active controller cannot change the metadata.
+    NotController,
 }
 
 impl MetadataError {
@@ -67,6 +69,7 @@ impl MetadataError {
             MetadataError::UnknownTopic(_) => 3,
             MetadataError::InvalidPartitions(_) => 37,
             MetadataError::InvalidReplicationFactor(_) => 38,
+            MetadataError::NotController => 41,
         }
     }
 }
@@ -88,6 +91,7 @@ impl fmt::Display for MetadataError {
                 write!(f, "invalid replication factor: {why}")
             }
             MetadataError::Offline => write!(f, "the log directory is offline after a disk error"),
+            MetadataError::NotController => write!(f, "this node is not the active controller"),
         }
     }
 }

@@ -69,6 +69,26 @@ pub struct MetadataStore {
     stats: ReplayStats,
     /// The health of the log directory the metadata log lives in (shared with its partitions).
     health: SharedHealth,
+    /// Who writes: this store's own log, or a controller quorum (see [`StoreMode`]).
+    mode: StoreMode,
+    /// In `Leader` mode: the records of each change, to be proposed to the quorum.
+    proposals: Vec<Vec<Vec<u8>>>,
+    /// Picks replicas over registered brokers in a cluster.
+    random: crate::cluster::placement::XorShift,
+}
+
+/// Where the metadata a store shows comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    /// A single node: changes go to this store's own log and are applied at once.
+    Local,
+    /// A cluster node whose controller is the active one: changes are applied at once (as
+    /// Kafka's controller applies them before they commit) and handed to the quorum; the node
+    /// answers the request once they are committed.
+    Leader,
+    /// A cluster node that is not the active controller: the image follows what the quorum
+    /// commits; changes are refused with NOT_CONTROLLER.
+    Follower,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> MetadataError + '_ {
@@ -108,6 +128,9 @@ impl MetadataStore {
             segment: None,
             stats: ReplayStats::default(),
             health: DirHealth::new(log_dir),
+            mode: StoreMode::Local,
+            proposals: Vec::new(),
+            random: crate::cluster::placement::XorShift::from_clock(),
         };
         if store.dir.is_dir() {
             store.replay()?;
@@ -117,6 +140,64 @@ impl MetadataStore {
 
     /// Shares the health of the log directory with the partition logs in it: an I/O error on
     /// either side takes the directory offline for both.
+    /// A cluster node's store: `meta.properties` only (the controller owns the metadata log);
+    /// the image starts empty and follows the committed records given to `apply_committed`.
+    pub fn open_replica(
+        log_dir: &Path,
+        node_id: i32,
+        cluster_id: Option<&str>,
+    ) -> Result<MetadataStore, MetadataError> {
+        fs::create_dir_all(log_dir).map_err(io_err(log_dir))?;
+        let (cluster_id, directory_id) = load_meta_properties(log_dir, node_id, cluster_id)?;
+        Ok(MetadataStore {
+            log_dir: log_dir.to_path_buf(),
+            dir: log_dir.join(METADATA_DIR),
+            image: MetadataImage::default(),
+            cluster_id,
+            node_id,
+            directory_id,
+            next_offset: 0,
+            epoch: 0,
+            segment: None,
+            stats: ReplayStats::default(),
+            health: DirHealth::new(log_dir),
+            mode: StoreMode::Follower,
+            proposals: Vec::new(),
+            random: crate::cluster::placement::XorShift::from_clock(),
+        })
+    }
+
+    /// Whether a change would be accepted now (not a follower in a cluster).
+    pub fn can_write(&self) -> bool {
+        self.mode != StoreMode::Follower
+    }
+
+    pub fn mode(&self) -> StoreMode {
+        self.mode
+    }
+
+    /// Switches a cluster node's store between writing (`Leader`) and following.
+    pub fn set_mode(&mut self, mode: StoreMode) {
+        self.mode = mode;
+    }
+
+    /// The changes made in `Leader` mode since the last call, one list of records each.
+    pub fn take_proposals(&mut self) -> Vec<Vec<Vec<u8>>> {
+        std::mem::take(&mut self.proposals)
+    }
+
+    /// Replaces the image (a cluster node that stopped being the writer goes back to what
+    /// the quorum committed).
+    pub fn reset_image(&mut self, image: MetadataImage) {
+        self.image = image;
+        self.proposals.clear();
+    }
+
+    /// One record the quorum committed (a follower's image follows them in order).
+    pub fn apply_committed(&mut self, rec: &MetadataRecord<'_>) {
+        self.image.apply(rec);
+    }
+
     pub fn set_health(&mut self, health: SharedHealth) {
         self.health = health;
     }
@@ -190,11 +271,7 @@ impl MetadataStore {
                 "{replication_factor} (must be at least 1)"
             )));
         }
-        if replication_factor > 1 {
-            return Err(MetadataError::InvalidReplicationFactor(format!(
-                "{replication_factor} cannot be reached: only 1 broker is registered"
-            )));
-        }
+        let assignment = self.assign(partitions, replication_factor, node_id)?;
         let topic_id = loop {
             let id = random_uuid();
             if self.image.topic_by_id(&id).is_none() {
@@ -211,8 +288,8 @@ impl MetadataStore {
                 value: Some(v),
             }));
         }
-        for p in 0..partitions {
-            recs.push(self.new_partition(topic_id, p, node_id));
+        for (p, replicas) in assignment.into_iter().enumerate() {
+            recs.push(self.new_partition(topic_id, p as i32, replicas));
         }
         self.append(&recs, now_ms)?;
         self.image
@@ -245,8 +322,12 @@ impl MetadataStore {
             )));
         }
         let id = t.id;
-        let recs: Vec<_> = (have..total)
-            .map(|p| self.new_partition(id, p, node_id))
+        let rf = t.partitions.first().map_or(1, |p| p.replicas.len().max(1)) as i16;
+        let assignment = self.assign(total - have, rf, node_id)?;
+        let recs: Vec<_> = assignment
+            .into_iter()
+            .zip(have..total)
+            .map(|(replicas, p)| self.new_partition(id, p, replicas))
             .collect();
         self.append(&recs, now_ms)?;
         self.image
@@ -308,10 +389,21 @@ impl MetadataStore {
     /// Reserves `count` producer ids (a ProducerIdsRecord, as Kafka's controller writes) and
     /// returns the first one.
     pub fn allocate_producer_ids(&mut self, count: i64, now_ms: i64) -> Result<i64, MetadataError> {
+        self.allocate_producer_ids_for(self.node_id, -1, count, now_ms)
+    }
+
+    /// The same for a broker of the cluster (AllocateProducerIds on the active controller).
+    pub fn allocate_producer_ids_for(
+        &mut self,
+        broker_id: i32,
+        broker_epoch: i64,
+        count: i64,
+        now_ms: i64,
+    ) -> Result<i64, MetadataError> {
         let first = self.image.next_producer_id();
         let rec = MetadataRecord::ProducerIds(ProducerIdsRecord {
-            broker_id: self.node_id,
-            broker_epoch: -1,
+            broker_id,
+            broker_epoch,
             next_producer_id: first.saturating_add(count.max(1)),
         });
         self.append(std::slice::from_ref(&rec), now_ms)?;
@@ -327,6 +419,27 @@ impl MetadataStore {
     ) -> Result<(), MetadataError> {
         if records.is_empty() {
             return Ok(());
+        }
+        match self.mode {
+            StoreMode::Local => {}
+            StoreMode::Follower => return Err(MetadataError::NotController),
+            StoreMode::Leader => {
+                let mut encoded = Vec::with_capacity(records.len() + 1);
+                let version = FeatureLevelRecord {
+                    name: "metadata.version",
+                    feature_level: METADATA_VERSION_LEVEL,
+                };
+                let first = (self.image.feature("metadata.version").is_none())
+                    .then_some(MetadataRecord::FeatureLevel(version));
+                for r in first.iter().chain(records) {
+                    let mut value = Vec::new();
+                    r.encode(&mut value);
+                    encoded.push(value);
+                    self.image.apply(r);
+                }
+                self.proposals.push(encoded);
+                return Ok(());
+            }
         }
         let mut all: Vec<MetadataRecord<'_>> = Vec::with_capacity(records.len() + 1);
         // A metadata log starts with metadata.version (Kafka requires it to read the log).
@@ -362,19 +475,74 @@ impl MetadataStore {
         self.flush()
     }
 
-    fn new_partition(&self, topic_id: TopicId, p: i32, node_id: i32) -> MetadataRecord<'static> {
+    /// Replicas for `partitions` new partitions: this node alone on a single node; in a
+    /// cluster, Kafka's striped placement over the registered brokers that are not fenced.
+    fn assign(
+        &mut self,
+        partitions: i32,
+        replication_factor: i16,
+        node_id: i32,
+    ) -> Result<Vec<Vec<i32>>, MetadataError> {
+        use crate::cluster::placement::{place, UsableBroker};
+        let brokers: Vec<UsableBroker> = self
+            .image
+            .brokers()
+            .values()
+            .map(|b| UsableBroker {
+                id: b.id,
+                rack: b.rack.clone(),
+                fenced: b.fenced,
+            })
+            .collect();
+        if self.mode == StoreMode::Local {
+            if replication_factor > 1 {
+                return Err(MetadataError::InvalidReplicationFactor(format!(
+                    "{replication_factor} cannot be reached: only 1 broker is registered"
+                )));
+            }
+            return Ok(vec![vec![node_id]; partitions.max(0) as usize]);
+        }
+        if replication_factor > 1 {
+            // Followers do not fetch from leaders yet: a second replica would be a promise
+            // of durability nobody keeps.
+            return Err(MetadataError::InvalidReplicationFactor(format!(
+                "{replication_factor}: partitions have a single replica in this version \
+                 (replication between brokers is not served yet)"
+            )));
+        }
+        place(
+            &mut self.random,
+            partitions.max(0) as usize,
+            replication_factor as i32,
+            &brokers,
+        )
+        .map_err(|e| MetadataError::InvalidReplicationFactor(e.0))
+    }
+
+    fn new_partition(
+        &self,
+        topic_id: TopicId,
+        p: i32,
+        replicas: Vec<i32>,
+    ) -> MetadataRecord<'static> {
+        let leader = replicas.first().copied().unwrap_or(self.node_id);
+        let directory = if leader == self.node_id {
+            self.directory_id
+        } else {
+            [0; 16] // Kafka's DirectoryId.UNASSIGNED: the replica's broker picks its directory
+        };
         MetadataRecord::Partition(PartitionRecord {
             partition_id: p,
             topic_id,
-            replicas: vec![node_id],
-            isr: vec![node_id],
+            isr: replicas.clone(),
+            replicas,
             removing_replicas: vec![],
             adding_replicas: vec![],
-            leader: node_id,
+            leader,
             leader_recovery_state: 0,
             leader_epoch: 0,
             partition_epoch: 0,
-            directories: vec![self.directory_id],
+            directories: vec![directory],
             eligible_leader_replicas: None,
             last_known_elr: None,
         })

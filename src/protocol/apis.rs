@@ -116,6 +116,7 @@ pub const CONTROLLER_APIS: &[Api] = &[
     api!("DescribeQuorum", describe_quorum_request),
     api!("BrokerRegistration", broker_registration_request),
     api!("BrokerHeartbeat", broker_heartbeat_request),
+    api!("AllocateProducerIds", allocate_producer_ids_request),
 ];
 
 pub fn find(key: i16) -> Option<&'static Api> {

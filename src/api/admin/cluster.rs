@@ -38,23 +38,28 @@ pub fn describe_cluster(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) ->
             Some("Unsupported endpoint type"),
         ),
     };
+    // v2 may ask for fenced brokers too (KIP-1073).
+    let addresses = b.broker_addresses(v >= 2 && req.include_fenced_brokers);
     let resp = DescribeClusterResponse {
         throttle_time_ms: 0,
         error_code: code,
         error_message: message,
         endpoint_type: ENDPOINT_BROKERS,
         cluster_id: b.meta.cluster_id(),
-        controller_id: b.config.node_id,
+        controller_id: b.controller_id(),
         brokers: if wrong_endpoint {
             Vec::new()
         } else {
-            vec![DescribeClusterBroker {
-                broker_id: b.config.node_id,
-                host: b.config.advertised_host.as_str(),
-                port: b.config.advertised_port as i32,
-                rack: None,
-                is_fenced: false,
-            }]
+            addresses
+                .iter()
+                .map(|a| DescribeClusterBroker {
+                    broker_id: a.id,
+                    host: a.host.as_str(),
+                    port: a.port,
+                    rack: a.rack.as_deref(),
+                    is_fenced: a.fenced,
+                })
+                .collect()
         },
         cluster_authorized_operations: if req.include_cluster_authorized_operations {
             ALL_CLUSTER_OPERATIONS

@@ -109,7 +109,11 @@ fn resolve(b: &Broker, v: i16, name: Option<&str>, id: [u8; 16], dup: bool) -> D
 /// crash between the two steps must not leave old data behind that a re-created topic of the
 /// same name would pick up. A crash after the logs are gone leaves the topic with empty
 /// partitions (created again on first use) and the client retries the deletion.
-fn delete(b: &mut Broker, name: &str, now: Instant) -> Result<(), String> {
+fn delete(b: &mut Broker, name: &str, now: Instant) -> Result<(), (i16, String)> {
+    if !b.meta.can_write() {
+        let e = crate::metadata::MetadataError::NotController;
+        return Err((e.error_code(), e.to_string()));
+    }
     let now_ms = b.now_ms(now);
     let partitions: Vec<i32> = b
         .meta
@@ -118,13 +122,16 @@ fn delete(b: &mut Broker, name: &str, now: Instant) -> Result<(), String> {
         .map(|t| t.partitions.iter().map(|p| p.partition).collect())
         .unwrap_or_default();
     for &p in &partitions {
-        b.logs
-            .delete(name, p)
-            .map_err(|e| format!("deleting the log of {name}-{p}: {e}"))?;
+        b.logs.delete(name, p).map_err(|e| {
+            (
+                error::UNKNOWN_SERVER_ERROR,
+                format!("deleting the log of {name}-{p}: {e}"),
+            )
+        })?;
     }
     b.meta
         .delete_topic(name, now_ms)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| (e.error_code(), e.to_string()))?;
     b.forget_topic_offsets(name, now);
     log::info!("deleted topic {name} ({} partitions)", partitions.len());
     Ok(())
@@ -153,9 +160,9 @@ pub fn delete_topics(
         let mut d = resolve(b, v, w.0, w.1, count[w] > 1);
         if d.error == error::NONE {
             let name = d.name.clone().unwrap_or_default();
-            if let Err(e) = delete(b, &name, now) {
-                log::error!("deleting topic {name}: {e}");
-                d.error = error::UNKNOWN_SERVER_ERROR;
+            if let Err((code, e)) = delete(b, &name, now) {
+                log::warn!("deleting topic {name}: {e}");
+                d.error = code;
                 d.message = Some(e);
             }
         }

@@ -5,6 +5,8 @@ pub mod add_offsets_to_txn_request;
 pub mod add_offsets_to_txn_response;
 pub mod add_partitions_to_txn_request;
 pub mod add_partitions_to_txn_response;
+pub mod allocate_producer_ids_request;
+pub mod allocate_producer_ids_response;
 pub mod alter_configs_request;
 pub mod alter_configs_response;
 pub mod api_versions_request;

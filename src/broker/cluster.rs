@@ -1,0 +1,239 @@
+//! The broker as one of several: which partitions it leads, which brokers the cluster has,
+//! who the active controller is, and how committed metadata reaches its image.
+//!
+//! A standalone broker has no `ClusterView`: it leads every partition and lists itself. In a
+//! cluster (`crate::cluster::node`) the image follows what the controller quorum commits, the
+//! broker serves only the partitions it leads, and what it cannot write itself (an internal
+//! topic, a block of producer ids) becomes a [`Wish`] the node sends to the active controller.
+
+use super::Broker;
+use crate::metadata::records::MetadataRecord;
+use crate::metadata::{MetadataError, MetadataImage};
+use std::time::Instant;
+
+/// A change this broker needs from the active controller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wish {
+    /// A topic the broker would create itself on a single node (an internal topic, an
+    /// auto-created one).
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        replication_factor: i16,
+        configs: Vec<(String, String)>,
+    },
+    /// A block of producer ids (AllocateProducerIds).
+    ProducerIds,
+}
+
+/// What a broker in a cluster knows about the cluster.
+#[derive(Debug, Default)]
+pub struct ClusterView {
+    /// The active controller's node id, when one is known.
+    pub active_controller: Option<i32>,
+    /// The name of the listener clients use (the endpoint Metadata reports of each broker).
+    pub listener: String,
+    /// Changes to ask the active controller for, collected by the node each turn.
+    pub wishes: Vec<Wish>,
+    groups_loaded: bool,
+    txns_loaded: bool,
+}
+
+/// A broker as Metadata and DescribeCluster list it.
+pub struct BrokerAddress {
+    pub id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+    pub fenced: bool,
+}
+
+impl ClusterView {
+    pub fn new(listener: &str) -> ClusterView {
+        ClusterView {
+            listener: listener.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Broker {
+    pub fn in_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// Whether this broker leads the partition (always, on a single node).
+    pub fn leads(&self, topic: &str, partition: i32) -> bool {
+        if self.cluster.is_none() {
+            return true;
+        }
+        self.meta
+            .image()
+            .topic(topic)
+            .and_then(|t| t.partition(partition))
+            .is_some_and(|p| p.leader == self.config.node_id)
+    }
+
+    /// The node id Metadata reports as the controller: the active controller in a cluster
+    /// (a combined node, so clients send it their admin requests), this node otherwise.
+    pub fn controller_id(&self) -> i32 {
+        match &self.cluster {
+            Some(c) => c.active_controller.unwrap_or(-1),
+            None => self.config.node_id,
+        }
+    }
+
+    /// The brokers clients may use: this one alone on a single node; in a cluster every
+    /// registered broker, with its endpoint of the client listener (fenced ones only when
+    /// `with_fenced`, as DescribeCluster may ask).
+    pub fn broker_addresses(&self, with_fenced: bool) -> Vec<BrokerAddress> {
+        let Some(c) = &self.cluster else {
+            return vec![BrokerAddress {
+                id: self.config.node_id,
+                host: self.config.advertised_host.clone(),
+                port: self.config.advertised_port as i32,
+                rack: None,
+                fenced: false,
+            }];
+        };
+        self.meta
+            .image()
+            .brokers()
+            .values()
+            .filter(|b| with_fenced || !b.fenced)
+            .filter_map(|b| {
+                let e = b
+                    .endpoints
+                    .iter()
+                    .find(|e| e.name.eq_ignore_ascii_case(&c.listener))
+                    .or_else(|| b.endpoints.first())?;
+                Some(BrokerAddress {
+                    id: b.id,
+                    host: e.host.clone(),
+                    port: e.port as i32,
+                    rack: b.rack.clone(),
+                    fenced: b.fenced,
+                })
+            })
+            .collect()
+    }
+
+    /// Where a broker of the cluster is reached by clients.
+    pub fn broker_address(&self, id: i32) -> Option<BrokerAddress> {
+        self.broker_addresses(false)
+            .into_iter()
+            .find(|b| b.id == id)
+    }
+
+    /// A topic this node cannot create itself (a cluster node that is not the active
+    /// controller): asked of the controller, once.
+    pub(crate) fn wish(&mut self, wish: Wish) {
+        if let Some(c) = self.cluster.as_mut() {
+            if !c.wishes.contains(&wish) {
+                c.wishes.push(wish);
+            }
+        }
+    }
+
+    /// Records the quorum committed, in order (a node that is not the writer).
+    pub fn apply_metadata(&mut self, records: &[Vec<u8>], now: Instant) {
+        let mut removed = Vec::new();
+        let mut changed = Vec::new();
+        for bytes in records {
+            let rec = match MetadataRecord::decode(bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::warn!("committed metadata record not understood: {e}");
+                    continue;
+                }
+            };
+            match &rec {
+                MetadataRecord::RemoveTopic(r) => {
+                    if let Some(t) = self.meta.image().topic_by_id(&r.topic_id) {
+                        removed.push((t.name.clone(), t.partitions.len() as i32));
+                    }
+                }
+                MetadataRecord::Config(c) if c.resource_type == 2 => {
+                    changed.push(c.resource_name.to_string());
+                }
+                _ => {}
+            }
+            self.meta.apply_committed(&rec);
+        }
+        self.after_metadata(removed, changed, now);
+    }
+
+    /// The image as the quorum committed it (this node stopped being the writer, or a
+    /// snapshot replaced the log).
+    pub fn reset_metadata(&mut self, image: MetadataImage, now: Instant) {
+        let removed: Vec<(String, i32)> = self
+            .meta
+            .image()
+            .topics()
+            .filter(|t| image.topic(&t.name).is_none_or(|n| n.id != t.id))
+            .map(|t| (t.name.clone(), t.partitions.len() as i32))
+            .collect();
+        let changed: Vec<String> = image.topics().map(|t| t.name.clone()).collect();
+        self.meta.reset_image(image);
+        self.after_metadata(removed, changed, now);
+    }
+
+    fn after_metadata(
+        &mut self,
+        removed: Vec<(String, i32)>,
+        mut changed: Vec<String>,
+        now: Instant,
+    ) {
+        for (name, partitions) in removed {
+            for p in 0..partitions {
+                if self.logs.get(&name, p).is_some() {
+                    if let Err(e) = self.logs.delete(&name, p) {
+                        log::error!("deleting the log of {name}-{p}: {e}");
+                    }
+                }
+            }
+            self.forget_topic_offsets(&name, now);
+            log::info!("topic {name} deleted by the controller");
+        }
+        changed.sort();
+        changed.dedup();
+        for name in changed {
+            crate::api::admin::refresh_topic_logs(self, &name);
+        }
+        // Groups and transactions are loaded once their topic is known (at start the image
+        // comes from the quorum, after the broker opened its logs).
+        let (groups, txns) = match &self.cluster {
+            Some(c) => (c.groups_loaded, c.txns_loaded),
+            None => return,
+        };
+        if !groups
+            && self
+                .meta
+                .image()
+                .topic(crate::group::offsets::OFFSETS_TOPIC)
+                .is_some()
+        {
+            self.load_groups(now);
+            if let Some(c) = self.cluster.as_mut() {
+                c.groups_loaded = true;
+            }
+        }
+        if !txns
+            && self
+                .meta
+                .image()
+                .topic(crate::txn::log::TRANSACTION_STATE_TOPIC)
+                .is_some()
+        {
+            self.load_txns(now);
+            if let Some(c) = self.cluster.as_mut() {
+                c.txns_loaded = true;
+            }
+        }
+    }
+
+    /// Whether a metadata error means "ask the controller" rather than a failure.
+    pub(crate) fn not_controller(e: &MetadataError) -> bool {
+        matches!(e, MetadataError::NotController)
+    }
+}
