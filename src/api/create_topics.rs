@@ -180,7 +180,9 @@ pub fn handle(
                 node,
                 now_ms,
             ) {
-                log::error!("creating topic {}: {e}", t.name);
+                if !Broker::not_controller(&e) {
+                    log::error!("creating topic {}: {e}", t.name);
+                }
                 verdict.error = e.error_code();
                 verdict.message = Some(e.to_string());
             }

@@ -164,6 +164,13 @@ pub fn fetch(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Ou
                         .map(|t| (t.name, t.partition_indexes.clone()))
                         .collect()
                 });
+                if !b.groups.owns(g.group_id) {
+                    return OffsetFetchResponseGroup {
+                        group_id: g.group_id,
+                        topics: Vec::new(),
+                        error_code: error::NOT_COORDINATOR,
+                    };
+                }
                 OffsetFetchResponseGroup {
                     group_id: g.group_id,
                     topics: fetch_group(b, g.group_id, topics)
@@ -198,6 +205,11 @@ pub fn fetch(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Ou
             .collect();
         OffsetFetchResponse {
             groups,
+            ..Default::default()
+        }
+    } else if !b.groups.owns(req.group_id) {
+        OffsetFetchResponse {
+            error_code: error::NOT_COORDINATOR,
             ..Default::default()
         }
     } else {

@@ -212,6 +212,12 @@ fn check_transaction(
     if !h.is_transactional() || h.producer_id < 0 {
         return Ok(());
     }
+    // The coordinator of this transaction is another broker of the cluster: the check needs
+    // a verification round trip to it (KIP-890's AddPartitionsToTxn VerifyOnly), which is
+    // not made yet; the batch is stored as before KIP-890.
+    if transactional_id.is_some_and(|id| !b.coordinates_txn(id)) {
+        return Ok(());
+    }
     let Some(m) = transactional_id.and_then(|id| b.txns.get(id)) else {
         return Err((
             crate::txn::coordinator::INVALID_PRODUCER_ID_MAPPING,

@@ -74,6 +74,9 @@ pub(crate) fn init_transactional(
     if !b.ensure_txn_topic(now) {
         return (error::COORDINATOR_NOT_AVAILABLE, -1, -1);
     }
+    if !b.coordinates_txn(transactional_id) {
+        return (error::NOT_COORDINATOR, -1, -1);
+    }
     let now_ms = b.now_ms(now);
     let plan = with_coordinator(b, now, |c, alloc| {
         c.init_producer_id(transactional_id, timeout_ms, expected, now_ms, alloc)
@@ -142,6 +145,9 @@ fn add_partitions(
         return errors;
     }
     let same = |code| vec![code; parts.len()];
+    if !b.coordinates_txn(transactional_id) {
+        return same(error::NOT_COORDINATOR);
+    }
     if verify_only {
         return match b
             .txns
@@ -308,7 +314,11 @@ pub fn end_txn(
         // EndTxn v5+ is transactions v2: the epoch moves on at every end (KIP-890).
         tv2: v >= 5,
     };
-    let plan = with_coordinator(b, now, |c, alloc| c.end_txn(&end, alloc, now_ms));
+    let plan = if b.coordinates_txn(req.transactional_id) {
+        with_coordinator(b, now, |c, alloc| c.end_txn(&end, alloc, now_ms))
+    } else {
+        Err(error::NOT_COORDINATOR)
+    };
     let (code, pid, epoch) = match plan {
         Err(code) => (code, -1, -1),
         Ok(EndPlan::Done { producer_id, epoch }) => (error::NONE, producer_id, epoch),
@@ -344,8 +354,19 @@ pub fn txn_offset_commit(
         .topic(OFFSETS_TOPIC)
         .map_or(0, |t| t.partitions.len() as i32);
     // The transaction must own the group's offsets partition (AddOffsetsToTxn first).
+    // In a cluster the transaction may be coordinated by another broker: its state is not
+    // checked here then (that needs KIP-890's verification round trip), only the group's.
+    let remote_txn = !b.coordinates_txn(req.transactional_id);
     let txn_error = match b.txns.get(req.transactional_id) {
         _ if n == 0 => error::COORDINATOR_NOT_AVAILABLE,
+        _ if !b.groups.owns(req.group_id) => error::NOT_COORDINATOR,
+        _ if remote_txn => b.groups.validate_txn_commit(
+            req.group_id,
+            req.member_id,
+            req.group_instance_id,
+            req.generation_id,
+            now,
+        ),
         None => crate::txn::coordinator::INVALID_PRODUCER_ID_MAPPING,
         Some(m) if m.producer_id != req.producer_id => {
             crate::txn::coordinator::INVALID_PRODUCER_ID_MAPPING
@@ -466,7 +487,14 @@ pub fn write_txn_markers(
         for t in &m.topics {
             let mut partitions = Vec::with_capacity(t.partition_indexes.len());
             for &p in &t.partition_indexes {
+                let led_elsewhere = b
+                    .meta
+                    .image()
+                    .topic(t.name)
+                    .is_some_and(|i| i.partition(p).is_some())
+                    && !b.leads(t.name, p);
                 let code = match b.partition_log_mut(t.name, p, now) {
+                    None if led_elsewhere => error::NOT_LEADER_OR_FOLLOWER,
                     None => error::UNKNOWN_TOPIC_OR_PARTITION,
                     Some(log) => match log.append_marker(
                         m.producer_id,

@@ -24,6 +24,14 @@ pub enum Wish {
     },
     /// A block of producer ids (AllocateProducerIds).
     ProducerIds,
+    /// Transaction markers for partitions another broker leads (WriteTxnMarkers to it).
+    Markers {
+        broker: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        partitions: Vec<(String, i32)>,
+    },
 }
 
 /// What a broker in a cluster knows about the cluster.
@@ -118,6 +126,24 @@ impl Broker {
             .collect()
     }
 
+    /// Whether this broker coordinates the transactional id (leads its partition of
+    /// `__transaction_state`); always on a single node.
+    pub fn coordinates_txn(&self, transactional_id: &str) -> bool {
+        if self.cluster.is_none() {
+            return true;
+        }
+        let Some(t) = self
+            .meta
+            .image()
+            .topic(crate::txn::log::TRANSACTION_STATE_TOPIC)
+        else {
+            return false;
+        };
+        let p = crate::txn::log::partition_for(transactional_id, t.partitions.len() as i32);
+        t.partition(p)
+            .is_some_and(|p| p.leader == self.config.node_id)
+    }
+
     /// Where a broker of the cluster is reached by clients.
     pub fn broker_address(&self, id: i32) -> Option<BrokerAddress> {
         self.broker_addresses(false)
@@ -195,6 +221,23 @@ impl Broker {
             self.forget_topic_offsets(&name, now);
             log::info!("topic {name} deleted by the controller");
         }
+        // The groups coordinated here: those whose offsets partition this broker leads.
+        let node = self.config.node_id;
+        let owned = self
+            .meta
+            .image()
+            .topic(crate::group::offsets::OFFSETS_TOPIC)
+            .map(|t| {
+                let led = t
+                    .partitions
+                    .iter()
+                    .filter(|p| p.leader == node)
+                    .map(|p| p.partition)
+                    .collect();
+                (t.partitions.len() as i32, led)
+            })
+            .unwrap_or_default();
+        self.groups.set_owned(Some(owned));
         changed.sort();
         changed.dedup();
         for name in changed {

@@ -100,6 +100,9 @@ pub struct Broker {
     next_txn_expiry_ms: i64,
     /// Set when this broker is one of a cluster (`crate::cluster::node`).
     pub cluster: Option<cluster::ClusterView>,
+    /// Transaction markers written (producer id, epoch, topic, partition), while their
+    /// transaction waits for others: a retry does not write them twice.
+    markers_done: std::collections::HashSet<(i64, i16, String, i32)>,
 }
 
 /// A parked group request: where to send the answer and how to encode it.
@@ -213,7 +216,12 @@ impl Broker {
             next_txn_check_ms: now_ms,
             next_txn_expiry_ms: now_ms,
             cluster,
+            markers_done: Default::default(),
         };
+        if broker.cluster.is_some() {
+            // Nothing is coordinated here until the metadata says which partitions are led.
+            broker.groups.set_owned(Some((0, Default::default())));
+        }
         broker.apply_topic_overrides();
         broker.load_groups(now);
         broker.load_txns(now);

@@ -84,14 +84,26 @@ impl Broker {
         let commit = m.state == TxnState::PrepareCommit;
         let now_ms = self.clock.ms(now);
         let mut all = true;
+        // Partitions led by other brokers of a cluster, by leader: sent WriteTxnMarkers.
+        let mut remote: std::collections::BTreeMap<i32, Vec<(String, i32)>> = Default::default();
         for (topic, p) in &m.partitions {
-            let exists = self
+            let leader = self
                 .meta
                 .image()
                 .topic(topic)
-                .is_some_and(|t| (*p as usize) < t.partitions.len() && *p >= 0);
-            if !exists {
+                .and_then(|t| t.partition(*p))
+                .map(|info| info.leader);
+            let Some(leader) = leader else {
                 // A deleted topic needs no marker, as in Kafka.
+                continue;
+            };
+            let key = (m.producer_id, m.producer_epoch, topic.clone(), *p);
+            if self.markers_done.contains(&key) {
+                continue; // written at an earlier attempt
+            }
+            if !self.leads(topic, *p) {
+                remote.entry(leader).or_default().push((topic.clone(), *p));
+                all = false;
                 continue;
             }
             let Some(log) = self.partition_log_mut(topic, *p, now) else {
@@ -106,6 +118,7 @@ impl Broker {
                 now_ms,
             ) {
                 Ok(_) => {
+                    self.markers_done.insert(key);
                     self.note_append(topic, *p);
                     if topic == crate::group::offsets::OFFSETS_TOPIC {
                         if let Err(e) = self.offsets.end_txn(m.producer_id, commit) {
@@ -127,10 +140,41 @@ impl Broker {
                 }
             }
         }
+        for (broker, partitions) in remote {
+            self.wish(super::cluster::Wish::Markers {
+                broker,
+                producer_id: m.producer_id,
+                producer_epoch: m.producer_epoch,
+                commit,
+                partitions,
+            });
+        }
         if all {
+            self.markers_done
+                .retain(|(pid, epoch, _, _)| (*pid, *epoch) != (m.producer_id, m.producer_epoch));
             MarkersWritten::All
         } else {
             MarkersWritten::Some
+        }
+    }
+
+    /// A broker of the cluster wrote (or had no need of) the markers of these partitions:
+    /// transactions waiting for them are completed.
+    pub fn remote_markers_written(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+        now: Instant,
+    ) {
+        for (t, p) in partitions {
+            self.markers_done
+                .insert((producer_id, producer_epoch, t.clone(), *p));
+        }
+        for pending in self.txns.pending_markers() {
+            if pending.producer_id == producer_id {
+                self.complete_txn(&pending, now);
+            }
         }
     }
 

@@ -51,6 +51,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// `REQUEST_LINK + node`): a request parked there until a commit must never hold up the Raft
 /// messages that make the commit.
 const REQUEST_LINK: PeerId = 1 << 24;
+/// Links to other brokers' client listeners (WriteTxnMarkers): peer id `BROKER_LINK + node`.
+const BROKER_LINK: PeerId = 2 << 24;
+const WRITE_TXN_MARKERS: i16 = 27;
 /// The wait before registering again after a refusal.
 const REGISTER_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -92,7 +95,10 @@ fn request_frame(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
     Local,
+    /// The active controller on another node.
     Peer(PeerId),
+    /// Another broker.
+    Broker(PeerId),
 }
 
 #[derive(Debug)]
@@ -101,6 +107,11 @@ enum Purpose {
     Heartbeat,
     ProducerIds,
     CreateTopic(String),
+    Markers {
+        broker: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+    },
     /// A client's request relayed to the active controller: answered to `conn` under the
     /// client's correlation id (`conn` is `None` once the client went away).
     Forward {
@@ -154,6 +165,8 @@ pub struct ClusterNode {
     voters: Vec<(i32, String)>,
     /// Request links that are up.
     links_up: HashSet<PeerId>,
+    /// The addresses announced for links to other brokers.
+    broker_links: HashMap<i32, String>,
     /// Metadata changes waiting for an active controller to be known and reachable
     /// (Kafka's forwarding queues them the same way): (conn, request, give-up time).
     waiting: Vec<(ConnId, Vec<u8>, Instant)>,
@@ -199,6 +212,7 @@ impl ClusterNode {
                 .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
                 .collect(),
             links_up: HashSet::new(),
+            broker_links: HashMap::new(),
             waiting: Vec::new(),
         }
     }
@@ -400,7 +414,9 @@ impl ClusterNode {
 
     fn dispatch(&mut self, correlation: i32, to: Target, mut frame: Vec<u8>, now: Instant) {
         match to {
-            Target::Peer(peer) => self.outbound.push(ToPeer::Frame(peer, frame)),
+            Target::Peer(peer) | Target::Broker(peer) => {
+                self.outbound.push(ToPeer::Frame(peer, frame))
+            }
             Target::Local => {
                 let conn = LOCAL_BASE + correlation as usize;
                 match self.controller.handle(conn, &mut frame[4..], now) {
@@ -521,6 +537,41 @@ impl ClusterNode {
                             );
                         }
                     }
+                })
+            }
+            Purpose::Markers {
+                producer_id,
+                producer_epoch,
+                ..
+            } => {
+                use crate::protocol::messages::write_txn_markers_response::WriteTxnMarkersResponse as R;
+                R::decode(&mut r, v).map(|resp| {
+                    let mut done = Vec::new();
+                    for m in resp.markers.iter().filter(|m| m.producer_id == producer_id) {
+                        for t in &m.topics {
+                            for p in &t.partitions {
+                                // Written, or nothing to close (a newer epoch, a deleted topic).
+                                if matches!(
+                                    p.error_code,
+                                    error::NONE
+                                        | error::INVALID_PRODUCER_EPOCH
+                                        | error::UNKNOWN_TOPIC_OR_PARTITION
+                                ) {
+                                    done.push((t.name.to_string(), p.partition_index));
+                                } else {
+                                    log::info!(
+                                        "node {}: marker for {}-{}: error {}; retried",
+                                        self.node,
+                                        t.name,
+                                        p.partition_index,
+                                        p.error_code
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    self.broker
+                        .remote_markers_written(producer_id, producer_epoch, &done, now);
                 })
             }
             Purpose::Forward { .. } => Ok(()),
@@ -691,6 +742,7 @@ impl ClusterNode {
             .inflight
             .iter()
             .filter(|(_, f)| matches!(f.to, Target::Peer(p) if Some(p) != leader))
+            .filter(|(_, f)| !matches!(f.purpose, Purpose::Markers { .. }))
             .map(|(c, _)| *c)
             .collect();
         for c in expired.into_iter().chain(rerouted) {
@@ -722,10 +774,14 @@ impl ClusterNode {
             }
         }
         let wishes = match self.broker.cluster.as_mut() {
-            Some(c) if !self.writer => std::mem::take(&mut c.wishes),
-            _ => Vec::new(),
+            Some(c) => std::mem::take(&mut c.wishes),
+            None => Vec::new(),
         };
         for wish in wishes {
+            // The writer creates topics and producer ids itself: asking is for the others.
+            if self.writer && !matches!(wish, Wish::Markers { .. }) {
+                continue;
+            }
             self.ask(wish, now);
         }
     }
@@ -771,6 +827,69 @@ impl ClusterNode {
 
     fn ask(&mut self, wish: Wish, now: Instant) {
         match wish {
+            Wish::Markers {
+                broker,
+                producer_id,
+                producer_epoch,
+                commit,
+                partitions,
+            } => {
+                use crate::protocol::messages::write_txn_markers_request::*;
+                let busy = self.inflight.values().any(|f| {
+                    matches!(f.purpose, Purpose::Markers { broker: b, producer_id: p, producer_epoch: e }
+                        if b == broker && p == producer_id && e == producer_epoch)
+                });
+                let Some(addr) = self.broker.broker_address(broker) else {
+                    return; // not registered now: retried with the transaction
+                };
+                if busy {
+                    return;
+                }
+                let addr = format!("{}:{}", addr.host, addr.port);
+                let peer = BROKER_LINK + broker;
+                if self.broker_links.get(&broker) != Some(&addr) {
+                    self.broker_links.insert(broker, addr.clone());
+                    self.outbound.push(ToPeer::Address(peer, addr));
+                }
+                let mut topics: Vec<WritableTxnMarkerTopic<'_>> = Vec::new();
+                for (t, p) in &partitions {
+                    match topics.iter_mut().find(|x| x.name == t) {
+                        Some(x) => x.partition_indexes.push(*p),
+                        None => topics.push(WritableTxnMarkerTopic {
+                            name: t,
+                            partition_indexes: vec![*p],
+                        }),
+                    }
+                }
+                let req = WriteTxnMarkersRequest {
+                    markers: vec![WritableTxnMarker {
+                        producer_id,
+                        producer_epoch,
+                        transaction_result: commit,
+                        topics,
+                        coordinator_epoch: 0,
+                    }],
+                };
+                let v = crate::protocol::messages::write_txn_markers_request::MAX_VERSION;
+                let correlation = self.next_correlation;
+                self.next_correlation = self.next_correlation.wrapping_add(1).max(1);
+                let frame = request_frame(WRITE_TXN_MARKERS, v, correlation, |w| req.encode(w, v));
+                self.inflight.insert(
+                    correlation,
+                    Inflight {
+                        to: Target::Broker(peer),
+                        purpose: Purpose::Markers {
+                            broker,
+                            producer_id,
+                            producer_epoch,
+                        },
+                        key: WRITE_TXN_MARKERS,
+                        version: v,
+                        sent: now,
+                    },
+                );
+                self.outbound.push(ToPeer::Frame(peer, frame));
+            }
             Wish::ProducerIds => {
                 if self
                     .inflight
@@ -996,7 +1115,7 @@ impl Service for ClusterNode {
             let lost: Vec<i32> = self
                 .inflight
                 .iter()
-                .filter(|(_, f)| f.to == Target::Peer(peer))
+                .filter(|(_, f)| f.to == Target::Peer(peer) || f.to == Target::Broker(peer))
                 .map(|(c, _)| *c)
                 .collect();
             for c in lost {

@@ -11,14 +11,14 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::group::{GroupSnapshot, MemberSnapshot};
 use crate::protocol::error::{
     GROUP_ID_NOT_FOUND, GROUP_MAX_SIZE_REACHED, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL,
-    INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, NONE, NON_EMPTY_GROUP, REBALANCE_IN_PROGRESS,
-    UNKNOWN_MEMBER_ID, UNKNOWN_SERVER_ERROR,
+    INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT, NONE, NON_EMPTY_GROUP, NOT_COORDINATOR,
+    REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID, UNKNOWN_SERVER_ERROR,
 };
 use join::{accept_joining, join_current_member, join_new_member, Joining};
 use state::{join_error, sync_error, Ctx, Group, Member, State, Timer, WaiterKind};
@@ -145,6 +145,9 @@ pub struct GroupDescription {
 pub struct GroupCoordinator {
     groups: HashMap<String, Group>,
     ctx: Ctx,
+    /// In a cluster: (partitions of `__consumer_offsets`, those this broker leads). A group
+    /// whose partition is led elsewhere is answered NOT_COORDINATOR. `None`: every group.
+    owned: Option<(i32, HashSet<i32>)>,
 }
 
 /// Names unique (the first occurrence wins), in the member's order of preference.
@@ -167,6 +170,22 @@ impl GroupCoordinator {
         GroupCoordinator {
             groups: HashMap::new(),
             ctx: Ctx::new(config),
+            owned: None,
+        }
+    }
+
+    /// Which groups are coordinated here (see `owned`).
+    pub fn set_owned(&mut self, owned: Option<(i32, HashSet<i32>)>) {
+        self.owned = owned;
+    }
+
+    /// Whether this coordinator serves the group (its offsets partition is led here).
+    pub fn owns(&self, group_id: &str) -> bool {
+        match &self.owned {
+            None => true,
+            Some((n, led)) => {
+                *n > 0 && led.contains(&crate::group::offsets::partition_for(group_id, *n))
+            }
         }
     }
 
@@ -210,6 +229,9 @@ impl GroupCoordinator {
         let err = |e| Answer::Now(join_error(args.member_id, e));
         if args.group_id.is_empty() {
             return err(INVALID_GROUP_ID);
+        }
+        if !self.owns(args.group_id) {
+            return err(NOT_COORDINATOR);
         }
         let session = millis(args.session_timeout_ms);
         if args.session_timeout_ms < 0
@@ -270,6 +292,9 @@ impl GroupCoordinator {
         now: Instant,
     ) -> Answer<SyncResult> {
         let err = |e| Answer::Now(sync_error(e));
+        if !self.owns(args.group_id) {
+            return err(NOT_COORDINATOR);
+        }
         let Some(g) = self.groups.get_mut(args.group_id) else {
             return err(UNKNOWN_MEMBER_ID);
         };
@@ -332,6 +357,9 @@ impl GroupCoordinator {
         generation_id: i32,
         now: Instant,
     ) -> i16 {
+        if !self.owns(group_id) {
+            return NOT_COORDINATOR;
+        }
         let Some(g) = self.groups.get_mut(group_id) else {
             return UNKNOWN_MEMBER_ID;
         };
@@ -362,6 +390,9 @@ impl GroupCoordinator {
         members: &[(&str, Option<&str>)],
         now: Instant,
     ) -> (i16, Vec<(String, Option<String>, i16)>) {
+        if !self.owns(group_id) {
+            return (NOT_COORDINATOR, Vec::new());
+        }
         let Some(g) = self.groups.get_mut(group_id) else {
             return (UNKNOWN_MEMBER_ID, Vec::new());
         };
@@ -454,6 +485,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return INVALID_GROUP_ID;
         }
+        if !self.owns(group_id) {
+            return NOT_COORDINATOR;
+        }
         let Some(g) = self.groups.get_mut(group_id) else {
             if generation_id < 0 {
                 // A "simple" group: Kafka creates it Empty so that it is listed.
@@ -501,6 +535,15 @@ impl GroupCoordinator {
 
     /// DescribeGroups for one group; an unknown group is "Dead" with error NONE, as Kafka.
     pub fn describe(&self, group_id: &str) -> GroupDescription {
+        if !self.owns(group_id) {
+            return GroupDescription {
+                error: NOT_COORDINATOR,
+                state: "",
+                protocol_type: String::new(),
+                protocol: String::new(),
+                members: Vec::new(),
+            };
+        }
         let Some(g) = self.groups.get(group_id) else {
             return GroupDescription {
                 error: NONE,
@@ -567,6 +610,9 @@ impl GroupCoordinator {
     /// DeleteGroups for one group: NONE (now gone; its snapshot is None), NON_EMPTY_GROUP, or
     /// GROUP_ID_NOT_FOUND.
     pub fn delete(&mut self, group_id: &str) -> i16 {
+        if !self.owns(group_id) {
+            return NOT_COORDINATOR;
+        }
         let Some(g) = self.groups.get_mut(group_id) else {
             return GROUP_ID_NOT_FOUND;
         };
