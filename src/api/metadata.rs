@@ -109,7 +109,7 @@ pub fn handle(
             })
             .collect(),
         cluster_id: Some(b.meta.cluster_id()),
-        controller_id: b.controller_id(),
+        controller_id: b.metadata_controller_id(),
         topics,
         cluster_authorized_operations: OPERATIONS_NOT_REQUESTED,
         error_code: error::NONE,

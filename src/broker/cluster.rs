@@ -82,11 +82,23 @@ impl Broker {
             .is_some_and(|p| p.leader == self.config.node_id)
     }
 
-    /// The node id Metadata reports as the controller: the active controller in a cluster
-    /// (a combined node, so clients send it their admin requests), this node otherwise.
+    /// The active controller (DescribeCluster): in a cluster the quorum's leader when it is
+    /// known and reachable, else this node (which forwards); this node on a single node.
     pub fn controller_id(&self) -> i32 {
         match &self.cluster {
             Some(c) => c.active_controller.unwrap_or(-1),
+            None => self.config.node_id,
+        }
+    }
+
+    /// The controller Metadata names: where clients send CreateTopics and the other
+    /// controller-bound requests. In a cluster this is this broker, as Kafka's KRaft brokers
+    /// answer (they forward those requests to the active controller): a client never waits on
+    /// a controller that just died. DescribeCluster names the active controller itself.
+    pub fn metadata_controller_id(&self) -> i32 {
+        match &self.cluster {
+            Some(c) if c.active_controller.is_some() => self.config.node_id,
+            Some(_) => -1,
             None => self.config.node_id,
         }
     }
@@ -221,6 +233,21 @@ impl Broker {
             self.forget_topic_offsets(&name, now);
             log::info!("topic {name} deleted by the controller");
         }
+        changed.sort();
+        changed.dedup();
+        for name in changed {
+            crate::api::admin::refresh_topic_logs(self, &name);
+        }
+        self.refresh_roles(now);
+    }
+
+    /// What this broker coordinates follows what it leads: the groups of the
+    /// `__consumer_offsets` partitions it leads; groups and transactions are loaded once their
+    /// topic is known (at start the image comes from the quorum, after the logs were opened).
+    pub fn refresh_roles(&mut self, now: Instant) {
+        if self.cluster.is_none() {
+            return;
+        }
         // The groups coordinated here: those whose offsets partition this broker leads.
         let node = self.config.node_id;
         let owned = self
@@ -238,13 +265,6 @@ impl Broker {
             })
             .unwrap_or_default();
         self.groups.set_owned(Some(owned));
-        changed.sort();
-        changed.dedup();
-        for name in changed {
-            crate::api::admin::refresh_topic_logs(self, &name);
-        }
-        // Groups and transactions are loaded once their topic is known (at start the image
-        // comes from the quorum, after the broker opened its logs).
         let (groups, txns) = match &self.cluster {
             Some(c) => (c.groups_loaded, c.txns_loaded),
             None => return,

@@ -280,6 +280,10 @@ impl ClusterNode {
                 }
             }
         }
+        if last.is_some() {
+            // The writer's own changes: what it leads may have changed with them.
+            self.broker.refresh_roles(now);
+        }
         (last, false)
     }
 
