@@ -419,14 +419,16 @@ def bench_footprint(a):
 
 
 def run(a):
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
     c = Cluster(a.nodes, a.binary).start_all()
     try:
         c.wait_ready()
-        print(f"bootstrap.servers={c.bootstrap} (data and logs in {c.workdir}); Ctrl-C stops")
+        print(f"bootstrap.servers={c.bootstrap} (data and logs in {c.workdir}); Ctrl-C stops",
+              flush=True)
         signal.sigwait([signal.SIGINT, signal.SIGTERM])
     finally:
         c.stop_all()
-        c.close(keep=True)
+        c.close(keep=a.keep)
 
 
 def main():

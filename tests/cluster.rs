@@ -1,0 +1,243 @@
+//! Three combined nodes (`process.roles=broker,controller`) in one process, each with its own
+//! loop, spoken to over sockets with raw frames: they register as brokers, every node lists
+//! all three, a topic created through any node is spread over the brokers, a broker serves only
+//! the partitions it leads, and the coordinator of a group is the leader of its
+//! `__consumer_offsets` partition (whichever node that is, the active controller's included).
+
+#[macro_use]
+mod support;
+
+use minikafka::config::Config;
+use minikafka::protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use minikafka::protocol::messages::find_coordinator_response::FindCoordinatorResponse;
+use minikafka::protocol::messages::join_group_request::{
+    JoinGroupRequest, JoinGroupRequestProtocol,
+};
+use minikafka::protocol::messages::join_group_response::JoinGroupResponse;
+use minikafka::protocol::messages::metadata_response::MetadataResponse;
+use minikafka::server::{self, Running};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+use support::*;
+
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const NOT_COORDINATOR: i16 = 16;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config(dir: &std::path::Path, id: i32, controller_ports: &[u16]) -> Config {
+    let voters: Vec<String> = controller_ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1))
+        .collect();
+    let text = format!(
+        "process.roles=broker,controller\nnode.id={id}\ncontroller.quorum.voters={}\n\
+         listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}\n\
+         controller.listener.names=CONTROLLER\nlog.dirs={}\nbroker.heartbeat.interval.ms=200\n",
+        voters.join(","),
+        controller_ports[id as usize - 1],
+        dir.join(format!("node{id}")).display()
+    );
+    Config::from_properties_str(&text).unwrap().0
+}
+
+struct Cluster {
+    _dir: TempDir,
+    nodes: Vec<Running>,
+}
+
+impl Cluster {
+    fn start(tag: &str) -> Cluster {
+        let dir = TempDir::new(tag);
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let nodes = (1..=3)
+            .map(|id| server::spawn(config(dir.path(), id, &ports)).expect("node starts"))
+            .collect();
+        let c = Cluster { _dir: dir, nodes };
+        c.wait_for_brokers();
+        c
+    }
+
+    fn addr(&self, id: i32) -> SocketAddr {
+        self.nodes[id as usize - 1].addr
+    }
+
+    fn client(&self, id: i32) -> Client {
+        let c = Client::connect(self.addr(id));
+        c.set_read_timeout(Duration::from_secs(10));
+        c
+    }
+
+    /// Metadata v12 of `node`: (broker ids with ports, controller id, topic -> partition leaders).
+    fn metadata(&self, node: i32, topic: Option<&str>) -> (BTreeMap<i32, i32>, i32, Vec<i32>) {
+        let mut c = self.client(node);
+        let topics = topic.map(|t| [t]);
+        let body = c.metadata_body(12, topics.as_ref().map(|t| &t[..]), false);
+        let m = decode!(MetadataResponse, &body, 12);
+        let brokers = m.brokers.iter().map(|b| (b.node_id, b.port)).collect();
+        let leaders = m
+            .topics
+            .first()
+            .filter(|t| t.error_code == 0)
+            .map(|t| t.partitions.iter().map(|p| p.leader_id).collect())
+            .unwrap_or_default();
+        (brokers, m.controller_id, leaders)
+    }
+
+    fn wait_for_brokers(&self) {
+        let t0 = Instant::now();
+        loop {
+            let views: Vec<_> = (1..=3).map(|i| self.metadata(i, None)).collect();
+            let ports: BTreeMap<i32, i32> =
+                (1..=3).map(|i| (i, self.addr(i).port() as i32)).collect();
+            if views.iter().all(|(b, _, _)| *b == ports) {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "brokers not registered: {views:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20)); // polling for a condition
+        }
+    }
+
+    /// Until every node reports the topic with `n` partitions, all with the same leaders.
+    fn wait_for_topic(&self, name: &str, n: usize) -> Vec<i32> {
+        let t0 = Instant::now();
+        loop {
+            let views: Vec<Vec<i32>> = (1..=3).map(|i| self.metadata(i, Some(name)).2).collect();
+            if views[0].len() == n && views.iter().all(|v| *v == views[0]) {
+                return views[0].clone();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "topic {name} not everywhere: {views:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10)); // polling for a condition
+        }
+    }
+
+    fn find_coordinator(&self, node: i32, group: &str) -> (i16, i32) {
+        let mut c = self.client(node);
+        let req = FindCoordinatorRequest {
+            key: group,
+            key_type: 0,
+            coordinator_keys: Vec::new(),
+        };
+        let body = c.call(10, 3, |w| req.encode(w, 3));
+        let r = decode!(FindCoordinatorResponse, &body, 3);
+        (r.error_code, r.node_id)
+    }
+
+    fn join(&self, node: i32, group: &str) -> i16 {
+        let mut c = self.client(node);
+        let req = JoinGroupRequest {
+            group_id: group,
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            member_id: "",
+            group_instance_id: None,
+            protocol_type: "consumer",
+            protocols: vec![JoinGroupRequestProtocol {
+                name: "range",
+                metadata: &[0, 0, 0, 0, 0, 0],
+            }],
+            reason: None,
+        };
+        let body = c.call(11, 5, |w| req.encode(w, 5));
+        decode!(JoinGroupResponse, &body, 5).error_code
+    }
+}
+
+#[test]
+fn three_combined_nodes_serve_one_cluster() {
+    let c = Cluster::start("cluster3");
+    // Every node names a live broker as the controller (itself: it forwards).
+    for i in 1..=3 {
+        let (_, controller, _) = c.metadata(i, None);
+        assert_eq!(controller, i);
+    }
+    // Created through each node in turn (forwarded to the active controller's node).
+    for (i, name) in [(1, "spread-a"), (2, "spread-b"), (3, "spread-c")] {
+        let r = c.client(i).create_topics(7, &[(name, 6, 1)], false);
+        assert_eq!(r[0].error, 0, "{r:?}");
+        let leaders = c.wait_for_topic(name, 6);
+        let set: BTreeSet<i32> = leaders.iter().copied().collect();
+        assert_eq!(set, BTreeSet::from([1, 2, 3]), "{name}: {leaders:?}");
+        // A second creation of the same name is refused wherever it is sent.
+        let again = c.client(i % 3 + 1).create_topics(7, &[(name, 6, 1)], false);
+        assert_eq!(again[0].error, 36, "{again:?}");
+    }
+    // Each broker serves the partitions it leads, and only those.
+    let leaders = c.wait_for_topic("spread-a", 6);
+    for (p, &leader) in leaders.iter().enumerate() {
+        for node in 1..=3 {
+            let (err, offset) = c.client(node).produce("spread-a", p as i32, &batch(2, "r"));
+            if node == leader {
+                assert_eq!((err, offset), (0, 0), "partition {p} on its leader {node}");
+            } else {
+                assert_eq!(err, NOT_LEADER_OR_FOLLOWER, "partition {p} on {node}");
+            }
+            let (err, _, end) = c.client(node).list_offset(1, "spread-a", p as i32, -1);
+            if node == leader {
+                assert_eq!((err, end), (0, 2));
+            } else {
+                assert_eq!(err, NOT_LEADER_OR_FOLLOWER);
+            }
+        }
+        let fetched = c.client(leader).fetch(&FetchArgs {
+            partition: p as i32,
+            ..FetchArgs::new("spread-a", 0)
+        });
+        assert_eq!(fetched.error, 0);
+        assert_eq!(fetched.high_watermark, 2);
+    }
+}
+
+#[test]
+fn every_group_is_coordinated_by_the_leader_of_its_partition() {
+    let c = Cluster::start("cluster-groups");
+    // The first lookup creates __consumer_offsets (through the active controller).
+    let t0 = Instant::now();
+    while c.find_coordinator(1, "g0").0 != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no coordinator");
+        std::thread::sleep(Duration::from_millis(20)); // polling for a condition
+    }
+    c.wait_for_topic("__consumer_offsets", 50);
+    // Groups until every node coordinates at least one (the active controller's included).
+    let mut by_node: BTreeMap<i32, String> = BTreeMap::new();
+    for k in 0..200 {
+        let g = format!("g{k}");
+        let answers: BTreeSet<(i16, i32)> = (1..=3).map(|n| c.find_coordinator(n, &g)).collect();
+        assert_eq!(answers.len(), 1, "nodes disagree on {g}: {answers:?}");
+        let (err, node) = *answers.iter().next().unwrap();
+        assert_eq!(err, 0);
+        by_node.entry(node).or_insert(g);
+        if by_node.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(by_node.len(), 3, "{by_node:?}");
+    for (&node, g) in &by_node {
+        for other in 1..=3 {
+            let err = c.join(other, g);
+            if other == node {
+                // A new member is told its id (MEMBER_ID_REQUIRED): the group is served here.
+                assert_eq!(err, 79, "{g} at its coordinator {node}");
+            } else {
+                assert_eq!(
+                    err, NOT_COORDINATOR,
+                    "{g} at {other}, coordinated by {node}"
+                );
+            }
+        }
+    }
+}
