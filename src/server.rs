@@ -100,7 +100,7 @@ pub fn is_controller_only(config: &Config) -> bool {
     config.quorum.controller && !config.quorum.broker
 }
 
-/// A broker of a cluster: a combined node with other voters (broker-only nodes come later).
+/// A broker of a cluster: a combined node with other voters, or a broker-only node.
 pub fn is_cluster_broker(config: &Config) -> bool {
     config.quorum.broker && !config.quorum.is_standalone(config.node_id)
 }
@@ -108,12 +108,12 @@ pub fn is_cluster_broker(config: &Config) -> bool {
 /// Binds the client and controller listeners and opens the quorum's log and the broker's
 /// partitions: a combined node of a cluster.
 pub fn prepare_node(mut config: Config) -> Result<(Reactor, ClusterNode), ServerError> {
-    if !config.quorum.controller {
-        return Err(ServerError::Cluster(format!(
-            "process.roles=broker with voters {:?}: broker-only nodes are not served yet; run \
-             combined nodes (process.roles=broker,controller)",
-            config.quorum.voter_ids()
-        )));
+    if !config.quorum.controller && config.quorum.voters.is_empty() {
+        return Err(ServerError::Cluster(
+            "process.roles=broker: a broker-only node needs controller.quorum.voters (the \
+             controllers it registers with and reads the metadata from)"
+                .into(),
+        ));
     }
     let addr = listen_addr(&config)?;
     let mut reactor =
@@ -125,11 +125,22 @@ pub fn prepare_node(mut config: Config) -> Result<(Reactor, ClusterNode), Server
             config.advertised_port = bound.port();
         }
     }
+    let now = Instant::now();
+    if !config.quorum.controller {
+        // A broker-only node: no controller listener, the cluster id of its voters.
+        if config.cluster_id.is_none() {
+            config.cluster_id = Some(crate::cluster::controller::cluster_id_for_voters(&config));
+        }
+        let listener_name = config.listener_name.clone();
+        let node_config = config.clone();
+        let broker =
+            Broker::open_in_cluster(config, &listener_name, now).map_err(ServerError::Start)?;
+        return Ok((reactor, ClusterNode::broker_only(broker, &node_config, now)));
+    }
     let controller_addr = controller_addr(&config)?;
     let (listener, _) = reactor
         .listen_also(controller_addr)
         .map_err(|e| ServerError::Bind(controller_addr.to_string(), e))?;
-    let now = Instant::now();
     // The controller first: it writes meta.properties with the cluster's id.
     let controller =
         Controller::open(&config, now).map_err(|e| ServerError::Cluster(e.to_string()))?;
@@ -159,14 +170,21 @@ fn controller_addr(config: &Config) -> Result<SocketAddr, ServerError> {
         .ok_or_else(|| ServerError::Bind(s.clone(), io::Error::other("no address")))
 }
 
-/// Binds the controller listener and opens the quorum's log: a controller-only node.
-pub fn prepare_controller(config: Config) -> Result<(Reactor, Controller), ServerError> {
+/// Binds the controller listener and opens the quorum's log: a controller-only node (its
+/// broker decides the metadata changes forwarded to it; it serves no clients).
+pub fn prepare_controller(config: Config) -> Result<(Reactor, ClusterNode), ServerError> {
     let addr = controller_addr(&config)?;
     let reactor =
         Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;
-    let controller = Controller::open(&config, Instant::now())
-        .map_err(|e| ServerError::Cluster(e.to_string()))?;
-    Ok((reactor, controller))
+    let now = Instant::now();
+    let controller =
+        Controller::open(&config, now).map_err(|e| ServerError::Cluster(e.to_string()))?;
+    let node_config = config.clone();
+    let broker = Broker::open_in_cluster(config, "PLAINTEXT", now).map_err(ServerError::Start)?;
+    Ok((
+        reactor,
+        ClusterNode::controller_only(broker, controller, &node_config, now),
+    ))
 }
 
 /// Runs the broker on this thread until SIGTERM/SIGINT.

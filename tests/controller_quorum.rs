@@ -345,9 +345,13 @@ mod brokers {
             until_unfenced(addr(&nodes, leader), b, epoch);
         }
         assert_eq!(
-            create_topic(addr(&nodes, leader), "t", 6, 3),
-            (0, 6, 3, None)
+            create_topic(addr(&nodes, leader), "t", 6, 1),
+            (0, 6, 1, None)
         );
+        // Partitions have one replica until brokers replicate them.
+        let (e, _, _, msg) = create_topic(addr(&nodes, leader), "three", 6, 3);
+        assert_eq!(e, 38);
+        assert!(msg.unwrap().contains("single replica"));
         let follower = (1..=3).find(|&i| i != leader).unwrap();
         assert_eq!(
             create_topic(addr(&nodes, follower), "u", 1, 1).0,
@@ -366,11 +370,11 @@ mod brokers {
             .shutdown();
         let (leader2, _) = agreed_leader(&nodes, Duration::from_secs(10), Some(leader));
         assert_eq!(
-            create_topic(addr(&nodes, leader2), "t", 6, 3).0,
+            create_topic(addr(&nodes, leader2), "t", 6, 1).0,
             36,
             "TOPIC_ALREADY_EXISTS"
         );
-        assert_eq!(create_topic(addr(&nodes, leader2), "t2", 2, 2).0, 0);
+        assert_eq!(create_topic(addr(&nodes, leader2), "t2", 2, 1).0, 0);
     }
 
     #[test]

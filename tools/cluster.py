@@ -9,6 +9,8 @@ process started from a generated server.properties, and the cluster benchmarks.
                                                            serves the partition
     tools/cluster.py footprint [--nodes 3]                 idle RSS per node
 
+--brokers B makes the --nodes nodes controller-only and adds B broker-only nodes.
+
 Common options: --binary (default target/release/minikafka), --keep (leave the data behind).
 The interop tests import `Cluster` from here. Each benchmark prints a table.
 """
@@ -139,35 +141,52 @@ def list_offsets_ok(port, topic, partition, timeout=2.0):
 
 
 class Cluster:
-    """N combined nodes (ids 1..N), each its own process with its own log dir."""
+    """N combined nodes (ids 1..N), each its own process with its own log dir; or, with
+    `brokers`, N controller-only nodes (ids 1..N) and that many broker-only nodes after them."""
 
-    def __init__(self, nodes=3, binary=BINARY, workdir=None, props=None, log_level="info"):
-        self.n = nodes
+    def __init__(self, nodes=3, binary=BINARY, workdir=None, props=None, log_level="info",
+                 brokers=0):
+        self.n = nodes + brokers
         self.binary = binary
         self.workdir = workdir or tempfile.mkdtemp(prefix="minikafka-cluster-")
         self.own_workdir = workdir is None
-        ports = free_ports(2 * nodes)
-        self.ports = {i + 1: ports[i] for i in range(nodes)}
-        self.controller_ports = {i + 1: ports[nodes + i] for i in range(nodes)}
+        ids = range(1, self.n + 1)
+        self.roles = {i: ("broker,controller" if not brokers else
+                          "controller" if i <= nodes else "broker") for i in ids}
+        ports = free_ports(2 * self.n)
+        self.ports = {i: ports[i - 1] for i in ids if "broker" in self.roles[i]}
+        self.controller_ports = {i: ports[self.n + i - 1] for i in ids
+                                 if "controller" in self.roles[i]}
         self.props = props or {}
         self.log_level = log_level
         self.procs = {}
 
+    def brokers(self):
+        """The running nodes with the broker role."""
+        return [i for i in self.alive() if i in self.ports]
+
     @property
     def bootstrap(self):
         return ",".join(f"127.0.0.1:{self.ports[i]}" for i in sorted(self.ports))
+
+    def bootstrap_of_brokers(self, exclude=()):
+        return ",".join(f"127.0.0.1:{self.ports[i]}" for i in self.brokers() if i not in exclude)
 
     def bootstrap_of(self, ids):
         return ",".join(f"127.0.0.1:{self.ports[i]}" for i in ids)
 
     def properties(self, i):
         voters = ",".join(f"{j}@127.0.0.1:{p}" for j, p in sorted(self.controller_ports.items()))
+        listeners = []
+        if i in self.ports:
+            listeners.append(f"PLAINTEXT://127.0.0.1:{self.ports[i]}")
+        if i in self.controller_ports:
+            listeners.append(f"CONTROLLER://127.0.0.1:{self.controller_ports[i]}")
         lines = {
-            "process.roles": "broker,controller",
+            "process.roles": self.roles[i],
             "node.id": str(i),
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.ports[i]},"
-                         f"CONTROLLER://127.0.0.1:{self.controller_ports[i]}",
+            "listeners": ",".join(listeners),
             "controller.listener.names": "CONTROLLER",
             "log.dirs": os.path.join(self.workdir, f"node{i}"),
         }
@@ -225,15 +244,15 @@ class Cluster:
         """Until every running node lists `brokers` (default: every running node) as live
         brokers, names a controller clients can use (in a cluster, itself: it forwards) and
         all agree on the active controller. Returns the active controller's id."""
-        want = sorted(brokers or self.alive())
+        want = sorted(brokers or self.brokers())
         deadline = time.monotonic() + timeout
         views = None
         while time.monotonic() < deadline:
-            views = {i: self.metadata(i) for i in self.alive()}
-            leaders = {describe_quorum(self.ports[i]) for i in self.alive()}
+            views = {i: self.metadata(i) for i in self.brokers()}
+            leaders = {self.quorum_leader(i) for i in self.alive()}
             if all(v and sorted(v["brokers"]) == want and v["controller"] in want
                    for v in views.values()) \
-                    and len(leaders) == 1 and next(iter(leaders)) in want:
+                    and len(leaders) == 1 and next(iter(leaders)) in self.alive():
                 return next(iter(leaders))
             time.sleep(0.02)  # polling for a condition
         raise AssertionError(f"cluster not ready within {timeout}s: {views} (logs in {self.workdir})")
@@ -244,11 +263,16 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for i in self.alive():
-                leader = describe_quorum(self.ports[i])
+                leader = self.quorum_leader(i)
                 if leader is not None and leader in self.alive():
                     return leader
             time.sleep(0.02)  # polling for a condition
         raise AssertionError(f"no active controller within {timeout}s (logs in {self.workdir})")
+
+    def quorum_leader(self, i):
+        """The active controller as node `i` reports it (DescribeQuorum on its controller
+        listener, or on its client listener, which a broker-only node forwards)."""
+        return describe_quorum(self.controller_ports.get(i) or self.ports[i])
 
     def wait_topic(self, name, partitions, timeout=30.0):
         """Until every running node lists the topic with a leader for every partition and each
@@ -256,12 +280,12 @@ class Cluster:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
-            views = [self.metadata(i, [name]) for i in self.alive()]
+            views = [self.metadata(i, [name]) for i in self.brokers()]
             leaders = [v["topics"].get(name) if v else None for v in views]
             if all(l is not None and len(l) == partitions for l in leaders) \
                     and all(l == leaders[0] for l in leaders):
                 if all(list_offsets_ok(self.ports[leader], name, p)
-                       for p, leader in leaders[0].items() if leader in self.procs):
+                       for p, leader in leaders[0].items() if leader in self.brokers()):
                     return leaders[0]
             last = leaders
             time.sleep(0.005)  # polling for a condition
@@ -318,7 +342,7 @@ def bench_failover(a):
     topics; the time from each kill to the next change acknowledged; afterwards every
     acknowledged change is on every node and none is applied twice."""
     from confluent_kafka.admin import AdminClient, NewTopic
-    c = Cluster(a.nodes, a.binary).start_all()
+    c = Cluster(a.nodes, a.binary, brokers=a.brokers).start_all()
     try:
         c.wait_ready()
         created, deleted, times = [], [], []
@@ -326,19 +350,20 @@ def bench_failover(a):
 
         def change(admin, deadline):
             """One CreateTopics (and every third time a DeleteTopics of an earlier topic),
-            retried until acknowledged. Returns when it was acknowledged."""
+            retried as a client retries (the same topic; "already exists" after a lost answer
+            counts as acknowledged). Returns when it was acknowledged."""
             nonlocal seq
+            name = f"t{seq}"
+            seq += 1
             while time.monotonic() < deadline:
-                name = f"t{seq}"
-                seq += 1
                 try:
                     admin.create_topics([NewTopic(name, 2, 1)], request_timeout=2,
                                         operation_timeout=2)[name].result(5)
-                    created.append(name)
                 except Exception as e:
-                    if "already exists" in str(e):
-                        created.append(name)  # acknowledged before, its answer was lost
-                    continue
+                    # "already exists": made by an earlier try whose answer was lost.
+                    if "already exists" not in str(e):
+                        continue
+                created.append(name)
                 if len(created) % 3 == 0 and len(created) > len(deleted) * 3:
                     victim = created[len(deleted) * 3]
                     try:
@@ -353,8 +378,7 @@ def bench_failover(a):
 
         for r in range(a.rounds):
             leader = c.active_controller()
-            others = [i for i in c.alive() if i != leader]
-            admin = AdminClient({"bootstrap.servers": c.bootstrap_of(others)})
+            admin = AdminClient({"bootstrap.servers": c.bootstrap_of_brokers(exclude=[leader])})
             change(admin, time.monotonic() + 30)
             t0 = time.monotonic()
             c.kill(leader)
@@ -364,13 +388,15 @@ def bench_failover(a):
             c.wait_ready()
         # Every node has every acknowledged change, once.
         want = set(created) - set(deleted)
-        for i in c.alive():
+        for i in c.brokers():
             names = {n for n in c.metadata(i)["topics"] if n.startswith("t")}
             missing, extra = want - names, names - want - set(created)
             gone = names & set(deleted)
             assert not missing and not gone and not extra, (i, missing, gone, extra)
         print("| figure | measured |\n|---|---|")
-        print(f"| cluster | {a.nodes} combined nodes (broker,controller), separate processes |")
+        layout = (f"{a.nodes} controller-only + {a.brokers} broker-only nodes" if a.brokers
+                  else f"{a.nodes} combined nodes (broker,controller)")
+        print(f"| cluster | {layout}, separate processes |")
         print(f"| active controller SIGKILLed -> a metadata change acknowledged again, "
               f"{a.rounds} kills | median {statistics.median(times):.0f} ms, "
               f"max {max(times):.0f} ms, min {min(times):.0f} ms |")
@@ -384,7 +410,7 @@ def bench_create(a):
     """CreateTopics acknowledged -> every node lists the topic and each partition's leader
     answers for it: p50/p99 over `topics` topics of 3 partitions."""
     from confluent_kafka.admin import AdminClient, NewTopic
-    c = Cluster(a.nodes, a.binary).start_all()
+    c = Cluster(a.nodes, a.binary, brokers=a.brokers).start_all()
     try:
         c.wait_ready()
         admin = AdminClient({"bootstrap.servers": c.bootstrap})
@@ -406,21 +432,21 @@ def bench_create(a):
 
 
 def bench_footprint(a):
-    c = Cluster(a.nodes, a.binary).start_all()
+    c = Cluster(a.nodes, a.binary, brokers=a.brokers).start_all()
     try:
         c.wait_ready()
         time.sleep(3)
         rss = {i: rss_kib(c.procs[i].pid) for i in c.alive()}
         print("| figure | measured |\n|---|---|")
         for i, kib in sorted(rss.items()):
-            print(f"| node {i} idle RSS ({a.nodes}-node cluster) | {kib / 1024:.1f} MiB |")
+            print(f"| node {i} ({c.roles[i]}) idle RSS | {kib / 1024:.1f} MiB |")
     finally:
         c.close(a.keep)
 
 
 def run(a):
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
-    c = Cluster(a.nodes, a.binary).start_all()
+    c = Cluster(a.nodes, a.binary, brokers=a.brokers).start_all()
     try:
         c.wait_ready()
         print(f"bootstrap.servers={c.bootstrap} (data and logs in {c.workdir}); Ctrl-C stops",
@@ -437,6 +463,9 @@ def main():
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--topics", type=int, default=100)
+    ap.add_argument("--brokers", type=int, default=0,
+                    help="broker-only nodes beside --nodes controller-only ones (default: "
+                         "--nodes combined nodes)")
     ap.add_argument("--binary", default=BINARY)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()

@@ -43,7 +43,7 @@ fn check(b: &Broker, t: &CreatableTopic<'_>) -> Verdict {
             format!("Topic '{}' already exists.", t.name),
         );
     }
-    let live_brokers = 1;
+    let live_brokers = b.broker_addresses(false).len() as i32;
     let (partitions, replication) = if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
             return fail(

@@ -43,9 +43,15 @@ use std::time::Duration;
 
 /// The private API key of a Raft message frame (never a Kafka API; refused on client listeners).
 pub const RAFT_MESSAGE: i16 = 32_000;
+/// The private API key with which a broker-only node reads the committed metadata (the
+/// observer's fetch; see [`Controller::metadata_fetch`]).
+pub const METADATA_FETCH: i16 = 32_001;
+/// Bytes of metadata batches per fetch answer at most.
+const FETCH_MAX_BYTES: usize = 1 << 20;
+/// How long a fetch with nothing new to read waits for a commit.
+const FETCH_MAX_WAIT: Duration = Duration::from_millis(500);
 const API_VERSIONS: i16 = 18;
 const DESCRIBE_QUORUM: i16 = 55;
-const CREATE_TOPICS: i16 = 19;
 const BROKER_REGISTRATION: i16 = 62;
 const BROKER_HEARTBEAT: i16 = 63;
 const NOT_CONTROLLER: i16 = 41;
@@ -134,10 +140,6 @@ pub struct Controller {
     was_leader: bool,
     /// Records of a metadata transaction being applied (KIP-868): applied together at its end.
     in_txn: Option<Vec<Vec<u8>>>,
-    /// Defaults for CreateTopics: `num.partitions`, `default.replication.factor`.
-    default_partitions: i32,
-    default_replication: i16,
-    random: crate::cluster::placement::XorShift,
     /// The last committed index applied to the image.
     applied: u64,
     /// Record bytes applied since the last snapshot, and the threshold for the next one.
@@ -149,6 +151,8 @@ pub struct Controller {
     term_start: u64,
     /// The index of the entry being applied.
     applying: u64,
+    /// Metadata fetches waiting for a commit: (conn, correlation id, offset, give-up time).
+    fetchers: Vec<(ConnId, i32, i64, Instant)>,
 }
 
 /// A change of a controller's image, as a combined node's broker follows it.
@@ -217,15 +221,13 @@ impl Controller {
             session_timeout: Duration::from_millis(config.broker_session_timeout_ms.max(1) as u64),
             was_leader: false,
             in_txn: None,
-            default_partitions: config.num_partitions,
-            default_replication: config.default_replication_factor,
-            random: crate::cluster::placement::XorShift::from_clock(),
             applied: 0,
             since_snapshot: 0,
             snapshot_bytes: config.metadata_snapshot_bytes.max(1),
             published: None,
             term_start: 0,
             applying: 0,
+            fetchers: Vec::new(),
         })
     }
 
@@ -521,174 +523,6 @@ impl Controller {
         self.image.apply(rec);
     }
 
-    /// CreateTopics on the active controller: partitions placed over the registered brokers
-    /// with Kafka's striped placer (or the request's assignments), the topic's records proposed
-    /// as one metadata transaction, each topic answered once its transaction is committed.
-    fn create_topics(
-        &mut self,
-        conn: ConnId,
-        hdr: &RequestHeader<'_>,
-        body: &[u8],
-    ) -> DResult<Reply> {
-        use crate::cluster::placement::{place, UsableBroker};
-        use crate::metadata::records::{
-            begin_transaction_record::BeginTransactionRecord,
-            end_transaction_record::EndTransactionRecord, partition_record::PartitionRecord,
-            topic_record::TopicRecord,
-        };
-        use crate::protocol::messages::create_topics_request::CreateTopicsRequest;
-        use crate::protocol::messages::create_topics_response::*;
-        let v = hdr.api_version;
-        let req = CreateTopicsRequest::decode(&mut Reader::new(body), v)?;
-        let brokers: Vec<UsableBroker> = self
-            .image
-            .brokers()
-            .values()
-            .map(|b| UsableBroker {
-                id: b.id,
-                rack: b.rack.clone(),
-                fenced: b.fenced,
-            })
-            .collect();
-        let leader = self.quorum.is_leader();
-        let mut last_index = 0;
-        let mut results = Vec::with_capacity(req.topics.len());
-        // Error messages by topic position (the results borrow them when encoded).
-        let mut messages: Vec<(usize, String)> = Vec::new();
-        for t in &req.topics {
-            let mut r = CreatableTopicResult {
-                name: t.name,
-                error_code: error::NONE,
-                num_partitions: -1,
-                replication_factor: -1,
-                ..Default::default()
-            };
-            let position = results.len();
-            let mut fail = |r: &mut CreatableTopicResult, code: i16, msg: String| {
-                r.error_code = code;
-                messages.push((position, msg));
-            };
-            if !leader {
-                r.error_code = NOT_CONTROLLER;
-                results.push(r);
-                continue;
-            }
-            if let Err(why) = crate::metadata::validate_topic_name(t.name) {
-                fail(&mut r, error::INVALID_TOPIC_EXCEPTION, why.to_string());
-                results.push(r);
-                continue;
-            }
-            if self.image.topic(t.name).is_some() {
-                fail(
-                    &mut r,
-                    error::TOPIC_ALREADY_EXISTS,
-                    format!("Topic '{}' already exists.", t.name),
-                );
-                results.push(r);
-                continue;
-            }
-            let assignment: Vec<Vec<i32>> = if !t.assignments.is_empty() {
-                let mut a: Vec<_> = t.assignments.iter().collect();
-                a.sort_by_key(|x| x.partition_index);
-                let known = |id: &i32| self.image.brokers().contains_key(id);
-                if a.iter()
-                    .enumerate()
-                    .any(|(i, x)| x.partition_index != i as i32)
-                    || a.iter()
-                        .any(|x| x.broker_ids.is_empty() || !x.broker_ids.iter().all(known))
-                {
-                    fail(
-                        &mut r,
-                        error::INVALID_REPLICA_ASSIGNMENT,
-                        "Invalid replica assignment".into(),
-                    );
-                    results.push(r);
-                    continue;
-                }
-                a.iter().map(|x| x.broker_ids.clone()).collect()
-            } else {
-                let partitions = if t.num_partitions == -1 {
-                    self.default_partitions
-                } else {
-                    t.num_partitions
-                };
-                let rf = if t.replication_factor == -1 {
-                    self.default_replication
-                } else {
-                    t.replication_factor
-                };
-                if partitions < 1 {
-                    fail(
-                        &mut r,
-                        error::INVALID_PARTITIONS,
-                        "Number of partitions must be larger than 0.".into(),
-                    );
-                    results.push(r);
-                    continue;
-                }
-                match place(&mut self.random, partitions as usize, rf as i32, &brokers) {
-                    Ok(a) => a,
-                    Err(e) => {
-                        fail(&mut r, error::INVALID_REPLICATION_FACTOR, e.0);
-                        results.push(r);
-                        continue;
-                    }
-                }
-            };
-            r.num_partitions = assignment.len() as i32;
-            r.replication_factor = assignment[0].len() as i16;
-            let topic_id = crate::metadata::random_uuid();
-            r.topic_id = topic_id;
-            if req.validate_only {
-                results.push(r);
-                continue;
-            }
-            let mut recs = vec![
-                MetadataRecord::BeginTransaction(BeginTransactionRecord {
-                    name: Some("CreateTopics"),
-                }),
-                MetadataRecord::Topic(TopicRecord {
-                    name: t.name,
-                    topic_id,
-                }),
-            ];
-            for (p, replicas) in assignment.iter().enumerate() {
-                recs.push(MetadataRecord::Partition(PartitionRecord {
-                    partition_id: p as i32,
-                    topic_id,
-                    replicas: replicas.clone(),
-                    isr: replicas.clone(),
-                    leader: replicas[0],
-                    ..Default::default()
-                }));
-            }
-            recs.push(MetadataRecord::EndTransaction(EndTransactionRecord {}));
-            for rec in &recs {
-                match self.propose(rec) {
-                    Some(i) => last_index = i,
-                    None => {
-                        r.error_code = NOT_CONTROLLER;
-                        break;
-                    }
-                }
-            }
-            results.push(r);
-        }
-        for (position, msg) in &messages {
-            results[*position].error_message = Some(msg.as_str());
-        }
-        let resp = CreateTopicsResponse {
-            throttle_time_ms: 0,
-            topics: results,
-        };
-        let bytes = frame_response(hdr, |w| resp.encode(w, v), 256);
-        if last_index == 0 {
-            return Ok(Reply::Now(bytes));
-        }
-        self.pending.push((last_index, conn, bytes));
-        Ok(Reply::Parked)
-    }
-
     /// Proposes one metadata record; returns its Raft index.
     fn propose(&mut self, rec: &MetadataRecord<'_>) -> Option<u64> {
         let mut data = Vec::new();
@@ -850,6 +684,78 @@ impl Controller {
         Ok(frame_response(hdr, |w| resp.encode(w, v), 64))
     }
 
+    /// The answer to a metadata fetch from `offset`: the committed batches from there (up to
+    /// 1 MiB), or the latest snapshot when the log no longer starts at or before `offset`;
+    /// `None` when there is nothing new yet (unless `now_or_never`: then an empty answer).
+    ///
+    /// Body: error i16, leader i32 (-1: unknown), committed end offset i64, kind i8 (0:
+    /// batches, 1: snapshot), data (i32 length + bytes), snapshot end offset i64.
+    fn fetch_answer(&self, correlation: i32, offset: i64, now_or_never: bool) -> Option<Vec<u8>> {
+        let committed_end = self.quorum.state().commit as i64;
+        let log = self.quorum.log();
+        let (snapshot, snapshot_index) = log.latest_snapshot();
+        let start = log.partition().log_start_offset();
+        let mut data = Vec::new();
+        let mut kind = 0i8;
+        if snapshot_index > 0 && (offset < start || offset < 0) {
+            kind = 1;
+            data.extend_from_slice(snapshot);
+        } else if offset < committed_end {
+            let mut buf = Vec::new();
+            if let Err(e) = log
+                .partition()
+                .read(offset, FETCH_MAX_BYTES, true, &mut buf)
+            {
+                log::warn!("controller {}: reading the metadata log: {e}", self.node);
+                if !now_or_never {
+                    return None;
+                }
+            }
+            // Only what is committed: whole batches below the committed end.
+            let mut keep = 0;
+            for b in crate::records::batches(&buf) {
+                let Ok((h, bytes)) = b else { break };
+                if h.last_offset() >= committed_end {
+                    break;
+                }
+                keep += bytes.len();
+            }
+            buf.truncate(keep);
+            data = buf;
+        }
+        if data.is_empty() && kind == 0 && !now_or_never {
+            return None;
+        }
+        let mut out = Vec::with_capacity(data.len() + 48);
+        let mut w = Writer::new(&mut out);
+        let at = w.reserve_i32();
+        w.i32(correlation);
+        w.i16(error::NONE);
+        w.i32(self.quorum.state().leader.map_or(-1, node_id));
+        w.i64(committed_end);
+        w.i8(kind);
+        w.i32(data.len() as i32);
+        w.bytes(&data);
+        w.i64(snapshot_index as i64);
+        let size = (w.len() - 4) as i32;
+        w.patch_i32(at, size);
+        Some(out)
+    }
+
+    /// Parked metadata fetches answered: those that can read something new, and those whose
+    /// wait is over.
+    fn answer_fetchers(&mut self, now: Instant) {
+        if self.fetchers.is_empty() {
+            return;
+        }
+        for (conn, correlation, offset, until) in std::mem::take(&mut self.fetchers) {
+            match self.fetch_answer(correlation, offset, now >= until) {
+                Some(bytes) => self.completions.push((conn, bytes)),
+                None => self.fetchers.push((conn, correlation, offset, until)),
+            }
+        }
+    }
+
     fn propose_fencing(&mut self, id: i32, epoch: i64, fence: bool) {
         use crate::metadata::records::{
             fence_broker_record::FenceBrokerRecord, unfence_broker_record::UnfenceBrokerRecord,
@@ -1000,13 +906,32 @@ impl Service for Controller {
             self.step(body);
             return Reply::None;
         }
-        if matches!(hdr.api_key, BROKER_REGISTRATION | CREATE_TOPICS) {
-            let out = if hdr.api_key == CREATE_TOPICS {
-                self.create_topics(conn, &hdr, body)
-            } else {
-                self.broker_registration(conn, &hdr, body, now)
+        if hdr.api_key == METADATA_FETCH {
+            if hdr.client_id != Some(self.cluster_id.as_str()) {
+                log::error!(
+                    "controller {}: connection {conn} fetches metadata of cluster {:?}, this \
+                     quorum is cluster {}: refused (INCONSISTENT_CLUSTER_ID)",
+                    self.node,
+                    hdr.client_id,
+                    self.cluster_id
+                );
+                return Reply::Close;
+            }
+            let mut r = Reader::new(body);
+            let Ok((_broker, offset)) = r.i32().and_then(|b| Ok((b, r.i64()?))) else {
+                return Reply::Close;
             };
-            return match out {
+            return match self.fetch_answer(hdr.correlation_id, offset, false) {
+                Some(bytes) => Reply::Now(bytes),
+                None => {
+                    self.fetchers
+                        .push((conn, hdr.correlation_id, offset, now + FETCH_MAX_WAIT));
+                    Reply::Parked
+                }
+            };
+        }
+        if hdr.api_key == BROKER_REGISTRATION {
+            return match self.broker_registration(conn, &hdr, body, now) {
                 Ok(reply) => reply,
                 Err(e) => {
                     log::warn!(
@@ -1048,6 +973,7 @@ impl Service for Controller {
             self.expire_sessions(now);
         }
         self.drive();
+        self.answer_fetchers(now);
     }
 
     fn flush(&mut self, _now: Instant) {
@@ -1071,6 +997,7 @@ impl Service for Controller {
     }
 
     fn connection_closed(&mut self, conn: ConnId) {
+        self.fetchers.retain(|(c, _, _, _)| *c != conn);
         self.pending.retain(|(_, c, _)| *c != conn);
         self.completions.retain(|(c, _)| *c != conn);
     }

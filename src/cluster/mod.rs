@@ -3,4 +3,5 @@
 
 pub mod controller;
 pub mod node;
+pub mod observer;
 pub mod placement;

@@ -19,7 +19,8 @@
 
 use crate::broker::cluster::Wish;
 use crate::broker::Broker;
-use crate::cluster::controller::{Controller, Published, RAFT_MESSAGE};
+use crate::cluster::controller::{Controller, Published, METADATA_FETCH, RAFT_MESSAGE};
+use crate::cluster::observer::{FetchAnswer, Observer};
 use crate::config::Config;
 use crate::protocol::apis;
 use crate::protocol::error;
@@ -54,6 +55,11 @@ const REQUEST_LINK: PeerId = 1 << 24;
 /// Links to other brokers' client listeners (WriteTxnMarkers): peer id `BROKER_LINK + node`.
 const BROKER_LINK: PeerId = 2 << 24;
 const WRITE_TXN_MARKERS: i16 = 27;
+/// A broker-only node's links for reading the metadata (a fetch waits there for commits, and
+/// must not hold up its registration or forwarded requests): `FETCH_LINK + voter`.
+const FETCH_LINK: PeerId = 3 << 24;
+/// The wait before fetching metadata again after a failed fetch.
+const FETCH_BACKOFF: Duration = Duration::from_millis(100);
 /// The wait before registering again after a refusal.
 const REGISTER_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -76,13 +82,23 @@ fn request_frame(
     correlation: i32,
     body: impl FnOnce(&mut Writer<'_>),
 ) -> Vec<u8> {
+    request_frame_as("minikafka-node", key, version, correlation, body)
+}
+
+fn request_frame_as(
+    client_id: &str,
+    key: i16,
+    version: i16,
+    correlation: i32,
+    body: impl FnOnce(&mut Writer<'_>),
+) -> Vec<u8> {
     let mut frame = Vec::with_capacity(128);
     let mut w = Writer::new(&mut frame);
     let at = w.reserve_i32();
     w.i16(key);
     w.i16(version);
     w.i32(correlation);
-    w.nullable_string(Some("minikafka-node"));
+    w.nullable_string(Some(client_id));
     if apis::is_flexible(key, version) {
         w.uvarint(0);
     }
@@ -107,6 +123,8 @@ enum Purpose {
     Heartbeat,
     ProducerIds,
     CreateTopic(String),
+    /// A broker-only node's read of the committed metadata.
+    MetadataFetch,
     Markers {
         broker: i32,
         producer_id: i64,
@@ -131,9 +149,114 @@ struct Inflight {
     sent: Instant,
 }
 
+/// Where a node's metadata comes from: its own controller (a voter), or, on a broker-only
+/// node, the controllers it reads from (an observer).
+enum Source {
+    Voter(Box<Controller>),
+    Observer(Box<Observer>),
+}
+
+impl Source {
+    fn leader(&self) -> Option<i32> {
+        match self {
+            Source::Voter(c) => c.leader().0,
+            Source::Observer(o) => o.leader,
+        }
+    }
+    fn is_leader(&self) -> bool {
+        matches!(self, Source::Voter(c) if c.is_leader())
+    }
+    fn ready_to_write(&self) -> bool {
+        matches!(self, Source::Voter(c) if c.ready_to_write())
+    }
+    fn propose_records(&mut self, records: &[Vec<u8>]) -> Option<u64> {
+        match self {
+            Source::Voter(c) => c.propose_records(records),
+            Source::Observer(_) => None,
+        }
+    }
+    fn last_index(&self) -> u64 {
+        match self {
+            Source::Voter(c) => c.last_index(),
+            Source::Observer(_) => 0,
+        }
+    }
+    fn applied(&self) -> u64 {
+        match self {
+            Source::Voter(c) => c.applied(),
+            Source::Observer(o) => o.next_offset().max(0) as u64,
+        }
+    }
+    fn applied_offset(&self) -> i64 {
+        match self {
+            Source::Voter(c) => c.applied_offset(),
+            Source::Observer(o) => o.applied_offset(),
+        }
+    }
+    fn image(&self) -> &crate::metadata::MetadataImage {
+        match self {
+            Source::Voter(c) => c.image(),
+            Source::Observer(o) => o.image(),
+        }
+    }
+    fn take_published(&mut self) -> Vec<Published> {
+        match self {
+            Source::Voter(c) => c.take_published(),
+            Source::Observer(o) => o.take_published(),
+        }
+    }
+    fn handle(&mut self, conn: ConnId, frame: &mut [u8], now: Instant) -> Reply {
+        match self {
+            Source::Voter(c) => c.handle(conn, frame, now),
+            Source::Observer(_) => Reply::Close,
+        }
+    }
+    fn tick(&mut self, now: Instant) {
+        if let Source::Voter(c) = self {
+            c.tick(now)
+        }
+    }
+    fn flush(&mut self, now: Instant) {
+        if let Source::Voter(c) = self {
+            c.flush(now)
+        }
+    }
+    fn take_completions(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>) {
+        if let Source::Voter(c) = self {
+            c.take_completions(out)
+        }
+    }
+    fn next_deadline(&self) -> Option<Instant> {
+        match self {
+            Source::Voter(c) => c.next_deadline(),
+            Source::Observer(_) => None,
+        }
+    }
+    fn connection_closed(&mut self, conn: ConnId) {
+        if let Source::Voter(c) = self {
+            c.connection_closed(conn)
+        }
+    }
+    fn shutdown(&mut self) {
+        if let Source::Voter(c) = self {
+            c.shutdown()
+        }
+    }
+    fn take_outbound(&mut self, out: &mut Vec<ToPeer>) {
+        if let Source::Voter(c) = self {
+            c.take_outbound(out)
+        }
+    }
+    fn peer_link(&mut self, peer: PeerId, up: bool) {
+        if let Source::Voter(c) = self {
+            c.peer_link(peer, up)
+        }
+    }
+}
+
 pub struct ClusterNode {
     broker: Broker,
-    controller: Controller,
+    source: Source,
     node: i32,
     /// The listener index of the controller listener.
     controller_listener: usize,
@@ -161,8 +284,14 @@ pub struct ClusterNode {
     heartbeat_interval: Duration,
     next_correlation: i32,
     inflight: HashMap<i32, Inflight>,
-    /// The other voters' controller listeners, announced once as request links.
+    /// The other voters' controller listeners, announced once as request links (and, on a
+    /// broker-only node, as fetch links).
     voters: Vec<(i32, String)>,
+    announced: bool,
+    /// A broker for clients (registered with the quorum); not on a controller-only node.
+    serves_clients: bool,
+    /// A broker-only node fetches metadata again from this time on.
+    next_fetch: Instant,
     /// Request links that are up.
     links_up: HashSet<PeerId>,
     /// The addresses announced for links to other brokers.
@@ -173,6 +302,7 @@ pub struct ClusterNode {
 }
 
 impl ClusterNode {
+    /// A combined node: its controller is a voter of the quorum.
     pub fn new(
         broker: Broker,
         mut controller: Controller,
@@ -181,10 +311,49 @@ impl ClusterNode {
         now: Instant,
     ) -> ClusterNode {
         controller.publish();
+        Self::with_source(
+            broker,
+            Source::Voter(Box::new(controller)),
+            config,
+            controller_listener,
+            now,
+        )
+    }
+
+    /// A controller-only node: a voter whose broker serves no clients and never registers;
+    /// it only decides the metadata changes forwarded to it while it is the active controller
+    /// (its controller listener is the reactor's first listener).
+    pub fn controller_only(
+        broker: Broker,
+        mut controller: Controller,
+        config: &Config,
+        now: Instant,
+    ) -> ClusterNode {
+        controller.publish();
+        let mut node =
+            Self::with_source(broker, Source::Voter(Box::new(controller)), config, 0, now);
+        node.serves_clients = false;
+        node
+    }
+
+    /// A broker-only node: it reads the committed metadata from the controllers.
+    pub fn broker_only(broker: Broker, config: &Config, now: Instant) -> ClusterNode {
+        let voters = config.quorum.voters.iter().map(|v| v.id).collect();
+        let source = Source::Observer(Box::new(Observer::new(voters)));
+        Self::with_source(broker, source, config, usize::MAX, now)
+    }
+
+    fn with_source(
+        broker: Broker,
+        source: Source,
+        config: &Config,
+        controller_listener: usize,
+        now: Instant,
+    ) -> ClusterNode {
         ClusterNode {
             node: config.node_id,
             broker,
-            controller,
+            source,
             controller_listener,
             controller_conns: HashSet::new(),
             holding: HashMap::new(),
@@ -211,6 +380,9 @@ impl ClusterNode {
                 .filter(|v| v.id != config.node_id)
                 .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
                 .collect(),
+            announced: false,
+            serves_clients: true,
+            next_fetch: now,
             links_up: HashSet::new(),
             broker_links: HashMap::new(),
             waiting: Vec::new(),
@@ -221,13 +393,9 @@ impl ClusterNode {
         &self.broker
     }
 
-    pub fn controller(&self) -> &Controller {
-        &self.controller
-    }
-
     /// The active controller, when it is another node.
     fn remote_controller(&self) -> Option<PeerId> {
-        match self.controller.leader().0 {
+        match self.source.leader() {
             Some(id) if id != self.node => Some(REQUEST_LINK + id),
             _ => None,
         }
@@ -269,7 +437,7 @@ impl ClusterNode {
         let changes = self.broker.meta.take_proposals();
         let mut last = None;
         for change in &changes {
-            match self.controller.propose_records(change) {
+            match self.source.propose_records(change) {
                 Some(i) => {
                     self.own.insert(i);
                     last = Some(i)
@@ -294,14 +462,13 @@ impl ClusterNode {
             return;
         }
         self.writer = false;
-        self.writer_floor = self.controller.last_index();
+        self.writer_floor = self.source.last_index();
         // What was proposed and commits later is applied like any committed record.
         self.own.clear();
         self.broker
             .meta
             .set_mode(crate::metadata::StoreMode::Follower);
-        self.broker
-            .reset_metadata(self.controller.image().clone(), now);
+        self.broker.reset_metadata(self.source.image().clone(), now);
         for (_, conn, _) in self.held.drain(..) {
             self.completions.push((conn, Vec::new()));
         }
@@ -318,12 +485,11 @@ impl ClusterNode {
     /// for the changes it made itself as the writer, which it applied already), and the writer
     /// role follows the quorum's leadership.
     fn follow(&mut self, now: Instant) {
-        let published = self.controller.take_published();
-        if self.writer && !self.controller.is_leader() {
+        let published = self.source.take_published();
+        if self.writer && !self.source.is_leader() {
             self.stop_writing(now);
         } else if published.contains(&Published::Reset) {
-            self.broker
-                .reset_metadata(self.controller.image().clone(), now);
+            self.broker.reset_metadata(self.source.image().clone(), now);
         } else {
             let mut records = Vec::new();
             for p in published {
@@ -337,11 +503,11 @@ impl ClusterNode {
                 self.broker.apply_metadata(&records, now);
             }
         }
-        let applied = self.controller.applied();
+        let applied = self.source.applied();
         self.own.retain(|i| *i > applied);
         if !self.writer
-            && self.controller.ready_to_write()
-            && self.controller.applied() >= self.writer_floor
+            && self.source.ready_to_write()
+            && self.source.applied() >= self.writer_floor
         {
             self.writer = true;
             self.broker
@@ -355,9 +521,9 @@ impl ClusterNode {
         }
         // Clients send admin requests to the controller Metadata names: the active one when
         // it can be reached, else this node (which forwards, or answers NOT_CONTROLLER).
-        let named = match self.controller.leader().0 {
+        let named = match self.source.leader() {
             Some(id) if id == self.node => Some(id),
-            Some(_) if self.reachable_controller().is_some() => self.controller.leader().0,
+            Some(_) if self.reachable_controller().is_some() => self.source.leader(),
             _ if self.broker_epoch >= 0 => Some(self.node),
             _ => None,
         };
@@ -368,7 +534,7 @@ impl ClusterNode {
 
     /// Answers held for a commit that happened.
     fn release_held(&mut self) {
-        let applied = self.controller.applied();
+        let applied = self.source.applied();
         let mut i = 0;
         while i < self.held.len() {
             if self.held[i].0 <= applied {
@@ -392,9 +558,9 @@ impl ClusterNode {
         body: impl FnOnce(&mut Writer<'_>),
         now: Instant,
     ) -> bool {
-        let to = if self.controller.is_leader() {
+        let to = if self.source.is_leader() {
             Target::Local
-        } else if let Some(peer) = self.remote_controller() {
+        } else if let Some(peer) = self.reachable_controller() {
             Target::Peer(peer)
         } else {
             return false;
@@ -423,7 +589,7 @@ impl ClusterNode {
             }
             Target::Local => {
                 let conn = LOCAL_BASE + correlation as usize;
-                match self.controller.handle(conn, &mut frame[4..], now) {
+                match self.source.handle(conn, &mut frame[4..], now) {
                     Reply::Now(bytes) => self.on_response(correlation, &bytes[4..], now),
                     Reply::Parked => {}
                     Reply::None | Reply::Close => self.on_failure(correlation),
@@ -578,6 +744,13 @@ impl ClusterNode {
                         .remote_markers_written(producer_id, producer_epoch, &done, now);
                 })
             }
+            Purpose::MetadataFetch => FetchAnswer::decode(&mut r).map(|answer| {
+                if let Source::Observer(o) = &mut self.source {
+                    o.apply(&answer);
+                }
+                // Read on at once: the answer came as soon as there was something to read.
+                self.next_fetch = now;
+            }),
             Purpose::Forward { .. } => Ok(()),
         };
         if let Err(e) = outcome {
@@ -592,6 +765,13 @@ impl ClusterNode {
     }
 
     fn failed(&mut self, purpose: Purpose) {
+        if let Purpose::MetadataFetch = purpose {
+            if let Source::Observer(o) = &mut self.source {
+                o.lost();
+            }
+            self.next_fetch = Instant::now() + FETCH_BACKOFF;
+            return;
+        }
         if let Purpose::Forward {
             conn: Some(conn),
             frame,
@@ -611,7 +791,7 @@ impl ClusterNode {
         if self.writer {
             return self.on_broker(conn, frame, now);
         }
-        let leading = self.controller.is_leader();
+        let leading = self.source.is_leader();
         if !leading && from_client {
             if let Some(peer) = self.reachable_controller() {
                 return self.forward(conn, frame, peer, now);
@@ -732,6 +912,47 @@ impl ClusterNode {
         }
     }
 
+    /// A broker-only node keeps one metadata fetch outstanding, to the active controller when
+    /// it is known, else to each voter in turn.
+    fn fetch_metadata(&mut self, now: Instant) {
+        let Source::Observer(o) = &mut self.source else {
+            return;
+        };
+        if now < self.next_fetch
+            || self
+                .inflight
+                .values()
+                .any(|f| matches!(f.purpose, Purpose::MetadataFetch))
+        {
+            return;
+        }
+        let links_up = &self.links_up;
+        let Some(target) = o.target(|v| links_up.contains(&(FETCH_LINK + v))) else {
+            return;
+        };
+        let offset = o.next_offset();
+        let peer = FETCH_LINK + target;
+        let correlation = self.next_correlation;
+        self.next_correlation = self.next_correlation.wrapping_add(1).max(1);
+        let cluster_id = self.broker.meta.cluster_id().to_string();
+        let node = self.node;
+        let frame = request_frame_as(&cluster_id, METADATA_FETCH, 0, correlation, |w| {
+            w.i32(node);
+            w.i64(offset);
+        });
+        self.inflight.insert(
+            correlation,
+            Inflight {
+                to: Target::Broker(peer),
+                purpose: Purpose::MetadataFetch,
+                key: METADATA_FETCH,
+                version: 0,
+                sent: now,
+            },
+        );
+        self.outbound.push(ToPeer::Frame(peer, frame));
+    }
+
     /// Registration, heartbeats and wishes, each turn.
     fn talk_to_controller(&mut self, now: Instant) {
         let expired: Vec<i32> = self
@@ -753,7 +974,9 @@ impl ClusterNode {
             self.on_failure(c);
         }
         let busy = |me: &Self, p: fn(&Purpose) -> bool| me.inflight.values().any(|f| p(&f.purpose));
-        if self.broker_epoch < 0 {
+        if !self.serves_clients {
+            // A controller-only node: nothing to register.
+        } else if self.broker_epoch < 0 {
             if now >= self.next_register && !busy(self, |p| matches!(p, Purpose::Register)) {
                 self.register(now);
             }
@@ -761,7 +984,7 @@ impl ClusterNode {
             let req = crate::protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest {
                 broker_id: self.node,
                 broker_epoch: self.broker_epoch,
-                current_metadata_offset: self.controller.applied_offset(),
+                current_metadata_offset: self.source.applied_offset(),
                 want_fence: false,
                 want_shut_down: false,
                 offline_log_dirs: Vec::new(),
@@ -795,7 +1018,7 @@ impl ClusterNode {
         let host = config.advertised_host.clone();
         let listener = config.listener_name.clone();
         let port = config.advertised_port;
-        let cluster_id = self.controller.cluster_id().to_string();
+        let cluster_id = self.broker.meta.cluster_id().to_string();
         let directory = *self.broker.meta.directory_id();
         let req = broker_registration_request::BrokerRegistrationRequest {
             broker_id: self.node,
@@ -964,12 +1187,15 @@ impl Service for ClusterNode {
             return match key {
                 ALLOCATE_PRODUCER_IDS => self.allocate_producer_ids(conn, frame, now),
                 k if changes_metadata(k) => self.change(conn, frame, false, now),
-                _ => self.controller.handle(conn, frame, now),
+                _ => self.source.handle(conn, frame, now),
             };
         }
         match key {
-            // The quorum is the controller's to describe.
-            apis::DESCRIBE_QUORUM => self.controller.handle(conn, frame, now),
+            // The quorum is the controller's to describe (a broker-only node forwards).
+            apis::DESCRIBE_QUORUM if matches!(self.source, Source::Observer(_)) => {
+                self.change(conn, frame, true, now)
+            }
+            apis::DESCRIBE_QUORUM => self.source.handle(conn, frame, now),
             RAFT_MESSAGE | BROKER_REGISTRATION | BROKER_HEARTBEAT | ALLOCATE_PRODUCER_IDS => {
                 log::warn!(
                     "node {}: connection {conn}: api key {key} belongs on the controller \
@@ -984,7 +1210,8 @@ impl Service for ClusterNode {
     }
 
     fn tick(&mut self, now: Instant) {
-        self.controller.tick(now);
+        self.source.tick(now);
+        self.fetch_metadata(now);
         self.follow(now);
         self.broker.tick(now);
         let _ = self.propose_changes(now);
@@ -995,7 +1222,7 @@ impl Service for ClusterNode {
 
     fn flush(&mut self, now: Instant) {
         self.broker.flush(now);
-        self.controller.flush(now);
+        self.source.flush(now);
     }
 
     fn take_completions(&mut self, out: &mut Vec<(ConnId, Vec<u8>)>) {
@@ -1003,12 +1230,12 @@ impl Service for ClusterNode {
         self.broker.take_completions(&mut done);
         for (conn, bytes) in done {
             match self.holding.remove(&conn) {
-                Some(i) if i > self.controller.applied() => self.held.push((i, conn, bytes)),
+                Some(i) if i > self.source.applied() => self.held.push((i, conn, bytes)),
                 _ => out.push((conn, bytes)),
             }
         }
         let mut done = Vec::new();
-        self.controller.take_completions(&mut done);
+        self.source.take_completions(&mut done);
         let now = Instant::now();
         for (conn, bytes) in done {
             if conn >= LOCAL_BASE {
@@ -1027,10 +1254,10 @@ impl Service for ClusterNode {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let mut d = self.controller.next_deadline();
+        let mut d = self.source.next_deadline();
         for other in [
             self.broker.next_deadline(),
-            Some(if self.broker_epoch < 0 {
+            self.serves_clients.then_some(if self.broker_epoch < 0 {
                 self.next_register
             } else {
                 self.next_heartbeat
@@ -1055,7 +1282,7 @@ impl Service for ClusterNode {
     fn connection_closed(&mut self, conn: ConnId) {
         self.controller_conns.remove(&conn);
         self.broker.connection_closed(conn);
-        self.controller.connection_closed(conn);
+        self.source.connection_closed(conn);
         self.holding.remove(&conn);
         self.held.retain(|(_, c, _)| *c != conn);
         self.waiting.retain(|(c, _, _)| *c != conn);
@@ -1078,7 +1305,7 @@ impl Service for ClusterNode {
                     crate::protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest {
                         broker_id: self.node,
                         broker_epoch: self.broker_epoch,
-                        current_metadata_offset: self.controller.applied_offset(),
+                        current_metadata_offset: self.source.applied_offset(),
                         want_fence: true,
                         want_shut_down: true,
                         offline_log_dirs: Vec::new(),
@@ -1089,14 +1316,21 @@ impl Service for ClusterNode {
             }
         }
         self.broker.shutdown();
-        self.controller.shutdown();
+        self.source.shutdown();
     }
 
     fn take_outbound(&mut self, out: &mut Vec<ToPeer>) {
-        for (id, addr) in self.voters.drain(..) {
-            out.push(ToPeer::Address(REQUEST_LINK + id, addr));
+        if !self.announced {
+            self.announced = true;
+            let observer = matches!(self.source, Source::Observer(_));
+            for (id, addr) in &self.voters {
+                out.push(ToPeer::Address(REQUEST_LINK + id, addr.clone()));
+                if observer {
+                    out.push(ToPeer::Address(FETCH_LINK + id, addr.clone()));
+                }
+            }
         }
-        self.controller.take_outbound(out);
+        self.source.take_outbound(out);
         out.append(&mut self.outbound);
     }
 
@@ -1110,7 +1344,7 @@ impl Service for ClusterNode {
 
     fn peer_link(&mut self, peer: PeerId, up: bool) {
         if peer < REQUEST_LINK {
-            return self.controller.peer_link(peer, up);
+            return self.source.peer_link(peer, up);
         }
         if up {
             self.links_up.insert(peer);

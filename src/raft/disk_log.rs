@@ -103,6 +103,11 @@ impl DiskLog {
         self.log.flush().map_err(io)
     }
 
+    /// The latest snapshot: its bytes and the index it covers (0: none).
+    pub fn latest_snapshot(&self) -> (&[u8], u64) {
+        (&self.snap.data, self.snap.index)
+    }
+
     /// The partition log under the Raft log (for DescribeQuorum, dump tools, fetch).
     pub fn partition(&self) -> &PartitionLog {
         &self.log

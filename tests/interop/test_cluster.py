@@ -1,7 +1,8 @@
 """Three combined nodes (process.roles=broker,controller), each its own process, form one
 cluster (tools/cluster.py starts them from generated server.properties):
 
-- a topic of 12 partitions is spread over all three brokers; confluent-kafka and kafka-python
+- (also with three controller-only and three broker-only nodes, the other KRaft layout)
+  a topic of 12 partitions is spread over all three brokers; confluent-kafka and kafka-python
   produce to and consume from every partition, each client bootstrapped from one node only;
   the broker that does not lead a partition answers NOT_LEADER_OR_FOLLOWER;
 - a consumer group of three members spans the brokers; its coordinator is the leader of the
@@ -31,16 +32,22 @@ sys.path.insert(0, str(ROOT / "tools"))
 from cluster import Cluster  # noqa: E402
 
 
+SEPARATE = {"brokers": 3}  # 3 controller-only nodes (1-3) and 3 broker-only nodes (4-6)
+
+
 @pytest.fixture
 def cluster(tmp_path, request):
+    """Three combined nodes; with the parameter {"brokers": 3}, three controller-only and three
+    broker-only nodes; {"props": {...}} adds properties to every node."""
+    param = getattr(request, "param", None) or {}
     (tmp_path / "cluster").mkdir()
-    c = Cluster(3, str(BINARY), workdir=str(tmp_path / "cluster"),
-                props=getattr(request, "param", None)).start_all()
+    c = Cluster(3, str(BINARY), workdir=str(tmp_path / "cluster"), props=param.get("props"),
+                brokers=param.get("brokers", 0)).start_all()
     c.wait_ready()
     yield c
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     if failed:
-        for i in range(1, 4):
+        for i in sorted(c.roles):
             try:
                 print(f"--- node {i} log (tail) ---")
                 print(open(c.log_path(i)).read()[-4000:])
@@ -107,26 +114,28 @@ def find_coordinator(port, group):
     return err, node
 
 
+@pytest.mark.parametrize("cluster", [{}, SEPARATE], indirect=True, ids=["combined", "separate"])
 def test_partitions_spread_over_three_brokers_and_every_client_reads_them(cluster):
-    create(cluster.bootstrap_of([2]), "spread", 12)
+    b1, b2, b3 = cluster.brokers()
+    create(cluster.bootstrap_of([b2]), "spread", 12)
     leaders = cluster.wait_topic("spread", 12)
-    assert sorted(set(leaders.values())) == [1, 2, 3], leaders
+    assert sorted(set(leaders.values())) == [b1, b2, b3], leaders
     # Kafka's striped placement: 12 partitions, 3 brokers, 4 each.
-    assert sorted(list(leaders.values()).count(b) for b in (1, 2, 3)) == [4, 4, 4]
+    assert sorted(list(leaders.values()).count(b) for b in (b1, b2, b3)) == [4, 4, 4]
 
-    produce_every_partition(cluster.bootstrap_of([1]), "spread", 12, 100)
-    got = read_partitions(cluster.bootstrap_of([3]), "spread", 12)
+    produce_every_partition(cluster.bootstrap_of([b1]), "spread", 12, 100)
+    got = read_partitions(cluster.bootstrap_of([b3]), "spread", 12)
     for p in range(12):
         assert got[p] == [f"{p}:{i}" for i in range(100)], p
 
     # kafka-python, bootstrapped from another node.
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KTP
-    kp = KafkaProducer(bootstrap_servers=cluster.bootstrap_of([2]))
+    kp = KafkaProducer(bootstrap_servers=cluster.bootstrap_of([b2]))
     for p in range(12):
         kp.send("spread", value=f"{p}:kp".encode(), partition=p)
     kp.flush(30)
     kp.close()
-    kc = KafkaConsumer(bootstrap_servers=cluster.bootstrap_of([2]), enable_auto_commit=False,
+    kc = KafkaConsumer(bootstrap_servers=cluster.bootstrap_of([b2]), enable_auto_commit=False,
                        consumer_timeout_ms=5000)
     kc.assign([KTP("spread", p) for p in range(12)])
     kc.seek_to_beginning()
@@ -139,8 +148,8 @@ def test_partitions_spread_over_three_brokers_and_every_client_reads_them(cluste
     for p in range(12):
         assert seen[p] == [f"{p}:{i}" for i in range(100)] + [f"{p}:kp"], p
 
-    # Every node agrees on every partition's leader.
-    for i in (1, 2, 3):
+    # Every broker agrees on every partition's leader.
+    for i in (b1, b2, b3):
         assert cluster.metadata(i, ["spread"])["topics"]["spread"] == leaders
 
 
@@ -192,15 +201,17 @@ def test_a_consumer_group_of_three_spans_the_brokers(cluster):
     assert sorted((tp.partition, tp.offset) for tp in offsets) == [(p, 50) for p in range(12)]
 
 
+@pytest.mark.parametrize("cluster", [{}, SEPARATE], indirect=True, ids=["combined", "separate"])
 def test_admin_calls_to_any_node(cluster):
-    for node in (1, 2, 3):
+    brokers = cluster.brokers()
+    for node in brokers:
         admin = AdminClient({"bootstrap.servers": cluster.bootstrap_of([node])})
         name = f"admin-{node}"
         admin.create_topics([NewTopic(name, 2, 1)])[name].result(30)
         admin.create_partitions([NewPartitions(name, 4)])[name].result(30)
         r = ConfigResource("topic", name, set_config={"retention.ms": "3600000"})
         admin.alter_configs([r])[r].result(30)
-        for i in (1, 2, 3):
+        for i in brokers:
             cluster.wait_topic(name, 4)
             d = AdminClient({"bootstrap.servers": cluster.bootstrap_of([i])})
             cfg = d.describe_configs([ConfigResource("topic", name)])
@@ -208,20 +219,22 @@ def test_admin_calls_to_any_node(cluster):
             assert entries["retention.ms"].value == "3600000", (node, i)
     # kafka-python's admin too, to another node each time.
     from kafka.admin import KafkaAdminClient, NewTopic as KNewTopic
-    ka = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_of([3]))
+    ka = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_of([brokers[2]]))
     ka.create_topics([KNewTopic("kp-admin", 3, 1)])
     cluster.wait_topic("kp-admin", 3)
-    ka.delete_topics(["admin-1", "kp-admin"])
+    first, second = f"admin-{brokers[0]}", f"admin-{brokers[1]}"
+    ka.delete_topics([first, "kp-admin"])
     ka.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        names = [set(cluster.metadata(i)["topics"]) for i in (1, 2, 3)]
-        if all("admin-1" not in n and "kp-admin" not in n for n in names):
+        names = [set(cluster.metadata(i)["topics"]) for i in brokers]
+        if all(first not in n and "kp-admin" not in n for n in names):
             break
         time.sleep(0.05)  # polling for a condition
-    assert all("admin-1" not in n and "admin-2" in n for n in names), names
+    assert all(first not in n and second in n for n in names), names
 
 
+@pytest.mark.parametrize("cluster", [{}, SEPARATE], indirect=True, ids=["combined", "separate"])
 def test_a_transaction_across_three_brokers(cluster):
     bs = cluster.bootstrap
     create(bs, "tin", 6)
@@ -301,8 +314,9 @@ def test_restart_keeps_metadata_and_data(cluster):
     assert all(got[p] == [f"{p}:{i}" for i in range(20)] for p in range(6))
 
 
-@pytest.mark.parametrize("cluster", [{"metadata.log.max.record.bytes.between.snapshots": "4096"}],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "cluster", [{"props": {"metadata.log.max.record.bytes.between.snapshots": "4096"}}],
+    indirect=True)
 def test_a_node_with_an_empty_dir_catches_up_from_a_snapshot(cluster):
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     names = [f"snap-{k}" for k in range(40)]

@@ -1,0 +1,206 @@
+//! A broker-only node's view of the metadata log (`process.roles=broker`): it is not a voter;
+//! it reads what the quorum committed from a controller (the private `METADATA_FETCH`), in
+//! order, and publishes each committed record to its broker the way a combined node's
+//! controller does ([`Published`]). A snapshot replaces everything read so far.
+//!
+//! Records inside a metadata transaction (KIP-868) are published together at its end, none if
+//! it was aborted, as the controllers apply them.
+
+use super::controller::Published;
+use crate::metadata::records::MetadataRecord;
+use crate::metadata::MetadataImage;
+use crate::protocol::wire::{DResult, Reader};
+use crate::records::{batches, parse_records, records_payload};
+
+pub struct Observer {
+    /// The voters, to fetch from while the leader is unknown.
+    pub voters: Vec<i32>,
+    /// The active controller, as the last answer named it.
+    pub leader: Option<i32>,
+    /// The next metadata offset to read.
+    next_offset: i64,
+    in_txn: Option<Vec<Vec<u8>>>,
+    published: Vec<Published>,
+    image: MetadataImage,
+    /// Which voter to try next while the leader is unknown.
+    rotate: usize,
+}
+
+/// One answer of a controller to a metadata fetch.
+pub struct FetchAnswer<'a> {
+    pub leader: Option<i32>,
+    pub committed_end: i64,
+    pub snapshot: Option<(&'a [u8], i64)>,
+    pub batches: &'a [u8],
+}
+
+impl FetchAnswer<'_> {
+    /// Decodes the body written by `Controller::fetch_answer` (after the correlation id).
+    pub fn decode<'a>(r: &mut Reader<'a>) -> DResult<FetchAnswer<'a>> {
+        let error = r.i16()?;
+        let leader = r.i32()?;
+        let committed_end = r.i64()?;
+        let kind = r.i8()?;
+        let len = r.i32()?;
+        if len < 0 || len as usize > r.remaining() {
+            return Err(crate::protocol::wire::DecodeError::Invalid(
+                "metadata fetch length",
+            ));
+        }
+        let data = r.bytes(len as usize)?;
+        let snapshot_end = r.i64()?;
+        if error != 0 {
+            return Err(crate::protocol::wire::DecodeError::Invalid(
+                "metadata fetch refused",
+            ));
+        }
+        Ok(FetchAnswer {
+            leader: (leader >= 0).then_some(leader),
+            committed_end,
+            snapshot: (kind == 1).then_some((data, snapshot_end)),
+            batches: if kind == 0 { data } else { &[] },
+        })
+    }
+}
+
+impl Observer {
+    pub fn new(voters: Vec<i32>) -> Observer {
+        Observer {
+            voters,
+            leader: None,
+            next_offset: 0,
+            in_txn: None,
+            published: Vec::new(),
+            image: MetadataImage::default(),
+            rotate: 0,
+        }
+    }
+
+    /// The voter to fetch from: the leader, else each voter in turn; only voters for which
+    /// `reachable` holds (a connection is up), so a fetch never waits on a dead one.
+    pub fn target(&mut self, reachable: impl Fn(i32) -> bool) -> Option<i32> {
+        if let Some(l) = self.leader.filter(|l| reachable(*l)) {
+            return Some(l);
+        }
+        let n = self.voters.len();
+        for _ in 0..n {
+            self.rotate = (self.rotate + 1) % n;
+            let v = self.voters[self.rotate];
+            if reachable(v) {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// The fetch failed (no answer, link down): try another voter next time.
+    pub fn lost(&mut self) {
+        self.leader = None;
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    /// The metadata offset applied so far (heartbeats report it).
+    pub fn applied_offset(&self) -> i64 {
+        self.next_offset - 1
+    }
+
+    pub fn image(&self) -> &MetadataImage {
+        &self.image
+    }
+
+    pub fn take_published(&mut self) -> Vec<Published> {
+        std::mem::take(&mut self.published)
+    }
+
+    /// Applies an answer: a snapshot first (everything before is replaced), then the batches.
+    pub fn apply(&mut self, answer: &FetchAnswer<'_>) {
+        if answer.leader.is_some() {
+            self.leader = answer.leader;
+        }
+        if let Some((data, end)) = answer.snapshot {
+            self.restore(data, end);
+        }
+        for b in batches(answer.batches) {
+            let Ok((h, bytes)) = b else {
+                log::warn!("metadata fetch: a malformed batch; fetched again");
+                return;
+            };
+            if h.base_offset != self.next_offset {
+                // Not what was asked for: read again from where this node is.
+                return;
+            }
+            self.next_offset = h.last_offset() + 1;
+            if h.is_control() {
+                continue; // a leader's LeaderChangeMessage
+            }
+            let Ok(payload) = records_payload(bytes, 64 << 20) else {
+                continue;
+            };
+            let Ok(records) = parse_records(&payload, h.record_count) else {
+                continue;
+            };
+            for rec in records {
+                if let Some(value) = rec.value {
+                    self.record(value);
+                }
+            }
+        }
+    }
+
+    fn restore(&mut self, data: &[u8], end: i64) {
+        self.image = MetadataImage::default();
+        self.in_txn = None;
+        self.published.clear();
+        let mut pos = 0;
+        while pos + 4 <= data.len() {
+            let len = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
+                as usize;
+            pos += 4;
+            let Some(rec) = data.get(pos..pos.saturating_add(len)) else {
+                log::error!("metadata fetch: a truncated snapshot");
+                break;
+            };
+            if let Ok(r) = MetadataRecord::decode(rec) {
+                self.image.apply(&r);
+            }
+            pos += len;
+        }
+        self.next_offset = end;
+        self.published.push(Published::Reset);
+        log::info!("metadata image restored from the snapshot at {end} (read from the quorum)");
+    }
+
+    fn record(&mut self, data: &[u8]) {
+        let rec = match MetadataRecord::decode(data) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("committed metadata record not understood: {e}");
+                return;
+            }
+        };
+        match rec {
+            MetadataRecord::BeginTransaction(_) => self.in_txn = Some(Vec::new()),
+            MetadataRecord::EndTransaction(_) => {
+                for bytes in self.in_txn.take().unwrap_or_default() {
+                    self.publish(&bytes);
+                }
+            }
+            MetadataRecord::AbortTransaction(_) => self.in_txn = None,
+            _ => match self.in_txn.as_mut() {
+                Some(txn) => txn.push(data.to_vec()),
+                None => self.publish(data),
+            },
+        }
+    }
+
+    fn publish(&mut self, data: &[u8]) {
+        if let Ok(r) = MetadataRecord::decode(data) {
+            self.image.apply(&r);
+            self.published
+                .push(Published::Record(self.next_offset as u64, data.to_vec()));
+        }
+    }
+}
