@@ -241,3 +241,36 @@ fn every_group_is_coordinated_by_the_leader_of_its_partition() {
         }
     }
 }
+
+#[test]
+fn a_node_whose_voters_are_unreachable_elects_nobody_and_refuses_changes() {
+    // One node of a three-voter quorum whose other voters never start: no majority, so no
+    // leader (no split brain); it serves no brokers and refuses metadata changes with
+    // NOT_CONTROLLER once it has waited for a controller (5 s), never answering success.
+    let dir = TempDir::new("cluster-alone");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let node = server::spawn(config(dir.path(), 1, &ports)).expect("node starts");
+    std::thread::sleep(Duration::from_millis(2500)); // longer than an election timeout
+    let mut c = Client::connect(node.addr);
+    c.set_read_timeout(Duration::from_secs(15));
+    let body = c.metadata_body(12, None, false);
+    let m = decode!(MetadataResponse, &body, 12);
+    assert!(
+        m.brokers.is_empty(),
+        "no broker registered: {:?}",
+        m.brokers
+    );
+    assert_eq!(m.controller_id, -1, "no controller known");
+    let t0 = Instant::now();
+    let r = c.create_topics(7, &[("nowhere", 1, 1)], false);
+    assert_eq!(r[0].error, 41, "NOT_CONTROLLER: {r:?}");
+    assert!(
+        t0.elapsed() >= Duration::from_secs(4),
+        "it waited for a controller first"
+    );
+    // Still nothing: the change was not made behind the refusal.
+    let body = c.metadata_body(12, Some(&["nowhere"]), false);
+    let m = decode!(MetadataResponse, &body, 12);
+    assert_eq!(m.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    drop(node);
+}

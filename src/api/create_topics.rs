@@ -155,6 +155,16 @@ pub fn handle(
                 partitions: -1,
                 replication: -1,
             }
+        } else if !b.meta.can_write() {
+            // A cluster node that is not the active controller (and could not forward): the
+            // client looks the controller up again; its view here may be stale.
+            let e = crate::metadata::MetadataError::NotController;
+            Verdict {
+                error: e.error_code(),
+                message: Some(e.to_string()),
+                partitions: -1,
+                replication: -1,
+            }
         } else if total > MAX_PARTITIONS_PER_REQUEST {
             Verdict {
                 error: error::POLICY_VIOLATION,
