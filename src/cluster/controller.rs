@@ -1,4 +1,5 @@
-//! A controller-only node (`process.roles=controller`): one voter of the KRaft metadata quorum.
+//! A voter of the KRaft metadata quorum (the controller of a combined or controller-only node;
+//! `crate::cluster::node` puts it beside its broker).
 //!
 //! It runs the Raft quorum (`crate::raft`) on its `__cluster_metadata-0` log ([`DiskLog`]) inside
 //! the one loop: Raft messages to the other voters leave on the reactor's outbound links (one
@@ -8,12 +9,14 @@
 //!
 //! It answers ApiVersions and DescribeQuorum (voters, leader, epoch, high watermark, each
 //! voter's log end offset and lag: what `kafka-metadata-quorum.sh --bootstrap-controller`
-//! reads), and, on the active controller, BrokerRegistration and BrokerHeartbeat: a broker's
-//! registration is a RegisterBrokerRecord committed by the quorum (its broker epoch is the
-//! record's offset, answered once committed), its first heartbeat once caught up unfences it,
-//! and a broker not heard from for `broker.session.timeout.ms` is fenced. Every voter applies
-//! the committed records to its own metadata image, so a new active controller knows every
-//! broker. Brokers serving data in such a cluster come next.
+//! reads), serves the committed metadata to broker-only nodes (`METADATA_FETCH`), and, on the
+//! active controller, BrokerRegistration and BrokerHeartbeat: a broker's registration is a
+//! RegisterBrokerRecord committed by the quorum (its broker epoch is the record's offset,
+//! answered once committed), its first heartbeat once caught up unfences it, and a broker not
+//! heard from for `broker.session.timeout.ms` is fenced. Every voter applies the committed
+//! records to its own metadata image and publishes them to its node's broker; the changes
+//! clients ask for are decided by the node's broker when this voter is the active controller
+//! and proposed through [`Controller::propose_records`].
 
 use std::time::Instant;
 
