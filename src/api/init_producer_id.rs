@@ -42,6 +42,11 @@ pub fn handle(
                 resp.producer_id = pid;
                 resp.producer_epoch = 0;
             }
+            // A cluster broker waiting for its block from the active controller: retriable,
+            // as Kafka answers it (the client retries InitProducerId, no lookup).
+            Err(e) if Broker::not_controller(&e) => {
+                resp.error_code = error::COORDINATOR_LOAD_IN_PROGRESS;
+            }
             Err(e) => {
                 log::error!("allocating a producer id: {e}");
                 resp.error_code = error::COORDINATOR_NOT_AVAILABLE;

@@ -54,6 +54,10 @@ fn with_coordinator<T>(
     let txns = std::mem::take(&mut b.txns);
     let mut alloc = || {
         b.next_producer_id(now).map_err(|e| {
+            if Broker::not_controller(&e) {
+                // Asked of the active controller; the client retries.
+                return error::COORDINATOR_LOAD_IN_PROGRESS;
+            }
             log::error!("allocating a producer id: {e}");
             error::COORDINATOR_NOT_AVAILABLE
         })

@@ -94,6 +94,8 @@ pub struct Broker {
     pub(crate) fetch_buf: Vec<u8>,
     /// Producer ids reserved in the metadata log and not yet handed out: [next, end).
     producer_ids: (i64, i64),
+    /// In a cluster: the next block, granted by the active controller before this one ran out.
+    next_producer_ids: Option<(i64, i64)>,
     /// The transaction coordinator and the times of its next timer checks.
     pub txns: crate::txn::TxnCoordinator,
     next_txn_check_ms: i64,
@@ -204,6 +206,7 @@ impl Broker {
             awaiting_flush: Vec::new(),
             appended: Vec::new(),
             producer_ids: (0, 0),
+            next_producer_ids: None,
             fetch_buf: Vec::new(),
             cleaning_since: None,
             groups: crate::group::coordinator::GroupCoordinator::new(group_cfg),
@@ -328,6 +331,11 @@ impl Broker {
         now: Instant,
     ) -> Result<i64, crate::metadata::MetadataError> {
         if self.producer_ids.0 >= self.producer_ids.1 {
+            if let Some(next) = self.next_producer_ids.take() {
+                self.producer_ids = next;
+            }
+        }
+        if self.producer_ids.0 >= self.producer_ids.1 {
             let first = match self
                 .meta
                 .allocate_producer_ids(PRODUCER_ID_BLOCK, self.clock.ms(now))
@@ -387,9 +395,20 @@ impl Broker {
 
     /// A block of producer ids granted by the active controller (AllocateProducerIds).
     pub fn grant_producer_ids(&mut self, first: i64, count: i64) {
+        let block = (first, first.saturating_add(count.max(0)));
         if self.producer_ids.0 >= self.producer_ids.1 {
-            self.producer_ids = (first, first.saturating_add(count.max(0)));
+            self.producer_ids = block;
+        } else {
+            self.next_producer_ids = Some(block);
         }
+    }
+
+    /// Whether a cluster broker should ask for its next block of producer ids now (less than
+    /// a tenth of this one left and none waiting), so that InitProducerId need not wait for a
+    /// round trip to the controller (Kafka's brokers prefetch the same way).
+    pub fn wants_producer_ids(&self) -> bool {
+        let left = self.producer_ids.1 - self.producer_ids.0;
+        self.next_producer_ids.is_none() && left < PRODUCER_ID_BLOCK / 10
     }
 
     /// The log of an existing partition, created on first use if its directory is missing.

@@ -1000,10 +1000,19 @@ impl ClusterNode {
                 self.next_heartbeat = now + self.heartbeat_interval;
             }
         }
-        let wishes = match self.broker.cluster.as_mut() {
+        let mut wishes = match self.broker.cluster.as_mut() {
             Some(c) => std::mem::take(&mut c.wishes),
             None => Vec::new(),
         };
+        // Producer ids fetched ahead, once registered, so the first producers do not wait.
+        if self.serves_clients
+            && self.broker_epoch >= 0
+            && !self.writer
+            && self.broker.wants_producer_ids()
+            && !wishes.contains(&Wish::ProducerIds)
+        {
+            wishes.push(Wish::ProducerIds);
+        }
         for wish in wishes {
             // The writer creates topics and producer ids itself: asking is for the others.
             if self.writer && !matches!(wish, Wish::Markers { .. }) {

@@ -33,6 +33,7 @@ pub const INVALID_TIMESTAMP: ErrorCode = 32;
 pub const OUT_OF_ORDER_SEQUENCE_NUMBER: ErrorCode = 45;
 pub const INVALID_PRODUCER_EPOCH: ErrorCode = 47;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ErrorCode = 53;
+pub const COORDINATOR_LOAD_IN_PROGRESS: ErrorCode = 14;
 pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = 15;
 pub const NOT_ENOUGH_REPLICAS: ErrorCode = 19;
 pub const OFFSET_METADATA_TOO_LARGE: ErrorCode = 12;
