@@ -253,40 +253,30 @@ impl Drop for Running {
     }
 }
 
-/// Starts a broker in a background thread.
+/// Starts a broker (or a node of a cluster) in a background thread.
 pub fn spawn(config: Config) -> Result<Running, ServerError> {
     if is_controller_only(&config) {
-        let (mut reactor, mut controller) = prepare_controller(config)?;
-        let addr = reactor.local_addr();
-        let stop = reactor.shutdown_handle();
-        let thread = std::thread::Builder::new()
-            .name("controller".into())
-            .spawn(move || reactor.run(&mut controller))?;
-        return Ok(Running {
-            addr,
-            stop,
-            thread: Some(thread),
-        });
+        let (reactor, node) = prepare_controller(config)?;
+        return run_in_thread("controller", reactor, node);
     }
     if is_cluster_broker(&config) {
-        let (mut reactor, mut node) = prepare_node(config)?;
-        let addr = reactor.local_addr();
-        let stop = reactor.shutdown_handle();
-        let thread = std::thread::Builder::new()
-            .name("node".into())
-            .spawn(move || reactor.run(&mut node))?;
-        return Ok(Running {
-            addr,
-            stop,
-            thread: Some(thread),
-        });
+        let (reactor, node) = prepare_node(config)?;
+        return run_in_thread("node", reactor, node);
     }
-    let (mut reactor, mut broker) = prepare(config)?;
+    let (reactor, broker) = prepare(config)?;
+    run_in_thread("broker", reactor, broker)
+}
+
+fn run_in_thread<S: crate::reactor::Service + Send + 'static>(
+    name: &str,
+    mut reactor: Reactor,
+    mut service: S,
+) -> Result<Running, ServerError> {
     let addr = reactor.local_addr();
     let stop = reactor.shutdown_handle();
     let thread = std::thread::Builder::new()
-        .name("broker".into())
-        .spawn(move || reactor.run(&mut broker))?;
+        .name(name.into())
+        .spawn(move || reactor.run(&mut service))?;
     Ok(Running {
         addr,
         stop,

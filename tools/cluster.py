@@ -292,17 +292,19 @@ class Cluster:
         raise AssertionError(f"topic {name} not served within {timeout}s: {last}")
 
 
-def describe_quorum(port, timeout=1.0):
-    """The leader id DescribeQuorum v0 reports on `port`, or None."""
-    def uvarint(n):
-        out = b""
-        while True:
-            b = n & 0x7F
-            n >>= 7
-            if n:
-                out += bytes([b | 0x80])
-            else:
-                return out + bytes([b])
+def uvarint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def describe_quorum_epoch(port, timeout=1.0):
+    """(leader id, leader epoch) that DescribeQuorum v0 reports on `port`, or None."""
     topic = b"__cluster_metadata"
     body = (uvarint(2) + uvarint(len(topic) + 1) + topic + uvarint(2) + struct.pack(">i", 0)
             + b"\0" + b"\0" + b"\0")
@@ -314,19 +316,25 @@ def describe_quorum(port, timeout=1.0):
             s.sendall(struct.pack(">i", len(req)) + req)
             size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
             buf = s.recv(size, socket.MSG_WAITALL)
-    except (OSError, struct.error):
+        pos = 5  # correlation id, header tagged fields
+        if struct.unpack_from(">h", buf, pos)[0]:
+            return None
+        pos += 2
+        if buf[pos] < 2:
+            return None
+        pos += 1
+        pos += buf[pos]  # name (compact: length + 1)
+        pos += 1  # partitions count
+        _index, perr, leader, epoch = struct.unpack_from(">ihii", buf, pos)
+    except (OSError, struct.error, IndexError):
         return None
-    pos = 5  # correlation id, header tagged fields
-    if struct.unpack_from(">h", buf, pos)[0]:
-        return None
-    pos += 2
-    if buf[pos] < 2:
-        return None
-    pos += 1
-    pos += buf[pos]  # name (compact: length + 1)
-    pos += 1  # partitions count
-    _index, perr, leader = struct.unpack_from(">ihi", buf, pos)
-    return leader if perr == 0 and leader >= 0 else None
+    return (leader, epoch) if perr == 0 and leader >= 0 else None
+
+
+def describe_quorum(port, timeout=1.0):
+    """The leader id DescribeQuorum reports on `port`, or None."""
+    v = describe_quorum_epoch(port, timeout)
+    return v[0] if v else None
 
 
 def rss_kib(pid):

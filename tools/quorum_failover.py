@@ -6,15 +6,13 @@ as DescribeQuorum reports it. Prints a table.
 
     tools/quorum_failover.py [--nodes 3] [--rounds 10] [--binary target/release/minikafka]
 
-The brokers' side (a metadata change acknowledged again) comes once brokers join the quorum;
-this measures the election itself (Raft election timeout 1-1.5 s, pre-vote on).
+This measures the election itself (Raft election timeout 1-1.5 s, pre-vote on); the brokers'
+side, a metadata change acknowledged again, is `tools/cluster.py failover`.
 """
 import argparse
 import os
 import signal
-import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -23,70 +21,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import describe_quorum_epoch as describe_quorum, free_ports  # noqa: E402
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def uvarint(n):
-    out = b""
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
-
-
-def read_uvarint(buf, pos):
-    shift = value = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
-
-
-def describe_quorum(port, timeout=1.0):
-    """(leader id, leader epoch) that the node on `port` reports, or None."""
-    topic = b"__cluster_metadata"
-    body = (uvarint(2) + uvarint(len(topic) + 1) + topic + uvarint(2) + struct.pack(">i", 0)
-            + b"\0" + b"\0" + b"\0")
-    header = struct.pack(">hhih", 55, 0, 7, 5) + b"probe" + b"\0"
-    req = header + body
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            s.sendall(struct.pack(">i", len(req)) + req)
-            size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
-            buf = b""
-            while len(buf) < size:
-                chunk = s.recv(size - len(buf))
-                if not chunk:
-                    return None
-                buf += chunk
-    except OSError:
-        return None
-    pos = 4  # correlation id
-    _, pos = read_uvarint(buf, pos)  # header tagged fields
-    err = struct.unpack_from(">h", buf, pos)[0]
-    pos += 2
-    if err:
-        return None
-    n, pos = read_uvarint(buf, pos)
-    if n < 2:
-        return None
-    name_len, pos = read_uvarint(buf, pos)
-    pos += name_len - 1
-    _, pos = read_uvarint(buf, pos)  # partitions
-    _index, perr, leader, epoch = struct.unpack_from(">ihii", buf, pos)
-    if perr or leader < 0:
-        return None
-    return leader, epoch
+    return free_ports(1)[0]
 
 
 def main():

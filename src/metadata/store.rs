@@ -113,25 +113,7 @@ impl MetadataStore {
         cluster_id: Option<&str>,
         _now_ms: i64,
     ) -> Result<MetadataStore, MetadataError> {
-        fs::create_dir_all(log_dir).map_err(io_err(log_dir))?;
-        let (cluster_id, directory_id) = load_meta_properties(log_dir, node_id, cluster_id)?;
-        let dir = log_dir.join(METADATA_DIR);
-        let mut store = MetadataStore {
-            log_dir: log_dir.to_path_buf(),
-            dir,
-            image: MetadataImage::default(),
-            cluster_id,
-            node_id,
-            directory_id,
-            next_offset: 0,
-            epoch: 0,
-            segment: None,
-            stats: ReplayStats::default(),
-            health: DirHealth::new(log_dir),
-            mode: StoreMode::Local,
-            proposals: Vec::new(),
-            random: crate::cluster::placement::XorShift::from_clock(),
-        };
+        let mut store = Self::new(log_dir, node_id, cluster_id, StoreMode::Local)?;
         if store.dir.is_dir() {
             store.replay()?;
         }
@@ -147,6 +129,20 @@ impl MetadataStore {
         node_id: i32,
         cluster_id: Option<&str>,
     ) -> Result<MetadataStore, MetadataError> {
+        Self::new(log_dir, node_id, cluster_id, StoreMode::Follower)
+    }
+
+    /// Whether a change would be accepted now (not a follower in a cluster).
+    pub fn can_write(&self) -> bool {
+        self.mode != StoreMode::Follower
+    }
+
+    fn new(
+        log_dir: &Path,
+        node_id: i32,
+        cluster_id: Option<&str>,
+        mode: StoreMode,
+    ) -> Result<MetadataStore, MetadataError> {
         fs::create_dir_all(log_dir).map_err(io_err(log_dir))?;
         let (cluster_id, directory_id) = load_meta_properties(log_dir, node_id, cluster_id)?;
         Ok(MetadataStore {
@@ -161,15 +157,10 @@ impl MetadataStore {
             segment: None,
             stats: ReplayStats::default(),
             health: DirHealth::new(log_dir),
-            mode: StoreMode::Follower,
+            mode,
             proposals: Vec::new(),
             random: crate::cluster::placement::XorShift::from_clock(),
         })
-    }
-
-    /// Whether a change would be accepted now (not a follower in a cluster).
-    pub fn can_write(&self) -> bool {
-        self.mode != StoreMode::Follower
     }
 
     pub fn mode(&self) -> StoreMode {

@@ -242,3 +242,30 @@ def create_topics(bootstrap, specs, timeout=30):
     for name, n in specs:
         assert name in md.topics, f"created topic {name} missing from metadata"
         assert len(md.topics[name].partitions) == n
+
+
+def read_all(bootstrap, topic, partitions, isolation, timeout=60):
+    """Every record of `topic` as {partition: [values]}, read to the end with `isolation`."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{isolation}-{time.time()}",
+                  "isolation.level": isolation, "enable.partition.eof": True,
+                  "enable.auto.commit": False})
+    try:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        got = {p: [] for p in range(partitions)}
+        eof = set()
+        deadline = time.monotonic() + timeout
+        while len(eof) < partitions and time.monotonic() < deadline:
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        eof.add(m.partition())
+                        continue
+                    raise AssertionError(m.error())
+                eof.discard(m.partition())
+                got[m.partition()].append(m.value().decode())
+        assert len(eof) == partitions, f"did not reach the end of {topic} ({eof})"
+        return got
+    finally:
+        c.close()

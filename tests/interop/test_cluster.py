@@ -23,10 +23,10 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition)
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import (AdminClient, ConfigResource, NewPartitions, NewTopic)
 
-from conftest import BINARY, ROOT
+from conftest import BINARY, ROOT, read_all
 
 sys.path.insert(0, str(ROOT / "tools"))
 from cluster import Cluster  # noqa: E402
@@ -72,30 +72,6 @@ def produce_every_partition(bootstrap, topic, partitions, per_partition):
     assert not errors, errors[:3]
 
 
-def read_partitions(bootstrap, topic, partitions, timeout=60):
-    """{partition: [values]} to the end of each partition (confluent-kafka, assign())."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{time.time()}",
-                  "enable.partition.eof": True, "enable.auto.commit": False})
-    try:
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-        got = {p: [] for p in range(partitions)}
-        eof = set()
-        deadline = time.monotonic() + timeout
-        while len(eof) < partitions and time.monotonic() < deadline:
-            for m in c.consume(num_messages=1000, timeout=0.5):
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        eof.add(m.partition())
-                        continue
-                    raise AssertionError(m.error())
-                eof.discard(m.partition())
-                got[m.partition()].append(m.value().decode())
-        assert len(eof) == partitions, f"did not reach the end of every partition ({eof})"
-        return got
-    finally:
-        c.close()
-
-
 def find_coordinator(port, group):
     """FindCoordinator v1 (group) on `port`: (error, node id)."""
     g = group.encode()
@@ -124,7 +100,7 @@ def test_partitions_spread_over_three_brokers_and_every_client_reads_them(cluste
     assert sorted(list(leaders.values()).count(b) for b in (b1, b2, b3)) == [4, 4, 4]
 
     produce_every_partition(cluster.bootstrap_of([b1]), "spread", 12, 100)
-    got = read_partitions(cluster.bootstrap_of([b3]), "spread", 12)
+    got = read_all(cluster.bootstrap_of([b3]), "spread", 12, "read_uncommitted")
     for p in range(12):
         assert got[p] == [f"{p}:{i}" for i in range(100)], p
 
@@ -272,31 +248,9 @@ def test_a_transaction_across_three_brokers(cluster):
         done += len(msgs)
     c.close()
     assert done == 600
-    got = read_committed("tout", bs, 6)
+    got = read_all(bs, "tout", 6, "read_committed")
     values = sorted(int(v) for vs in got.values() for v in vs)
     assert values == list(range(600)), "every input record exactly once in the output"
-
-
-def read_committed(topic, bs, partitions, timeout=60):
-    c = Consumer({"bootstrap.servers": bs, "group.id": f"rc-{time.time()}",
-                  "isolation.level": "read_committed", "enable.partition.eof": True,
-                  "enable.auto.commit": False})
-    try:
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-        got, eof = {p: [] for p in range(partitions)}, set()
-        deadline = time.monotonic() + timeout
-        while len(eof) < partitions and time.monotonic() < deadline:
-            for m in c.consume(1000, 0.5):
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        eof.add(m.partition())
-                    continue
-                eof.discard(m.partition())
-                got[m.partition()].append(m.value().decode())
-        assert len(eof) == partitions
-        return got
-    finally:
-        c.close()
 
 
 def test_restart_keeps_metadata_and_data(cluster):
@@ -310,7 +264,7 @@ def test_restart_keeps_metadata_and_data(cluster):
     assert cluster.wait_topic("kept", 6) == leaders
     for i in (1, 2, 3):
         assert cluster.metadata(i)["topics"] == before[i]
-    got = read_partitions(cluster.bootstrap, "kept", 6)
+    got = read_all(cluster.bootstrap, "kept", 6, "read_uncommitted")
     assert all(got[p] == [f"{p}:{i}" for i in range(20)] for p in range(6))
 
 

@@ -18,32 +18,7 @@ import pytest
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer,
                              TopicPartition)
 
-from conftest import create_topics
-
-
-def read_all(bootstrap, topic, partitions, isolation, timeout=60):
-    """Every record of `topic` as {partition: [values]}, read to the end with `isolation`."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{isolation}-{time.time()}",
-                  "isolation.level": isolation, "enable.partition.eof": True,
-                  "enable.auto.commit": False})
-    try:
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-        got = {p: [] for p in range(partitions)}
-        eof = set()
-        deadline = time.monotonic() + timeout
-        while len(eof) < partitions and time.monotonic() < deadline:
-            for m in c.consume(num_messages=1000, timeout=0.5):
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        eof.add(m.partition())
-                        continue
-                    raise AssertionError(m.error())
-                eof.discard(m.partition())
-                got[m.partition()].append(m.value().decode())
-        assert len(eof) == partitions, f"did not reach the end of {topic} ({eof})"
-        return got
-    finally:
-        c.close()
+from conftest import create_topics, read_all
 
 
 def test_commit_and_abort_with_read_committed_and_read_uncommitted(broker):
