@@ -80,19 +80,24 @@ pub fn prepare(mut config: Config) -> Result<(Reactor, Broker), ServerError> {
             config.quorum.voter_ids()
         )));
     }
-    let addr = listen_addr(&config)?;
+    let reactor = bind_clients(&mut config)?;
+    let broker = Broker::open(config, Instant::now()).map_err(ServerError::Start)?;
+    Ok((reactor, broker))
+}
+
+/// Binds the client listener. Port 0 (tests): the port the system picked is advertised.
+fn bind_clients(config: &mut Config) -> Result<Reactor, ServerError> {
+    let addr = listen_addr(config)?;
     let reactor =
-        Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;
-    let bound = reactor.local_addr();
+        Reactor::bind(addr, limits(config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;
     if config.port == 0 {
-        // Port 0 (tests): advertise the port the system picked.
+        let bound = reactor.local_addr();
         config.port = bound.port();
         if config.advertised_port == 0 {
             config.advertised_port = bound.port();
         }
     }
-    let broker = Broker::open(config, Instant::now()).map_err(ServerError::Start)?;
-    Ok((reactor, broker))
+    Ok(reactor)
 }
 
 /// A node of a multi-voter quorum with the controller role only: it runs the metadata quorum.
@@ -115,16 +120,7 @@ pub fn prepare_node(mut config: Config) -> Result<(Reactor, ClusterNode), Server
                 .into(),
         ));
     }
-    let addr = listen_addr(&config)?;
-    let mut reactor =
-        Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;
-    let bound = reactor.local_addr();
-    if config.port == 0 {
-        config.port = bound.port();
-        if config.advertised_port == 0 {
-            config.advertised_port = bound.port();
-        }
-    }
+    let mut reactor = bind_clients(&mut config)?;
     let now = Instant::now();
     if !config.quorum.controller {
         // A broker-only node: no controller listener, the cluster id of its voters.

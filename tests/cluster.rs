@@ -17,20 +17,12 @@ use minikafka::protocol::messages::join_group_response::JoinGroupResponse;
 use minikafka::protocol::messages::metadata_response::MetadataResponse;
 use minikafka::server::{self, Running};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::*;
 
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const NOT_COORDINATOR: i16 = 16;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config(dir: &std::path::Path, id: i32, controller_ports: &[u16]) -> Config {
     let voters: Vec<String> = controller_ports

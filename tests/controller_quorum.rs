@@ -9,19 +9,11 @@ use minikafka::config::Config;
 use minikafka::protocol::messages::describe_quorum_request as rq;
 use minikafka::protocol::messages::describe_quorum_response::DescribeQuorumResponse;
 use minikafka::server::{self, Running};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::*;
 
 const DESCRIBE_QUORUM: i16 = 55;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Node {
     config: Config,

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,12 +14,9 @@ use std::time::{Duration, Instant};
 mod tempdir;
 pub use tempdir::TempDir;
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+#[path = "../shared/ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// The broker binary started as CodeCrafters does: `minikafka <server.properties>`.
 pub struct BrokerProcess {

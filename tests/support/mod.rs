@@ -90,6 +90,10 @@ pub fn is_flexible(api_key: i16, version: i16) -> bool {
 #[path = "../shared/tempdir.rs"]
 mod tempdir;
 pub use tempdir::TempDir;
+#[path = "../shared/ports.rs"]
+mod ports;
+#[allow(unused_imports)]
+pub use ports::free_port;
 
 /// A broker running in this process, with its own log dir.
 pub struct TestBroker {
