@@ -204,3 +204,119 @@ impl Observer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::records::{
+        begin_transaction_record::BeginTransactionRecord,
+        end_transaction_record::EndTransactionRecord, topic_record::TopicRecord,
+    };
+    use crate::records::BatchBuilder;
+
+    fn encoded(rec: &MetadataRecord<'_>) -> Vec<u8> {
+        let mut v = Vec::new();
+        rec.encode(&mut v);
+        v
+    }
+
+    fn topic(name: &str, id: u8) -> Vec<u8> {
+        encoded(&MetadataRecord::Topic(TopicRecord {
+            name,
+            topic_id: [id; 16],
+        }))
+    }
+
+    /// Batches of one record each from `offset` on, as the quorum's log holds entries.
+    fn log(offset: i64, values: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let mut b = BatchBuilder::new(offset + i as i64, 0);
+            b.push(None, 0, None, Some(v), &[]);
+            out.extend(b.finish());
+        }
+        out
+    }
+
+    fn answer(batches: &[u8]) -> FetchAnswer<'_> {
+        FetchAnswer {
+            leader: Some(2),
+            committed_end: 0,
+            snapshot: None,
+            batches,
+        }
+    }
+
+    fn names(o: &Observer) -> Vec<String> {
+        o.image().topics().map(|t| t.name.clone()).collect()
+    }
+
+    #[test]
+    fn records_are_published_in_order_and_a_transaction_at_its_end() {
+        let mut o = Observer::new(vec![1, 2, 3]);
+        let begin = encoded(&MetadataRecord::BeginTransaction(BeginTransactionRecord {
+            name: None,
+        }));
+        let end = encoded(&MetadataRecord::EndTransaction(EndTransactionRecord {}));
+        let first = log(0, &[topic("a", 1), begin.clone(), topic("b", 2)]);
+        o.apply(&answer(&first));
+        assert_eq!(o.leader, Some(2));
+        assert_eq!(names(&o), ["a"], "b waits for its transaction's end");
+        assert_eq!(o.next_offset(), 3);
+        let rest = log(3, &[topic("c", 3), end]);
+        o.apply(&answer(&rest));
+        assert_eq!(names(&o), ["a", "b", "c"]);
+        let published = o.take_published();
+        assert_eq!(published.len(), 3);
+        assert!(matches!(&published[0], Published::Record(_, r) if *r == topic("a", 1)));
+        assert_eq!(o.applied_offset(), 4);
+    }
+
+    #[test]
+    fn an_answer_from_elsewhere_in_the_log_is_not_applied() {
+        let mut o = Observer::new(vec![1]);
+        o.apply(&answer(&log(0, &[topic("a", 1)])));
+        // A batch at offset 5 while offset 1 is next: dropped, fetched again from 1.
+        o.apply(&answer(&log(5, &[topic("x", 9)])));
+        assert_eq!(names(&o), ["a"]);
+        assert_eq!(o.next_offset(), 1);
+        // Garbage in place of batches changes nothing either.
+        o.apply(&answer(&[0xff; 40]));
+        assert_eq!(o.next_offset(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_replaces_everything_and_reading_goes_on_after_it() {
+        let mut o = Observer::new(vec![1]);
+        o.apply(&answer(&log(0, &[topic("old", 1)])));
+        o.take_published();
+        let mut snapshot = Vec::new();
+        for r in [topic("s1", 4), topic("s2", 5)] {
+            snapshot.extend_from_slice(&(r.len() as u32).to_be_bytes());
+            snapshot.extend_from_slice(&r);
+        }
+        let after = log(10, &[topic("later", 6)]);
+        o.apply(&FetchAnswer {
+            leader: Some(1),
+            committed_end: 11,
+            snapshot: Some((&snapshot, 10)),
+            batches: &after,
+        });
+        assert_eq!(names(&o), ["later", "s1", "s2"]);
+        assert_eq!(o.next_offset(), 11);
+        assert!(o.take_published().contains(&Published::Reset));
+    }
+
+    #[test]
+    fn fetches_go_to_reachable_voters_only() {
+        let mut o = Observer::new(vec![1, 2, 3]);
+        o.leader = Some(2);
+        assert_eq!(o.target(|_| true), Some(2));
+        // The leader's link is down: another voter, never the unreachable ones.
+        let up = |v: i32| v == 3;
+        assert_eq!(o.target(up), Some(3));
+        assert_eq!(o.target(|_| false), None);
+        o.lost();
+        assert_eq!(o.leader, None);
+    }
+}
