@@ -1,9 +1,12 @@
 //! The metadata files: `<log_dir>/meta.properties` and the KRaft metadata log
 //! `<log_dir>/__cluster_metadata-0/` (plus, if Kafka left one, its latest `.checkpoint` snapshot).
 //!
-//! Opening replays the log into a `MetadataImage`. A torn or corrupt tail is not replayed and is
-//! cut off before our first append (nothing is written unless something is created). Every
-//! change is one record batch, fsynced before it is applied to the image.
+//! Opening replays the log into a `MetadataImage`, judging batches as the partition log's
+//! recovery does (CRC, structure, offsets moving forward) and also stopping at records that do
+//! not decode. Nothing is written unless something changes: the first change opens the log as a
+//! [`PartitionLog`] (the same log implementation as every partition, and as the quorum's log in
+//! a cluster), which cuts the tail replay did not apply, and then appends. Every change is one
+//! record batch, fsynced before it is applied to the image.
 
 use super::image::{MetadataImage, TopicInfo};
 use super::records::{
@@ -15,10 +18,9 @@ use super::{
     MetadataError, TopicId,
 };
 use crate::config::parse_properties;
-use crate::log::faults;
-use crate::log::{DirHealth, SharedHealth};
+use crate::log::{DirHealth, LogConfig, LogError, PartitionLog, SharedHealth};
 use crate::records::{batches_checked, parse_records, records_payload, BatchBuilder, RecordsError};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -46,16 +48,6 @@ pub struct ReplayStats {
     pub snapshot: bool,
 }
 
-/// The active segment of the metadata log.
-struct Segment {
-    path: PathBuf,
-    /// Length of the valid prefix; the file is cut to it before the next append.
-    valid_len: u64,
-    /// Segments after a corrupt one: removed before the next append.
-    dropped: Vec<PathBuf>,
-    needs_repair: bool,
-}
-
 pub struct MetadataStore {
     log_dir: PathBuf,
     dir: PathBuf,
@@ -65,7 +57,11 @@ pub struct MetadataStore {
     directory_id: TopicId,
     next_offset: i64,
     epoch: i32,
-    segment: Option<Segment>,
+    /// The metadata log as a partition log, opened at the first change (opening changes
+    /// nothing on disk): it keeps exactly what replay applied.
+    log: Option<PartitionLog>,
+    /// The end offset of the snapshot replay started from (0: none).
+    snapshot_end: i64,
     stats: ReplayStats,
     /// The health of the log directory the metadata log lives in (shared with its partitions).
     health: SharedHealth,
@@ -154,7 +150,8 @@ impl MetadataStore {
             directory_id,
             next_offset: 0,
             epoch: 0,
-            segment: None,
+            log: None,
+            snapshot_end: 0,
             stats: ReplayStats::default(),
             health: DirHealth::new(log_dir),
             mode,
@@ -190,6 +187,9 @@ impl MetadataStore {
     }
 
     pub fn set_health(&mut self, health: SharedHealth) {
+        if let Some(log) = self.log.as_mut() {
+            log.set_health(health.clone());
+        }
         self.health = health;
     }
 
@@ -449,7 +449,7 @@ impl MetadataStore {
             b.push(None, now_ms, None, Some(&value), &[]);
         }
         let batch = b.finish();
-        self.write_batch(&batch)?;
+        self.write_batch(&batch, now_ms)?;
         self.next_offset += all.len() as i64;
         for r in &all {
             self.image.apply(r);
@@ -539,71 +539,65 @@ impl MetadataStore {
         })
     }
 
-    fn write_batch(&mut self, batch: &[u8]) -> Result<(), MetadataError> {
+    fn write_batch(&mut self, batch: &[u8], now_ms: i64) -> Result<(), MetadataError> {
         if self.health.is_offline() {
             return Err(MetadataError::Offline);
         }
-        let result = self.write_batch_to_segment(batch);
-        if let Err(MetadataError::Io { path, err }) = &result {
-            let what = format!("writing the metadata log {}", path.display());
-            self.health.on_write_error(&what, err);
-        }
-        result
-    }
-
-    fn write_batch_to_segment(&mut self, batch: &[u8]) -> Result<(), MetadataError> {
-        if self.segment.is_none() {
-            fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
-            let path = self.dir.join(format!("{:020}.log", self.next_offset));
-            faults::check(&path, faults::Op::Create).map_err(io_err(&path))?;
-            File::create(&path).map_err(io_err(&path))?;
-            faults::sync_dir(&self.dir).map_err(io_err(&self.dir))?;
-            self.segment = Some(Segment {
-                path,
-                valid_len: 0,
-                dropped: Vec::new(),
-                needs_repair: false,
-            });
-        }
-        let Some(seg) = self.segment.as_mut() else {
-            return Ok(());
-        };
-        let f = OpenOptions::new()
-            .write(true)
-            .open(&seg.path)
-            .map_err(io_err(&seg.path))?;
-        if seg.needs_repair {
-            log::warn!(
-                "metadata log {}: cutting a corrupt tail at byte {}",
-                seg.path.display(),
-                seg.valid_len
-            );
-            f.set_len(seg.valid_len).map_err(io_err(&seg.path))?;
-            for p in seg.dropped.drain(..) {
-                if let Err(e) = fs::remove_file(&p) {
-                    log::warn!("removing {}: {e}", p.display());
-                }
-            }
-            seg.needs_repair = false;
-        }
-        let at = seg.valid_len;
-        if let Err(err) = faults::write_all_at(&f, &seg.path, batch, at) {
-            // Leave no partial batch behind: the next append starts at the same place.
-            let _ = f.set_len(at);
-            return Err(MetadataError::Io {
-                path: seg.path.clone(),
+        let dir = self.dir.clone();
+        let io = |e: LogError| match e {
+            LogError::Offline => MetadataError::Offline,
+            LogError::Io(err) => MetadataError::Io {
+                path: dir.clone(),
                 err,
-            });
+            },
+            other => MetadataError::Io {
+                path: dir.clone(),
+                err: io::Error::other(other.to_string()),
+            },
+        };
+        if self.log.is_none() {
+            fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
+            let mut log =
+                PartitionLog::open(&self.dir, LogConfig::default(), now_ms).map_err(io)?;
+            log.set_health(self.health.clone());
+            // The partition log's recovery and replay judge batches by the same rules (CRC,
+            // structure, offsets moving forward); replay may stop earlier (records that do not
+            // decode): that tail is cut. A log that ends before the snapshot starts again at its
+            // end. Anything else is a disagreement, and nothing is cut for it.
+            let end = log.log_end_offset();
+            if end > self.next_offset {
+                log::warn!(
+                    "metadata log {}: cutting offsets {}..{end} that replay did not apply",
+                    self.dir.display(),
+                    self.next_offset
+                );
+                log.truncate_to(self.next_offset, now_ms).map_err(io)?;
+            } else if end < self.next_offset {
+                if end > self.snapshot_end {
+                    return Err(MetadataError::Io {
+                        path: self.dir.clone(),
+                        err: io::Error::other(format!(
+                            "the log ends at {end} but replay applied up to {}",
+                            self.next_offset
+                        )),
+                    });
+                }
+                log.truncate_fully_and_start_at(self.next_offset, now_ms)
+                    .map_err(io)?;
+            }
+            self.log = Some(log);
         }
-        if let Err(err) = faults::sync_data(&f, &seg.path) {
-            // Never retried (the pages may be gone): the directory goes offline.
-            let _ = f.set_len(at);
-            let what = format!("fsync of the metadata log {}", seg.path.display());
-            self.health.fail(&what, &err);
+        let Some(log) = self.log.as_mut() else {
             return Err(MetadataError::Offline);
+        };
+        let end = log.log_end_offset();
+        if let Err(e) = log.append_as_follower(batch, now_ms) {
+            // Leave no partial batch behind: the next change starts at the same offset.
+            let _ = log.truncate_to(end, now_ms);
+            return Err(io(e));
         }
-        seg.valid_len = at + batch.len() as u64;
-        Ok(())
+        // Never retried after a failure (fsyncgate): the directory goes offline.
+        log.flush().map_err(|_| MetadataError::Offline)
     }
 
     /// Rebuilds the image from the latest snapshot (if any) and the log segments.
@@ -649,6 +643,7 @@ impl MetadataStore {
                 }
             }
             self.stats.snapshot = true;
+            self.snapshot_end = *end;
             from_offset = *end;
             self.next_offset = *end;
         }
@@ -660,20 +655,30 @@ impl MetadataStore {
             // The end of the batches replayed so far: what is kept is exactly what the image
             // holds (a corrupt batch and everything after it are cut before the next append).
             let mut valid = 0;
+            // The partition log's recovery rule: offsets move forward from the segment's base
+            // and stay indexable from it.
+            let mut expected = *base;
             for item in it.by_ref() {
                 match item {
+                    Ok((h, _))
+                        if h.base_offset < expected
+                            || !(0..=i32::MAX as i64).contains(&(h.last_offset() - *base)) =>
+                    {
+                        corrupt = Some(format!("batch at offset {} out of order", h.base_offset));
+                        break;
+                    }
                     Ok((h, batch)) => {
+                        expected = h.next_offset();
+                        if !h.is_control() && h.next_offset() > from_offset {
+                            let skip = (from_offset - h.base_offset).max(0);
+                            if !self.apply_batch(batch, h.record_count, skip) {
+                                corrupt = Some("records do not decode".to_string());
+                                break;
+                            }
+                        }
+                        // Only what was applied counts: the next change follows it.
                         self.epoch = self.epoch.max(h.partition_leader_epoch);
                         self.next_offset = self.next_offset.max(h.next_offset());
-                        if h.is_control() || h.next_offset() <= from_offset {
-                            valid += batch.len();
-                            continue;
-                        }
-                        let skip = (from_offset - h.base_offset).max(0);
-                        if !self.apply_batch(batch, h.record_count, skip) {
-                            corrupt = Some("records do not decode".to_string());
-                            break;
-                        }
                         valid += batch.len();
                     }
                     Err(e) => {
@@ -684,26 +689,20 @@ impl MetadataStore {
             }
             let valid = valid as u64;
             self.next_offset = self.next_offset.max(*base);
-            let dropped: Vec<PathBuf> = segments[i + 1..].iter().map(|(_, p)| p.clone()).collect();
+            let dropped = segments.len() - i - 1;
             let needs_repair = corrupt.is_some();
             if let Some(why) = &corrupt {
                 self.stats.corrupt_tail_bytes = bytes.len() as u64 - valid;
                 log::warn!(
                     "metadata log {}: {why} at byte {valid}; replay stops there{}",
                     path.display(),
-                    if dropped.is_empty() {
+                    if dropped == 0 {
                         String::new()
                     } else {
-                        format!(" ({} later segment(s) ignored)", dropped.len())
+                        format!(" ({dropped} later segment(s) ignored)")
                     }
                 );
             }
-            self.segment = Some(Segment {
-                path: path.clone(),
-                valid_len: valid,
-                dropped,
-                needs_repair,
-            });
             if needs_repair {
                 break;
             }
