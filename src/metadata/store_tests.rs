@@ -414,3 +414,39 @@ fn a_failed_metadata_fsync_changes_nothing_and_takes_the_directory_offline() {
         "a refused write left nothing behind"
     );
 }
+
+#[test]
+fn a_change_after_an_undecodable_batch_is_found_again() {
+    // A batch whose CRC holds but whose records do not parse (it claims more records than it
+    // has), far ahead in offsets: replay stops before it, so the next change must take its
+    // place, not follow it (found by fuzzing the move onto the partition log).
+    let d = TempDir::new("meta-undecodable");
+    let dir = d.0.join(METADATA_DIR);
+    fs::create_dir_all(&dir).unwrap();
+    let mut log = batch(0, &[value(&topic("before", 1))]);
+    let mut bad = batch(1, &[value(&topic("bad", 2))]);
+    // last offset delta far ahead, record count above the records present; CRC fixed.
+    bad[23..27].copy_from_slice(&1_000_000i32.to_be_bytes());
+    bad[57..61].copy_from_slice(&5i32.to_be_bytes());
+    let crc = crc32c::crc32c(&bad[21..]);
+    bad[17..21].copy_from_slice(&crc.to_be_bytes());
+    log.extend(bad);
+    fs::write(seg_path(&d.0), &log).unwrap();
+
+    let mut s = MetadataStore::open(&d.0, 1, 0).unwrap();
+    assert!(s.image().topic("before").is_some());
+    assert!(s.image().topic("bad").is_none());
+    assert_eq!(
+        s.next_offset(),
+        1,
+        "the next change takes the undecodable batch's place"
+    );
+    s.create_topic("after", 1, 1, &[], 1, 0).unwrap();
+    drop(s);
+    let s = MetadataStore::open(&d.0, 1, 0).unwrap();
+    assert!(s.image().topic("before").is_some());
+    assert!(
+        s.image().topic("after").is_some(),
+        "found again after a restart"
+    );
+}
