@@ -85,6 +85,24 @@ pub fn prepare(mut config: Config) -> Result<(Reactor, Broker), ServerError> {
     Ok((reactor, broker))
 }
 
+/// A cluster named only by `controller.quorum.bootstrap.servers` is a dynamic quorum (KIP-853,
+/// voters added at run time), which is not served: its voters must be listed.
+fn check_static_quorum(config: &Config) -> Result<(), ServerError> {
+    if config.quorum.voters.is_empty() {
+        return Err(ServerError::Cluster(format!(
+            "process.roles={}: controller.quorum.bootstrap.servers without \
+             controller.quorum.voters describes a dynamic quorum (KIP-853), which is not served; \
+             list every controller in controller.quorum.voters ({{id}}@{{host}}:{{port}},...)",
+            match (config.quorum.broker, config.quorum.controller) {
+                (true, true) => "broker,controller",
+                (false, true) => "controller",
+                _ => "broker",
+            }
+        )));
+    }
+    Ok(())
+}
+
 /// Binds the client listener. Port 0 (tests): the port the system picked is advertised.
 fn bind_clients(config: &mut Config) -> Result<Reactor, ServerError> {
     let addr = listen_addr(config)?;
@@ -113,13 +131,7 @@ pub fn is_cluster_broker(config: &Config) -> bool {
 /// Binds the client and controller listeners and opens the quorum's log and the broker's
 /// partitions: a combined node of a cluster.
 pub fn prepare_node(mut config: Config) -> Result<(Reactor, ClusterNode), ServerError> {
-    if !config.quorum.controller && config.quorum.voters.is_empty() {
-        return Err(ServerError::Cluster(
-            "process.roles=broker: a broker-only node needs controller.quorum.voters (the \
-             controllers it registers with and reads the metadata from)"
-                .into(),
-        ));
-    }
+    check_static_quorum(&config)?;
     let mut reactor = bind_clients(&mut config)?;
     let now = Instant::now();
     if !config.quorum.controller {
@@ -169,6 +181,7 @@ fn controller_addr(config: &Config) -> Result<SocketAddr, ServerError> {
 /// Binds the controller listener and opens the quorum's log: a controller-only node (its
 /// broker decides the metadata changes forwarded to it; it serves no clients).
 pub fn prepare_controller(config: Config) -> Result<(Reactor, ClusterNode), ServerError> {
+    check_static_quorum(&config)?;
     let addr = controller_addr(&config)?;
     let reactor =
         Reactor::bind(addr, limits(&config)).map_err(|e| ServerError::Bind(addr.to_string(), e))?;

@@ -90,3 +90,25 @@ fn configurations_kafka_refuses_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_dynamic_quorum_of_several_nodes_is_refused_with_a_clear_error() {
+    let d = TempDir::new("kraft-dynamic");
+    let port = free_port();
+    let text = format!(
+        "process.roles=broker,controller\nnode.id=1\n\
+         controller.quorum.bootstrap.servers=127.0.0.1:{},127.0.0.1:{}\n\
+         listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{}\n\
+         controller.listener.names=CONTROLLER\nlog.dirs={}\n",
+        free_port(),
+        free_port(),
+        free_port(),
+        d.path().join("logs").display()
+    );
+    let props = d.path().join("server.properties");
+    std::fs::write(&props, text).unwrap();
+    let out = bin().arg(&props).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("dynamic quorum (KIP-853)"), "{err}");
+}
