@@ -242,17 +242,21 @@ fn a_node_whose_voters_are_unreachable_elects_nobody_and_refuses_changes() {
     let dir = TempDir::new("cluster-alone");
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let node = server::spawn(config(dir.path(), 1, &ports)).expect("node starts");
-    std::thread::sleep(Duration::from_millis(2500)); // longer than an election timeout
     let mut c = Client::connect(node.addr);
     c.set_read_timeout(Duration::from_secs(15));
-    let body = c.metadata_body(12, None, false);
-    let m = decode!(MetadataResponse, &body, 12);
-    assert!(
-        m.brokers.is_empty(),
-        "no broker registered: {:?}",
-        m.brokers
-    );
-    assert_eq!(m.controller_id, -1, "no controller known");
+    // Asked again and again for longer than an election timeout: never a controller.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(2500) {
+        let body = c.metadata_body(12, None, false);
+        let m = decode!(MetadataResponse, &body, 12);
+        assert!(
+            m.brokers.is_empty(),
+            "no broker registered: {:?}",
+            m.brokers
+        );
+        assert_eq!(m.controller_id, -1, "no controller known");
+        std::thread::sleep(Duration::from_millis(50)); // polling: the absence of a leader
+    }
     let t0 = Instant::now();
     let r = c.create_topics(7, &[("nowhere", 1, 1)], false);
     assert_eq!(r[0].error, 41, "NOT_CONTROLLER: {r:?}");

@@ -37,6 +37,17 @@ fn config(dir: &std::path::Path, id: i32, ports: &[u16], extra: &str) -> Config 
     Config::from_properties_str(&text).unwrap().0
 }
 
+/// Three controllers of one quorum, started.
+fn start_three(dir: &std::path::Path, ports: &[u16], extra: &str) -> Vec<Node> {
+    (1..=3)
+        .map(|id| {
+            let config = config(dir, id, ports, extra);
+            let running = Some(server::spawn(config.clone()).expect("controller starts"));
+            Node { config, running }
+        })
+        .collect()
+}
+
 /// (leader, epoch, high watermark, error) as `addr` reports it.
 fn describe(addr: SocketAddr) -> Option<(i32, i32, i64, i16)> {
     let mut c = std::panic::catch_unwind(|| Client::connect(addr)).ok()?;
@@ -83,13 +94,7 @@ fn agreed_leader(nodes: &[Node], within: Duration, not: Option<i32>) -> (i32, i3
 fn three_controllers_elect_fail_over_and_rejoin() {
     let dir = TempDir::new("quorum3");
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut nodes: Vec<Node> = (1..=3)
-        .map(|id| {
-            let config = config(dir.path(), id, &ports, "");
-            let running = Some(server::spawn(config.clone()).expect("controller starts"));
-            Node { config, running }
-        })
-        .collect();
+    let mut nodes = start_three(dir.path(), &ports, "");
     let (leader, epoch) = agreed_leader(&nodes, Duration::from_secs(10), None);
     assert!((1..=3).contains(&leader), "leader {leader}");
     // The leader sees every voter caught up: its high watermark covers its epoch's entry.
@@ -220,13 +225,7 @@ mod brokers {
     fn brokers_register_with_the_quorum_and_survive_a_controller_failover() {
         let dir = TempDir::new("quorum-brokers");
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let mut nodes: Vec<Node> = (1..=3)
-            .map(|id| {
-                let config = config(dir.path(), id, &ports, "broker.session.timeout.ms=1500\n");
-                let running = Some(server::spawn(config.clone()).expect("controller starts"));
-                Node { config, running }
-            })
-            .collect();
+        let mut nodes = start_three(dir.path(), &ports, "broker.session.timeout.ms=1500\n");
         let (leader, _) = agreed_leader(&nodes, Duration::from_secs(10), None);
         let addr = |nodes: &[Node], id: i32| nodes[id as usize - 1].running.as_ref().unwrap().addr;
         let cluster = cluster_id(dir.path(), 1);
@@ -318,13 +317,7 @@ mod brokers {
     fn topics_are_created_by_the_quorum_over_the_registered_brokers() {
         let dir = TempDir::new("quorum-topics");
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let mut nodes: Vec<Node> = (1..=3)
-            .map(|id| {
-                let config = config(dir.path(), id, &ports, "");
-                let running = Some(server::spawn(config.clone()).expect("controller starts"));
-                Node { config, running }
-            })
-            .collect();
+        let mut nodes = start_three(dir.path(), &ports, "");
         let (leader, _) = agreed_leader(&nodes, Duration::from_secs(10), None);
         let addr = |nodes: &[Node], id: i32| nodes[id as usize - 1].running.as_ref().unwrap().addr;
         let cluster = cluster_id(dir.path(), 1);

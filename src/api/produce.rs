@@ -367,12 +367,7 @@ pub fn handle(
                 .topic(name)
                 .and_then(|t| t.partitions.get(usize::try_from(p.index).ok()?))
                 .map_or(0, |info| info.leader_epoch.max(0));
-            let known = b
-                .meta
-                .image()
-                .topic(name)
-                .is_some_and(|t| t.partition(p.index).is_some());
-            if known && !b.leads(name, p.index) {
+            if b.led_elsewhere(name, p.index) {
                 rs.push(PartResult::err(error::NOT_LEADER_OR_FOLLOWER, None));
                 continue;
             }

@@ -491,12 +491,7 @@ pub fn write_txn_markers(
         for t in &m.topics {
             let mut partitions = Vec::with_capacity(t.partition_indexes.len());
             for &p in &t.partition_indexes {
-                let led_elsewhere = b
-                    .meta
-                    .image()
-                    .topic(t.name)
-                    .is_some_and(|i| i.partition(p).is_some())
-                    && !b.leads(t.name, p);
+                let led_elsewhere = b.led_elsewhere(t.name, p);
                 let code = match b.partition_log_mut(t.name, p, now) {
                     None if led_elsewhere => error::NOT_LEADER_OR_FOLLOWER,
                     None => error::UNKNOWN_TOPIC_OR_PARTITION,

@@ -82,6 +82,18 @@ impl Broker {
             .is_some_and(|p| p.leader == self.config.node_id)
     }
 
+    /// A partition that exists and another broker of the cluster leads (NOT_LEADER_OR_FOLLOWER
+    /// rather than UNKNOWN_TOPIC_OR_PARTITION). Never on a single node, where it costs nothing.
+    pub fn led_elsewhere(&self, topic: &str, partition: i32) -> bool {
+        self.cluster.is_some()
+            && self
+                .meta
+                .image()
+                .topic(topic)
+                .and_then(|t| t.partition(partition))
+                .is_some_and(|p| p.leader != self.config.node_id)
+    }
+
     /// The active controller (DescribeCluster): in a cluster the quorum's leader when it is
     /// known and reachable, else this node (which forwards); this node on a single node.
     pub fn controller_id(&self) -> i32 {

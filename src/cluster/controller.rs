@@ -20,6 +20,7 @@
 
 use std::time::Instant;
 
+use super::committed::{encode_snapshot, snapshot_records, Feed, TxnBracket};
 use crate::api::admin::quorum::{respond, QuorumView};
 use crate::broker::Clock;
 use crate::config::Config;
@@ -142,7 +143,7 @@ pub struct Controller {
     session_timeout: Duration,
     was_leader: bool,
     /// Records of a metadata transaction being applied (KIP-868): applied together at its end.
-    in_txn: Option<Vec<Vec<u8>>>,
+    txn: TxnBracket,
     /// The last committed index applied to the image.
     applied: u64,
     /// Record bytes applied since the last snapshot, and the threshold for the next one.
@@ -223,7 +224,7 @@ impl Controller {
             completions: Vec::new(),
             session_timeout: Duration::from_millis(config.broker_session_timeout_ms.max(1) as u64),
             was_leader: false,
-            in_txn: None,
+            txn: TxnBracket::default(),
             applied: 0,
             since_snapshot: 0,
             snapshot_bytes: config.metadata_snapshot_bytes.max(1),
@@ -251,14 +252,6 @@ impl Controller {
         &self.image
     }
 
-    pub fn node_id(&self) -> i32 {
-        self.node
-    }
-
-    pub fn cluster_id(&self) -> &str {
-        &self.cluster_id
-    }
-
     pub fn is_leader(&self) -> bool {
         !self.failed && self.quorum.is_leader()
     }
@@ -267,7 +260,7 @@ impl Controller {
     /// is the whole truth and new changes may be decided on it (Kafka's controller waits
     /// for the same before it serves writes).
     pub fn ready_to_write(&self) -> bool {
-        self.is_leader() && self.applied >= self.term_start && self.in_txn.is_none()
+        self.is_leader() && self.applied >= self.term_start && !self.txn.is_open()
     }
 
     /// The last index of the quorum's log.
@@ -411,15 +404,11 @@ impl Controller {
     /// Once enough has been applied since the last one (and no metadata transaction is half
     /// applied), the image's records become a snapshot and the log before it is dropped.
     fn maybe_snapshot(&mut self) {
-        if self.since_snapshot < self.snapshot_bytes || self.in_txn.is_some() || self.applied == 0 {
+        if self.since_snapshot < self.snapshot_bytes || self.txn.is_open() || self.applied == 0 {
             return;
         }
         let records = self.image.to_records();
-        let mut data = Vec::new();
-        for r in &records {
-            data.extend_from_slice(&(r.len() as u32).to_be_bytes());
-            data.extend_from_slice(r);
-        }
+        let data = encode_snapshot(&records);
         match self.quorum.compact(self.applied, data) {
             Ok(()) => {
                 log::info!(
@@ -441,19 +430,10 @@ impl Controller {
         }
         self.image = MetadataImage::default();
         self.incarnations.clear();
-        self.in_txn = None;
-        let mut pos = 0;
+        self.txn.clear();
         let mut count = 0;
-        while pos + 4 <= data.len() {
-            let len = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
-                as usize;
-            pos += 4;
-            let Some(rec) = data.get(pos..pos.saturating_add(len)) else {
-                log::error!("controller {}: truncated metadata snapshot", self.node);
-                break;
-            };
+        for rec in snapshot_records(data) {
             self.apply_now(rec);
-            pos += len;
             count += 1;
         }
         self.applied = index;
@@ -477,21 +457,14 @@ impl Controller {
                 return;
             }
         };
-        match rec {
-            MetadataRecord::BeginTransaction(_) => self.in_txn = Some(Vec::new()),
-            MetadataRecord::EndTransaction(_) => {
-                for bytes in self.in_txn.take().unwrap_or_default() {
+        match self.txn.feed(&rec, data) {
+            Feed::This => self.apply_record(&rec, data),
+            Feed::Held(held) => {
+                for bytes in held {
                     self.apply_now(&bytes);
                 }
             }
-            MetadataRecord::AbortTransaction(_) => self.in_txn = None,
-            // Inside a transaction: kept (as bytes) until its end.
-            _ if self.in_txn.is_some() => {
-                if let Some(txn) = self.in_txn.as_mut() {
-                    txn.push(data.to_vec());
-                }
-            }
-            rec => self.apply_record(&rec, data),
+            Feed::Nothing => {}
         }
     }
 

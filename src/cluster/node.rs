@@ -108,6 +108,16 @@ fn request_frame_as(
     frame
 }
 
+/// A relayed frame (without its size prefix) framed again with another correlation id at
+/// byte `at` (0 in a response, 4 in a request); the caller checks the frame holds it.
+fn with_correlation(frame: &[u8], at: usize, correlation: i32) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(frame.len() + 4);
+    bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(frame);
+    bytes[4 + at..8 + at].copy_from_slice(&correlation.to_be_bytes());
+    bytes
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
     Local,
@@ -389,10 +399,6 @@ impl ClusterNode {
         }
     }
 
-    pub fn broker(&self) -> &Broker {
-        &self.broker
-    }
-
     /// The active controller, when it is another node.
     fn remote_controller(&self) -> Option<PeerId> {
         match self.source.leader() {
@@ -608,13 +614,10 @@ impl ClusterNode {
         } = inflight.purpose
         {
             if let Some(conn) = conn {
-                let mut bytes = Vec::with_capacity(frame.len() + 4);
-                bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-                bytes.extend_from_slice(frame);
-                if bytes.len() >= 8 {
-                    bytes[4..8].copy_from_slice(&correlation.to_be_bytes());
+                if frame.len() >= 4 {
+                    self.completions
+                        .push((conn, with_correlation(frame, 0, correlation)));
                 }
-                self.completions.push((conn, bytes));
             }
             return;
         }
@@ -839,10 +842,7 @@ impl ClusterNode {
         let client_correlation = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
         let correlation = self.next_correlation;
         self.next_correlation = self.next_correlation.wrapping_add(1).max(1);
-        let mut bytes = Vec::with_capacity(frame.len() + 4);
-        bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
-        bytes.extend_from_slice(frame);
-        bytes[8..12].copy_from_slice(&correlation.to_be_bytes());
+        let bytes = with_correlation(frame, 4, correlation);
         self.inflight.insert(
             correlation,
             Inflight {

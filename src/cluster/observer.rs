@@ -6,6 +6,7 @@
 //! Records inside a metadata transaction (KIP-868) are published together at its end, none if
 //! it was aborted, as the controllers apply them.
 
+use super::committed::{snapshot_records, Feed, TxnBracket};
 use super::controller::Published;
 use crate::metadata::records::MetadataRecord;
 use crate::metadata::MetadataImage;
@@ -19,7 +20,7 @@ pub struct Observer {
     pub leader: Option<i32>,
     /// The next metadata offset to read.
     next_offset: i64,
-    in_txn: Option<Vec<Vec<u8>>>,
+    txn: TxnBracket,
     published: Vec<Published>,
     image: MetadataImage,
     /// Which voter to try next while the leader is unknown.
@@ -69,7 +70,7 @@ impl Observer {
             voters,
             leader: None,
             next_offset: 0,
-            in_txn: None,
+            txn: TxnBracket::default(),
             published: Vec::new(),
             image: MetadataImage::default(),
             rotate: 0,
@@ -152,21 +153,12 @@ impl Observer {
 
     fn restore(&mut self, data: &[u8], end: i64) {
         self.image = MetadataImage::default();
-        self.in_txn = None;
+        self.txn.clear();
         self.published.clear();
-        let mut pos = 0;
-        while pos + 4 <= data.len() {
-            let len = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
-                as usize;
-            pos += 4;
-            let Some(rec) = data.get(pos..pos.saturating_add(len)) else {
-                log::error!("metadata fetch: a truncated snapshot");
-                break;
-            };
+        for rec in snapshot_records(data) {
             if let Ok(r) = MetadataRecord::decode(rec) {
                 self.image.apply(&r);
             }
-            pos += len;
         }
         self.next_offset = end;
         self.published.push(Published::Reset);
@@ -181,27 +173,23 @@ impl Observer {
                 return;
             }
         };
-        match rec {
-            MetadataRecord::BeginTransaction(_) => self.in_txn = Some(Vec::new()),
-            MetadataRecord::EndTransaction(_) => {
-                for bytes in self.in_txn.take().unwrap_or_default() {
-                    self.publish(&bytes);
+        match self.txn.feed(&rec, data) {
+            Feed::This => self.publish(&rec, data),
+            Feed::Held(held) => {
+                for bytes in held {
+                    if let Ok(r) = MetadataRecord::decode(&bytes) {
+                        self.publish(&r, &bytes);
+                    }
                 }
             }
-            MetadataRecord::AbortTransaction(_) => self.in_txn = None,
-            _ => match self.in_txn.as_mut() {
-                Some(txn) => txn.push(data.to_vec()),
-                None => self.publish(data),
-            },
+            Feed::Nothing => {}
         }
     }
 
-    fn publish(&mut self, data: &[u8]) {
-        if let Ok(r) = MetadataRecord::decode(data) {
-            self.image.apply(&r);
-            self.published
-                .push(Published::Record(self.next_offset as u64, data.to_vec()));
-        }
+    fn publish(&mut self, rec: &MetadataRecord<'_>, data: &[u8]) {
+        self.image.apply(rec);
+        self.published
+            .push(Published::Record(self.next_offset as u64, data.to_vec()));
     }
 }
 
@@ -290,11 +278,8 @@ mod tests {
         let mut o = Observer::new(vec![1]);
         o.apply(&answer(&log(0, &[topic("old", 1)])));
         o.take_published();
-        let mut snapshot = Vec::new();
-        for r in [topic("s1", 4), topic("s2", 5)] {
-            snapshot.extend_from_slice(&(r.len() as u32).to_be_bytes());
-            snapshot.extend_from_slice(&r);
-        }
+        let snapshot =
+            crate::cluster::committed::encode_snapshot(&[topic("s1", 4), topic("s2", 5)]);
         let after = log(10, &[topic("later", 6)]);
         o.apply(&FetchAnswer {
             leader: Some(1),

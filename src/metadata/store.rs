@@ -160,10 +160,6 @@ impl MetadataStore {
         })
     }
 
-    pub fn mode(&self) -> StoreMode {
-        self.mode
-    }
-
     /// Switches a cluster node's store between writing (`Leader`) and following.
     pub fn set_mode(&mut self, mode: StoreMode) {
         self.mode = mode;

@@ -22,12 +22,7 @@ fn delete_before(
     now: Instant,
 ) -> (i64, i16) {
     let now_ms = b.now_ms(now);
-    if b.meta
-        .image()
-        .topic(topic)
-        .is_some_and(|t| t.partition(partition).is_some())
-        && !b.leads(topic, partition)
-    {
+    if b.led_elsewhere(topic, partition) {
         return (-1, error::NOT_LEADER_OR_FOLLOWER);
     }
     let Some(log) = b.partition_log_mut(topic, partition, now) else {
