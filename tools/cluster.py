@@ -202,8 +202,12 @@ class Cluster:
     def start(self, i):
         path = self.properties(i)
         out = open(self.log_path(i), "ab")
-        self.procs[i] = subprocess.Popen([self.binary, path], stdout=out, stderr=out,
-                                         env={**os.environ, "LOG_LEVEL": self.log_level})
+        # A node never inherits `run`'s blocked SIGTERM: it must stop when told to.
+        self.procs[i] = subprocess.Popen(
+            [self.binary, path], stdout=out, stderr=out,
+            env={**os.environ, "LOG_LEVEL": self.log_level},
+            preexec_fn=lambda: signal.pthread_sigmask(
+                signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM]))
 
     def start_all(self):
         for i in range(1, self.n + 1):
@@ -222,7 +226,12 @@ class Cluster:
     def stop(self, i, timeout=30):
         p = self.procs.pop(i)
         p.send_signal(signal.SIGTERM)
-        p.wait(timeout)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()  # never left behind
+            p.wait()
+            raise
 
     def stop_all(self):
         for i in list(self.procs):
