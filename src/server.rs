@@ -226,7 +226,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         "listening on {} (up to {} connections, {} of buffered requests)",
         reactor.local_addr(),
         reactor.connection_cap(),
-        match broker.config.request_memory_budget() {
+        match broker.config().request_memory_budget() {
             Some(b) => format!("{} MiB", b >> 20),
             None => "no limit".to_string(),
         }

@@ -201,8 +201,8 @@ fn create_topics_over_10000_partitions_is_a_policy_violation() {
         vec![(44, -1), (44, -1)]
     );
     assert_eq!(create(&mut b, &[("c", 30_000)], false), vec![(44, -1)]);
-    assert_eq!(b.logs.partitions().count(), 0, "nothing was created");
-    assert!(b.meta.image().topic("a").is_none());
+    assert_eq!(b.logs().partitions().count(), 0, "nothing was created");
+    assert!(b.image().topic("a").is_none());
     // At the limit: accepted (validated only, to keep the test fast).
     assert_eq!(
         create(&mut b, &[("a", 3), ("b", 9997)], true),

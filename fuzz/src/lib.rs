@@ -642,7 +642,7 @@ impl BrokerHarness {
         let dir = ScratchDir::new("broker");
         let now = Instant::now();
         let mut broker = Broker::open(fuzz_config(dir.path()), now).expect("opening the broker");
-        broker.clock = Clock::new(now, WALL_MS);
+        broker.set_clock(Clock::new(now, WALL_MS));
         let pristine = fingerprint(&broker);
         BrokerHarness {
             broker,
@@ -793,18 +793,18 @@ fn too_many_partitions(frame: &[u8]) -> bool {
 fn fingerprint(b: &Broker) -> Fingerprint {
     let mut partitions = 0;
     let mut log_offsets = 0i64;
-    for (_, _, log) in b.logs.partitions() {
+    for (_, _, log) in b.logs().partitions() {
         partitions += 1;
         log_offsets = log_offsets
             .wrapping_add(log.log_end_offset())
             .wrapping_add(log.log_start_offset());
     }
     Fingerprint {
-        metadata_offset: b.meta.next_offset(),
+        metadata_offset: b.metadata().next_offset(),
         partitions,
         log_offsets,
-        committed: b.offsets.offset_count(),
-        groups: b.groups.list().len(),
+        committed: b.offsets().offset_count(),
+        groups: b.groups().list().len(),
     }
 }
 

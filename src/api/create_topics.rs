@@ -37,7 +37,7 @@ fn check(b: &Broker, t: &CreatableTopic<'_>) -> Verdict {
     if let Err(why) = validate_topic_name(t.name) {
         return fail(error::INVALID_TOPIC_EXCEPTION, why.to_string());
     }
-    if b.meta.image().topic(t.name).is_some() {
+    if b.image().topic(t.name).is_some() {
         return fail(
             error::TOPIC_ALREADY_EXISTS,
             format!("Topic '{}' already exists.", t.name),
@@ -63,7 +63,7 @@ fn check(b: &Broker, t: &CreatableTopic<'_>) -> Verdict {
             }
             if a.broker_ids.is_empty()
                 || a.broker_ids.len() != rf
-                || a.broker_ids.iter().any(|&id| id != b.config.node_id)
+                || a.broker_ids.iter().any(|&id| id != b.config().node_id)
             {
                 return fail(
                     error::INVALID_REPLICA_ASSIGNMENT,
@@ -74,12 +74,12 @@ fn check(b: &Broker, t: &CreatableTopic<'_>) -> Verdict {
         (t.assignments.len() as i32, rf as i16)
     } else {
         let p = if t.num_partitions == -1 {
-            b.config.num_partitions
+            b.config().num_partitions
         } else {
             t.num_partitions
         };
         let rf = if t.replication_factor == -1 {
-            b.config.default_replication_factor
+            b.config().default_replication_factor
         } else {
             t.replication_factor
         };
@@ -141,7 +141,7 @@ pub fn handle(
         .iter()
         .filter(|t| count[t.name] == 1)
         .map(|t| match (t.assignments.len(), t.num_partitions) {
-            (0, -1) => b.config.num_partitions.max(0) as i64,
+            (0, -1) => b.config().num_partitions.max(0) as i64,
             (0, n) => n.max(0) as i64,
             (n, _) => n as i64,
         })
@@ -155,7 +155,7 @@ pub fn handle(
                 partitions: -1,
                 replication: -1,
             }
-        } else if !b.meta.can_write() {
+        } else if !b.can_change_metadata() {
             // A cluster node that is not the active controller (and could not forward): the
             // client looks the controller up again; its view here may be stale.
             let e = crate::metadata::MetadataError::NotController;
@@ -181,14 +181,13 @@ pub fn handle(
                 .iter()
                 .filter_map(|c| c.value.map(|v| (c.name.to_string(), v.to_string())))
                 .collect();
-            let (node, now_ms) = (b.config.node_id, b.now_ms(now));
-            if let Err(e) = b.meta.create_topic(
+            // Decided here (checked above), so nothing is forwarded from within.
+            if let Err(e) = b.create_topic(
                 t.name,
                 verdict.partitions,
                 verdict.replication,
                 &configs,
-                node,
-                now_ms,
+                now,
             ) {
                 if !Broker::not_controller(&e) {
                     log::error!("creating topic {}: {e}", t.name);
@@ -199,7 +198,7 @@ pub fn handle(
         }
         verdicts.push(verdict);
     }
-    let image = b.meta.image();
+    let image = b.image();
     let topics = req
         .topics
         .iter()

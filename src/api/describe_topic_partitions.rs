@@ -12,7 +12,7 @@ use crate::protocol::wire::{DResult, Reader};
 pub fn handle(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = DescribeTopicPartitionsRequest::decode(&mut Reader::new(body), v)?;
-    let image = b.meta.image();
+    let image = b.image();
     // An empty list describes every topic; otherwise the named ones, sorted and deduplicated.
     let mut names: Vec<&str> = if req.topics.is_empty() {
         image.topics().map(|t| t.name.as_str()).collect()

@@ -55,13 +55,13 @@ pub fn handle(
     let max_total = (req.max_bytes.max(0) as usize).min(BROKER_FETCH_MAX_BYTES);
     // Records are read into the broker's reusable buffer: no fresh allocation (and page faults)
     // per fetch.
-    let mut data = std::mem::take(&mut b.fetch_buf);
+    let mut data = b.take_fetch_buf();
     data.clear();
     let read_committed = req.isolation_level == READ_COMMITTED;
     let mut any_error = false;
     let mut topics_out: Vec<(usize, Vec<PartOut>)> = Vec::with_capacity(req.topics.len());
     for (ti, t) in req.topics.iter().enumerate() {
-        let image = b.meta.image();
+        let image = b.image();
         let topic = if v >= 13 {
             image.topic_by_id(&t.topic_id)
         } else {
@@ -94,35 +94,28 @@ pub fn handle(
                 parts.push(out);
                 continue;
             }
-            if !b.leads(&topic.name, p.partition) {
-                out.error = error::NOT_LEADER_OR_FOLLOWER;
-                any_error = true;
-                parts.push(out);
-                continue;
-            }
-            let Some(log) = b.logs.get(&topic.name, p.partition) else {
-                // The partition exists but nothing was ever written: an empty log.
-                out.high_watermark = 0;
-                out.last_stable_offset = 0;
-                out.log_start_offset = 0;
-                if p.fetch_offset != 0 {
-                    out.error = error::OFFSET_OUT_OF_RANGE;
+            let served = match b.served(&topic.name, p.partition) {
+                Ok(served) => served,
+                Err(code) => {
+                    out.error = code;
                     any_error = true;
+                    parts.push(out);
+                    continue;
                 }
-                parts.push(out);
-                continue;
             };
-            out.high_watermark = log.safe_end_offset();
-            out.last_stable_offset = log.last_stable_offset();
-            out.log_start_offset = log.log_start_offset();
+            out.high_watermark = served.high_watermark();
+            out.last_stable_offset = served.last_stable_offset();
+            out.log_start_offset = served.log_start_offset();
             let room = max_total.saturating_sub(data.len());
             let limit = (p.partition_max_bytes.max(0) as usize).min(room);
             let start = data.len();
-            let read = if read_committed {
-                log.read_committed(p.fetch_offset, limit, data.is_empty(), &mut data)
-            } else {
-                log.read(p.fetch_offset, limit, data.is_empty(), &mut data)
-            };
+            let read = served.read(
+                p.fetch_offset,
+                limit,
+                data.is_empty(),
+                &mut data,
+                read_committed,
+            );
             match read {
                 Ok(_) => {
                     out.data = start..data.len();
@@ -131,7 +124,7 @@ pub fn handle(
                             .filter_map(Result::ok)
                             .last()
                             .map_or(p.fetch_offset, |(h, _)| h.next_offset());
-                        out.aborted = log.aborted_between(p.fetch_offset, end);
+                        out.aborted = served.aborted_between(p.fetch_offset, end);
                     }
                 }
                 Err(LogError::OffsetOutOfRange { .. }) => {
@@ -159,7 +152,7 @@ pub fn handle(
     if !expired && req.max_wait_ms > 0 && !enough && !any_error && !req.topics.is_empty() {
         b.return_fetch_buf(data);
         // Only known partitions are left here (an unknown one is an error, answered now).
-        let image = b.meta.image();
+        let image = b.image();
         let mut waits_on = Vec::new();
         for t in &req.topics {
             let topic = if v >= 13 {

@@ -25,7 +25,7 @@ pub fn handle(
     let verdict: (ErrorCode, Option<&str>) = match req.key_type {
         KEY_TYPE_GROUP => {
             // An offline log directory holds no coordinator (Kafka: the partition has no leader).
-            if !b.logs.is_offline() && b.ensure_offsets_topic(now) {
+            if !b.logs().is_offline() && b.ensure_offsets_topic(now) {
                 (error::NONE, None)
             } else {
                 (
@@ -35,7 +35,7 @@ pub fn handle(
             }
         }
         KEY_TYPE_TRANSACTION => {
-            if !b.logs.is_offline() && b.ensure_txn_topic(now) {
+            if !b.logs().is_offline() && b.ensure_txn_topic(now) {
                 (error::NONE, None)
             } else {
                 (
@@ -61,7 +61,7 @@ pub fn handle(
             return (verdict.0, verdict.1, -1, String::new(), -1);
         }
         if !b.in_cluster() {
-            let c = &b.config;
+            let c = &b.config();
             return (
                 error::NONE,
                 None,
@@ -70,7 +70,7 @@ pub fn handle(
                 c.advertised_port as i32,
             );
         }
-        let leader = b.meta.image().topic(topic).and_then(|t| {
+        let leader = b.image().topic(topic).and_then(|t| {
             let p = crate::group::offsets::partition_for(key, t.partitions.len() as i32);
             t.partition(p).map(|p| p.leader)
         });

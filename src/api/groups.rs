@@ -102,7 +102,7 @@ pub fn join(
         reason: req.reason,
     };
     let waiter = b.park_group_request(conn, hdr);
-    match b.groups.join(args, waiter, now) {
+    match b.groups_mut().join(args, waiter, now) {
         Answer::Now(r) => {
             b.unpark_group_request(waiter);
             Ok(Outcome::Body(encode_join(hdr, &r)))
@@ -134,7 +134,7 @@ pub fn sync(
             .collect(),
     };
     let waiter = b.park_group_request(conn, hdr);
-    match b.groups.sync(args, waiter, now) {
+    match b.groups_mut().sync(args, waiter, now) {
         Answer::Now(mut r) => {
             b.unpark_group_request(waiter);
             // The leader's assignments are stored before it hears success, as in Kafka: a
@@ -168,7 +168,7 @@ pub fn heartbeat(
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = HeartbeatRequest::decode(&mut Reader::new(body), v)?;
-    let error_code = b.groups.heartbeat(
+    let error_code = b.groups_mut().heartbeat(
         req.group_id,
         req.member_id,
         req.group_instance_id,
@@ -198,7 +198,7 @@ pub fn leave(
     } else {
         vec![(req.member_id, None)]
     };
-    let (top, per_member) = b.groups.leave(req.group_id, &members, now);
+    let (top, per_member) = b.groups_mut().leave(req.group_id, &members, now);
     // Before v3 the one member's error is the response's error.
     let error_code = if v < 3 && top == error::NONE {
         per_member.first().map_or(error::NONE, |m| m.2)
@@ -226,7 +226,7 @@ pub fn describe(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult
     let descs: Vec<_> = req
         .groups
         .iter()
-        .map(|g| (*g, b.groups.describe(g)))
+        .map(|g| (*g, b.groups().describe(g)))
         .collect();
     let ops = if req.include_authorized_operations {
         ALL_GROUP_OPERATIONS
@@ -238,7 +238,7 @@ pub fn describe(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult
         .map(|(g, d)| {
             // Kafka 4 (v6+) reports an unknown group as GROUP_ID_NOT_FOUND; older versions as
             // a Dead group without error.
-            let unknown = d.state == "Dead" && d.members.is_empty() && !b.offsets.has_offsets(g);
+            let unknown = d.state == "Dead" && d.members.is_empty() && !b.offsets().has_offsets(g);
             let (error_code, error_message) = if unknown && v >= 6 {
                 (error::GROUP_ID_NOT_FOUND, Some("Group not found."))
             } else {
@@ -281,9 +281,9 @@ pub fn describe(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult
 pub fn list(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = ListGroupsRequest::decode(&mut Reader::new(body), v)?;
-    let mut all = b.groups.list();
+    let mut all = b.groups().list();
     // Groups known only by their committed offsets (assign() users) are listed as Empty.
-    for g in b.offsets.groups() {
+    for g in b.offsets().groups() {
         if !all.iter().any(|(name, _, _)| name == g) {
             all.push((g.to_string(), String::new(), "Empty"));
         }
@@ -330,13 +330,13 @@ pub fn delete(
     let req = DeleteGroupsRequest::decode(&mut Reader::new(body), v)?;
     let mut results = Vec::with_capacity(req.groups_names.len());
     for g in &req.groups_names {
-        let mut code = b.groups.delete(g);
-        if code == error::GROUP_ID_NOT_FOUND && b.offsets.has_offsets(g) {
+        let mut code = b.groups_mut().delete(g);
+        if code == error::GROUP_ID_NOT_FOUND && b.offsets().has_offsets(g) {
             // A group that exists only through its offsets (assign() users) can be deleted.
             code = error::NONE;
         }
         if code == error::NONE {
-            let records = b.offsets.delete_group_records(g);
+            let records = b.offsets().delete_group_records(g);
             if let Err(e) = b.append_group_records(g, records, now) {
                 code = e;
             }

@@ -24,7 +24,7 @@ pub fn handle(
     let v = hdr.api_version;
     let req = ListOffsetsRequest::decode(&mut Reader::new(body), v)?;
     super::check_partition_count(req.topics.iter().map(|t| t.partitions.len()).sum())?;
-    let image = b.meta.image();
+    let image = b.image();
     let topics = req
         .topics
         .iter()
@@ -48,31 +48,27 @@ pub fn handle(
                         out.error_code = error::UNKNOWN_TOPIC_OR_PARTITION;
                         return out;
                     }
-                    if !b.leads(t.name, p.partition_index) {
-                        out.error_code = error::NOT_LEADER_OR_FOLLOWER;
-                        return out;
-                    }
-                    let log = b.logs.get(t.name, p.partition_index);
-                    let start = log.map_or(0, |l| l.log_start_offset());
+                    let served = match b.served(t.name, p.partition_index) {
+                        Ok(served) => served,
+                        Err(code) => {
+                            out.error_code = code;
+                            return out;
+                        }
+                    };
+                    let start = served.log_start_offset();
                     // read_committed consumers see the log end at the last stable offset.
                     let end = if req.isolation_level == 1 {
-                        log.map_or(0, |l| l.last_stable_offset())
+                        served.last_stable_offset()
                     } else {
-                        log.map_or(0, |l| l.safe_end_offset())
+                        served.high_watermark()
                     };
                     // The epoch of the batch holding the offset found (the current leader
                     // epoch for the log end), as Kafka answers it.
-                    let current = topic
-                        .and_then(|t| t.partitions.get(p.partition_index as usize))
-                        .map_or(0, |info| info.leader_epoch.max(0));
-                    let epoch_at = |offset: i64| {
-                        log.and_then(|l| l.epoch_for_offset(offset))
-                            .unwrap_or(current)
-                    };
+                    let current = served.leader_epoch().max(0);
                     out.leader_epoch = current;
                     // Offline, the offsets known in memory are answered; searches that would
                     // read the failed disk are not.
-                    let offline = b.partition_offline(t.name, p.partition_index);
+                    let offline = served.is_offline();
                     if offline && !matches!(p.timestamp, LATEST | EARLIEST | EARLIEST_LOCAL) {
                         out.error_code = error::KAFKA_STORAGE_ERROR;
                         out.leader_epoch = -1;
@@ -83,14 +79,13 @@ pub fn handle(
                         EARLIEST | EARLIEST_LOCAL => out.offset = start,
                         EARLIEST_PENDING_UPLOAD => out.offset = -1,
                         MAX_TIMESTAMP => {
-                            if let Some((ts, off)) = log.and_then(|l| l.max_timestamp()) {
+                            if let Some((ts, off)) = served.max_timestamp() {
                                 out.timestamp = ts;
                                 out.offset = off;
                             }
                         }
                         ts if ts >= 0 => {
-                            if let Some((off, found)) = log.and_then(|l| l.offset_for_timestamp(ts))
-                            {
+                            if let Some((off, found)) = served.offset_for_timestamp(ts) {
                                 out.offset = off;
                                 out.timestamp = found;
                             }
@@ -98,7 +93,7 @@ pub fn handle(
                         _ => out.error_code = error::INVALID_REQUEST,
                     }
                     if out.error_code == error::NONE && out.offset >= 0 && p.timestamp != LATEST {
-                        out.leader_epoch = epoch_at(out.offset);
+                        out.leader_epoch = served.epoch_for_offset(out.offset).unwrap_or(current);
                     }
                     out
                 })

@@ -25,7 +25,7 @@ pub fn handle(
         Some(t) => t.is_empty() && v == 0,
     };
     let allow_create =
-        (v < 4 || req.allow_auto_topic_creation) && b.config.auto_create_topics_enable;
+        (v < 4 || req.allow_auto_topic_creation) && b.config().auto_create_topics_enable;
 
     // Resolve what was asked for (creating where allowed) before building the response.
     enum Want<'a> {
@@ -43,9 +43,9 @@ pub fn handle(
     }
     for w in &wants {
         if let Want::Name(n) = w {
-            if allow_create && b.meta.image().topic(n).is_none() && validate_topic_name(n).is_ok() {
-                let parts = b.config.num_partitions;
-                let rf = b.config.default_replication_factor;
+            if allow_create && b.image().topic(n).is_none() && validate_topic_name(n).is_ok() {
+                let parts = b.config().num_partitions;
+                let rf = b.config().default_replication_factor;
                 match b.create_topic(n, parts, rf, &[], now) {
                     // Asked of the active controller (a cluster node that is not it).
                     Err(e) if Broker::not_controller(&e) => {}
@@ -61,7 +61,7 @@ pub fn handle(
     } else {
         OPERATIONS_NOT_REQUESTED
     };
-    let image = b.meta.image();
+    let image = b.image();
     let offline = |t: &str, p: i32| b.partition_offline(t, p);
     let describe = |t, ops| describe(t, ops, &offline);
     let mut topics = Vec::new();
@@ -108,7 +108,7 @@ pub fn handle(
                 rack: a.rack.as_deref(),
             })
             .collect(),
-        cluster_id: Some(b.meta.cluster_id()),
+        cluster_id: Some(b.cluster_id()),
         controller_id: b.metadata_controller_id(),
         topics,
         cluster_authorized_operations: OPERATIONS_NOT_REQUESTED,

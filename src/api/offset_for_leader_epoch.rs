@@ -15,12 +15,10 @@ pub fn handle(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<O
     let v = hdr.api_version;
     let req = OffsetForLeaderEpochRequest::decode(&mut Reader::new(body), v)?;
     super::check_partition_count(req.topics.iter().map(|t| t.partitions.len()).sum())?;
-    let image = b.meta.image();
     let topics = req
         .topics
         .iter()
         .map(|t| {
-            let topic = image.topic(t.topic);
             let partitions = t
                 .partitions
                 .iter()
@@ -31,21 +29,15 @@ pub fn handle(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<O
                         leader_epoch: UNDEFINED_EPOCH,
                         end_offset: UNDEFINED_EPOCH_OFFSET,
                     };
-                    let info = topic.and_then(|t| {
-                        usize::try_from(p.partition)
-                            .ok()
-                            .and_then(|i| t.partitions.get(i))
-                    });
-                    let Some(info) = info else {
-                        out.error_code = error::UNKNOWN_TOPIC_OR_PARTITION;
-                        return out;
+                    let served = match b.served(t.topic, p.partition) {
+                        Ok(served) => served,
+                        Err(code) => {
+                            out.error_code = code;
+                            return out;
+                        }
                     };
-                    if !b.leads(t.topic, p.partition) {
-                        out.error_code = error::NOT_LEADER_OR_FOLLOWER;
-                        return out;
-                    }
                     // The epoch the client knows must be ours (-1: not checked).
-                    let current = info.leader_epoch;
+                    let current = served.leader_epoch();
                     if p.current_leader_epoch >= 0 && p.current_leader_epoch != current {
                         out.error_code = if p.current_leader_epoch > current {
                             error::UNKNOWN_LEADER_EPOCH
@@ -54,16 +46,11 @@ pub fn handle(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<O
                         };
                         return out;
                     }
-                    if b.partition_offline(t.topic, p.partition) {
+                    if served.is_offline() {
                         out.error_code = error::KAFKA_STORAGE_ERROR;
                         return out;
                     }
-                    let (epoch, end) = match b.logs.get(t.topic, p.partition) {
-                        Some(log) => log.end_offset_as_leader(p.leader_epoch, current),
-                        // Never written: empty, in the current epoch.
-                        None => crate::log::leader_epoch::LeaderEpochCache::default()
-                            .end_offset_as_leader(p.leader_epoch, current, 0),
-                    };
+                    let (epoch, end) = served.end_offset_for_epoch(p.leader_epoch);
                     out.leader_epoch = epoch;
                     out.end_offset = end;
                     out

@@ -23,8 +23,7 @@ const UNSTABLE_OFFSET_COMMIT: ErrorCode = 88;
 const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
 fn partition_exists(b: &Broker, topic: &str, partition: i32) -> bool {
-    b.meta
-        .image()
+    b.image()
         .topic(topic)
         .is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len())
 }
@@ -41,7 +40,7 @@ pub fn commit(
     let group_error = if req.group_id.is_empty() {
         error::INVALID_GROUP_ID
     } else {
-        b.groups.validate_commit(
+        b.groups_mut().validate_commit(
             req.group_id,
             req.member_id,
             req.group_instance_id,
@@ -132,14 +131,14 @@ fn fetch_group<'a>(
             .map(|(name, parts)| {
                 let ps = parts
                     .into_iter()
-                    .map(|p| (p, b.offsets.fetch(group, name, p)))
+                    .map(|p| (p, b.offsets().fetch(group, name, p)))
                     .collect();
                 (name, ps)
             })
             .collect(),
         None => {
             let mut out: Vec<TopicOffsets<'_>> = Vec::new();
-            for (topic, p, c) in b.offsets.group_offsets(group) {
+            for (topic, p, c) in b.offsets().group_offsets(group) {
                 match out.last_mut() {
                     Some((t, ps)) if *t == topic => ps.push((p, Some(c))),
                     _ => out.push((topic, vec![(p, Some(c))])),
@@ -164,7 +163,7 @@ pub fn fetch(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Ou
                         .map(|t| (t.name, t.partition_indexes.clone()))
                         .collect()
                 });
-                if !b.groups.owns(g.group_id) {
+                if !b.groups().owns(g.group_id) {
                     return OffsetFetchResponseGroup {
                         group_id: g.group_id,
                         topics: Vec::new(),
@@ -182,7 +181,7 @@ pub fn fetch(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Ou
                                 .into_iter()
                                 .map(|(p, c)| {
                                     let unstable = req.require_stable
-                                        && b.offsets.has_pending(g.group_id, name, p);
+                                        && b.offsets().has_pending(g.group_id, name, p);
                                     let c = c.filter(|_| !unstable);
                                     OffsetFetchResponsePartitions {
                                         partition_index: p,
@@ -207,7 +206,7 @@ pub fn fetch(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Ou
             groups,
             ..Default::default()
         }
-    } else if !b.groups.owns(req.group_id) {
+    } else if !b.groups().owns(req.group_id) {
         OffsetFetchResponse {
             error_code: error::NOT_COORDINATOR,
             ..Default::default()
@@ -227,8 +226,8 @@ pub fn fetch(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<Ou
                     partitions: ps
                         .into_iter()
                         .map(|(p, c)| {
-                            let unstable =
-                                req.require_stable && b.offsets.has_pending(req.group_id, name, p);
+                            let unstable = req.require_stable
+                                && b.offsets().has_pending(req.group_id, name, p);
                             let c = c.filter(|_| !unstable);
                             OffsetFetchResponsePartition {
                                 partition_index: p,
@@ -272,8 +271,8 @@ pub fn delete(
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
     let req = OffsetDeleteRequest::decode(&mut Reader::new(body), v)?;
-    let desc = b.groups.describe(req.group_id);
-    let known = desc.state != "Dead" || b.offsets.has_offsets(req.group_id);
+    let desc = b.groups().describe(req.group_id);
+    let known = desc.state != "Dead" || b.offsets().has_offsets(req.group_id);
     let subscribed: Vec<String> = if desc.protocol_type == "consumer" {
         desc.members
             .iter()
@@ -282,7 +281,7 @@ pub fn delete(
     } else {
         Vec::new()
     };
-    let active = !b.groups.is_empty_group(req.group_id);
+    let active = !b.groups().is_empty_group(req.group_id);
     let mut per_topic: Vec<Vec<ErrorCode>> = Vec::new();
     let mut delete: Vec<(&str, i32)> = Vec::new();
     for t in &req.topics {
@@ -304,7 +303,7 @@ pub fn delete(
     if !known {
         top = error::GROUP_ID_NOT_FOUND;
     } else if !delete.is_empty() {
-        let records = b.offsets.offset_tombstones(req.group_id, &delete);
+        let records = b.offsets().offset_tombstones(req.group_id, &delete);
         if let Err(code) = b.append_group_records(req.group_id, records, now) {
             top = code;
         }

@@ -79,8 +79,8 @@ impl Pending {
                 let Some(end) = r.durable_at else { continue };
                 let durable = name
                     .as_deref()
-                    .and_then(|n| b.logs.get(n, p.index))
-                    .is_some_and(|log| log.recovery_point() >= end);
+                    .and_then(|n| b.served(n, p.index).ok())
+                    .is_some_and(|s| s.recovery_point() >= end);
                 if !durable {
                     *r = PartResult::err(
                         error::KAFKA_STORAGE_ERROR,
@@ -174,12 +174,12 @@ fn log_error_code(e: &LogError) -> (ErrorCode, &'static str) {
 /// The codec a topic's batches must be stored with, and its level (`compression.<codec>.level`):
 /// `None` = as the producer sent them (`compression.type=producer`, the default).
 fn target_codec(b: &Broker, topic: &str) -> Option<(Compression, Option<i32>)> {
-    let image = b.meta.image();
+    let image = b.image();
     let configs = image.topic(topic).map(|t| &t.configs);
     let v = configs
         .and_then(|c| c.get("compression.type"))
         .map(String::as_str)
-        .unwrap_or(b.config.compression_type.as_str());
+        .unwrap_or(b.config().compression_type.as_str());
     let (codec, level_key) = match v.trim() {
         "uncompressed" | "none" => (Compression::None, None),
         "gzip" => (Compression::Gzip, Some("compression.gzip.level")),
@@ -218,7 +218,7 @@ fn check_transaction(
     if transactional_id.is_some_and(|id| !b.coordinates_txn(id)) {
         return Ok(());
     }
-    let Some(m) = transactional_id.and_then(|id| b.txns.get(id)) else {
+    let Some(m) = transactional_id.and_then(|id| b.txns().get(id)) else {
         return Err((
             crate::txn::coordinator::INVALID_PRODUCER_ID_MAPPING,
             "The transactional id is unknown to the coordinator.",
@@ -252,14 +252,14 @@ fn check_transaction(
 
 /// acks=-1 needs at least `min.insync.replicas` (topic config, else the broker's) in the ISR.
 fn enough_in_sync(b: &Broker, topic: &str, partition: i32) -> bool {
-    let Some(t) = b.meta.image().topic(topic) else {
+    let Some(t) = b.image().topic(topic) else {
         return true;
     };
     let min = t
         .configs
         .get("min.insync.replicas")
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(b.config.min_insync_replicas);
+        .unwrap_or(b.config().min_insync_replicas);
     // A partition that does not exist is answered UNKNOWN_TOPIC_OR_PARTITION by the caller.
     let Some(p) = usize::try_from(partition)
         .ok()
@@ -306,7 +306,7 @@ pub fn handle(
     for t in &topics {
         let name: Option<String> = match &t.name {
             Some(n) => Some(n.clone()),
-            None => b.meta.image().topic_by_id(&t.id).map(|i| i.name.clone()),
+            None => b.image().topic_by_id(&t.id).map(|i| i.name.clone()),
         };
         let target = name.as_deref().and_then(|n| target_codec(b, n));
         let mut rs = Vec::with_capacity(t.parts.len());
@@ -362,7 +362,6 @@ pub fn handle(
             }
             // Batches carry the leader epoch they were written in (OffsetForLeaderEpoch).
             let leader_epoch = b
-                .meta
                 .image()
                 .topic(name)
                 .and_then(|t| t.partitions.get(usize::try_from(p.index).ok()?))

@@ -29,7 +29,7 @@ use crate::protocol::wire::{DResult, Reader};
 use crate::txn::coordinator::{
     CONCURRENT_TRANSACTIONS, INVALID_TXN_STATE, PRODUCER_FENCED, TRANSACTIONAL_ID_NOT_FOUND,
 };
-use crate::txn::{EndPlan, EndTxn, TopicPartition, TxnCoordinator, TxnState};
+use crate::txn::{EndPlan, EndTxn, TopicPartition, TxnState};
 use std::time::Instant;
 
 const OPERATION_NOT_ATTEMPTED: ErrorCode = 55;
@@ -42,29 +42,6 @@ fn fenced_for(code: ErrorCode, version: i16, first_with_fenced: i16) -> ErrorCod
     } else {
         code
     }
-}
-
-/// A producer id for the coordinator, with the coordinator moved out of the broker meanwhile
-/// (allocating one writes to the metadata log, which needs the broker).
-fn with_coordinator<T>(
-    b: &mut Broker,
-    now: Instant,
-    f: impl FnOnce(&TxnCoordinator, &mut dyn FnMut() -> Result<i64, ErrorCode>) -> T,
-) -> T {
-    let txns = std::mem::take(&mut b.txns);
-    let mut alloc = || {
-        b.next_producer_id(now).map_err(|e| {
-            if Broker::not_controller(&e) {
-                // Asked of the active controller; the client retries.
-                return error::COORDINATOR_LOAD_IN_PROGRESS;
-            }
-            log::error!("allocating a producer id: {e}");
-            error::COORDINATOR_NOT_AVAILABLE
-        })
-    };
-    let out = f(&txns, &mut alloc);
-    b.txns = txns;
-    out
 }
 
 /// InitProducerId with a transactional id: `(error, producer id, epoch)`.
@@ -82,7 +59,7 @@ pub(crate) fn init_transactional(
         return (error::NOT_COORDINATOR, -1, -1);
     }
     let now_ms = b.now_ms(now);
-    let plan = with_coordinator(b, now, |c, alloc| {
+    let plan = b.with_txn_coordinator(now, |c, alloc| {
         c.init_producer_id(transactional_id, timeout_ms, expected, now_ms, alloc)
     });
     match plan {
@@ -112,7 +89,7 @@ pub(crate) fn init_transactional(
 /// Partitions of a request that exist, and the verdict for those that do not: Kafka answers
 /// UNKNOWN_TOPIC_OR_PARTITION for those and OPERATION_NOT_ATTEMPTED for the rest.
 fn check_partitions(b: &Broker, parts: &[TopicPartition]) -> Option<Vec<ErrorCode>> {
-    let image = b.meta.image();
+    let image = b.image();
     let missing: Vec<bool> = parts
         .iter()
         .map(|(t, p)| {
@@ -154,7 +131,7 @@ fn add_partitions(
     }
     if verify_only {
         return match b
-            .txns
+            .txns_mut()
             .verify_partitions(transactional_id, producer_id, epoch, parts)
         {
             Ok(codes) => codes,
@@ -163,7 +140,7 @@ fn add_partitions(
     }
     let now_ms = b.now_ms(now);
     match b
-        .txns
+        .txns_mut()
         .add_partitions(transactional_id, producer_id, epoch, parts, now_ms)
     {
         Ok(None) => same(error::NONE),
@@ -279,7 +256,6 @@ pub fn add_offsets_to_txn(
         error::COORDINATOR_NOT_AVAILABLE
     } else {
         let n = b
-            .meta
             .image()
             .topic(OFFSETS_TOPIC)
             .map_or(1, |t| t.partitions.len() as i32);
@@ -319,7 +295,7 @@ pub fn end_txn(
         tv2: v >= 5,
     };
     let plan = if b.coordinates_txn(req.transactional_id) {
-        with_coordinator(b, now, |c, alloc| c.end_txn(&end, alloc, now_ms))
+        b.with_txn_coordinator(now, |c, alloc| c.end_txn(&end, alloc, now_ms))
     } else {
         Err(error::NOT_COORDINATOR)
     };
@@ -353,7 +329,6 @@ pub fn txn_offset_commit(
     let req = TxnOffsetCommitRequest::decode(&mut Reader::new(body), v)?;
     let now_ms = b.now_ms(now);
     let n = b
-        .meta
         .image()
         .topic(OFFSETS_TOPIC)
         .map_or(0, |t| t.partitions.len() as i32);
@@ -361,10 +336,10 @@ pub fn txn_offset_commit(
     // In a cluster the transaction may be coordinated by another broker: its state is not
     // checked here then (that needs KIP-890's verification round trip), only the group's.
     let remote_txn = !b.coordinates_txn(req.transactional_id);
-    let txn_error = match b.txns.get(req.transactional_id) {
+    let txn_error = match b.txns().get(req.transactional_id) {
         _ if n == 0 => error::COORDINATOR_NOT_AVAILABLE,
-        _ if !b.groups.owns(req.group_id) => error::NOT_COORDINATOR,
-        _ if remote_txn => b.groups.validate_txn_commit(
+        _ if !b.groups().owns(req.group_id) => error::NOT_COORDINATOR,
+        _ if remote_txn => b.groups_mut().validate_txn_commit(
             req.group_id,
             req.member_id,
             req.group_instance_id,
@@ -384,7 +359,7 @@ pub fn txn_offset_commit(
         {
             INVALID_TXN_STATE
         }
-        Some(_) => b.groups.validate_txn_commit(
+        Some(_) => b.groups_mut().validate_txn_commit(
             req.group_id,
             req.member_id,
             req.group_instance_id,
@@ -397,7 +372,7 @@ pub fn txn_offset_commit(
     for t in &req.topics {
         let mut vs = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            let exists = b.meta.image().topic(t.name).is_some_and(|i| {
+            let exists = b.image().topic(t.name).is_some_and(|i| {
                 p.partition_index >= 0 && (p.partition_index as usize) < i.partitions.len()
             });
             let code = if txn_error != error::NONE {
@@ -441,7 +416,7 @@ pub fn txn_offset_commit(
             }),
         };
         match written {
-            Ok(_) => b.offsets.add_pending(req.producer_id, records),
+            Ok(_) => b.offsets_mut().add_pending(req.producer_id, records),
             Err(code) => {
                 for vs in verdicts.iter_mut() {
                     for c in vs.iter_mut().filter(|c| **c == error::NONE) {
@@ -514,7 +489,8 @@ pub fn write_txn_markers(
                 if code == error::NONE {
                     b.note_append(t.name, p);
                     if t.name == OFFSETS_TOPIC {
-                        if let Err(e) = b.offsets.end_txn(m.producer_id, m.transaction_result) {
+                        if let Err(e) = b.offsets_mut().end_txn(m.producer_id, m.transaction_result)
+                        {
                             log::error!("applying transactional offsets: {e}");
                         }
                     }
@@ -549,7 +525,7 @@ pub fn describe_transactions(
         .transactional_ids
         .iter()
         .map(
-            |&id| match b.txns.get(id).filter(|m| m.state != TxnState::Dead) {
+            |&id| match b.txns().get(id).filter(|m| m.state != TxnState::Dead) {
                 _ if id.is_empty() => dt::TransactionState {
                     error_code: error::INVALID_REQUEST,
                     transactional_id: id,
@@ -607,7 +583,7 @@ pub fn list_transactions(
         .copied()
         .filter(|s| TxnState::from_name(s).is_none())
         .collect();
-    let listed = b.txns.list(
+    let listed = b.txns().list(
         &req.state_filters,
         &req.producer_id_filters,
         req.duration_filter,
@@ -646,7 +622,6 @@ pub fn describe_producers(
                 .iter()
                 .map(|&p| {
                     let exists = b
-                        .meta
                         .image()
                         .topic(t.name)
                         .is_some_and(|i| p >= 0 && (p as usize) < i.partitions.len());
@@ -658,9 +633,8 @@ pub fn describe_producers(
                         };
                     }
                     let producers = b
-                        .logs
-                        .get(t.name, p)
-                        .map(|l| l.producer_states().describe())
+                        .served(t.name, p)
+                        .map(|s| s.producers())
                         .unwrap_or_default();
                     dp::PartitionResponse {
                         partition_index: p,

@@ -248,7 +248,7 @@ impl Broker {
         changed.sort();
         changed.dedup();
         for name in changed {
-            crate::api::admin::refresh_topic_logs(self, &name);
+            self.refresh_topic_logs(&name);
         }
         self.refresh_roles(now);
     }

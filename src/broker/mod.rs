@@ -4,9 +4,11 @@
 //! handler in `crate::api`, and returns the encoded response, or parks the request (long-poll
 //! fetch, produce waiting for its fsync) until `flush`/`tick` complete it.
 
+mod access;
 pub mod cluster;
 mod groups;
 mod parked;
+mod served;
 pub mod topic_config;
 mod txn;
 
@@ -20,6 +22,7 @@ use crate::protocol::header::RequestHeader;
 use crate::protocol::wire::DecodeError;
 use crate::reactor::{ConnId, Reply, Service};
 use parked::{Parked, ParkedFetch};
+pub use served::Served;
 use std::fmt;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -66,10 +69,10 @@ impl Clock {
 }
 
 pub struct Broker {
-    pub config: Config,
-    pub logs: LogManager,
-    pub meta: MetadataStore,
-    pub clock: Clock,
+    config: Config,
+    logs: LogManager,
+    meta: MetadataStore,
+    clock: Clock,
     parked: Parked,
     completions: Vec<(ConnId, Vec<u8>)>,
     /// Responses held until the group-commit fsync at the end of this loop turn.
@@ -80,8 +83,8 @@ pub struct Broker {
     next_retention_ms: i64,
     next_checkpoint_ms: i64,
     /// The group coordinator and the committed offsets it guards.
-    pub groups: crate::group::coordinator::GroupCoordinator,
-    pub offsets: crate::group::offsets::OffsetStore,
+    groups: crate::group::coordinator::GroupCoordinator,
+    offsets: crate::group::offsets::OffsetStore,
     /// JoinGroup/SyncGroup requests waiting for a rebalance, by the coordinator's waiter id.
     group_waiters: std::collections::HashMap<u64, ParkedGroupRequest>,
     next_waiter: u64,
@@ -91,17 +94,17 @@ pub struct Broker {
     /// Set while the log cleaner has work left: the tick at which it last ran.
     cleaning_since: Option<Instant>,
     /// The fetch handler's read buffer, kept between requests.
-    pub(crate) fetch_buf: Vec<u8>,
+    fetch_buf: Vec<u8>,
     /// Producer ids reserved in the metadata log and not yet handed out: [next, end).
     producer_ids: (i64, i64),
     /// In a cluster: the next block, granted by the active controller before this one ran out.
     next_producer_ids: Option<(i64, i64)>,
     /// The transaction coordinator and the times of its next timer checks.
-    pub txns: crate::txn::TxnCoordinator,
+    txns: crate::txn::TxnCoordinator,
     next_txn_check_ms: i64,
     next_txn_expiry_ms: i64,
     /// Set when this broker is one of a cluster (`crate::cluster::node`).
-    pub cluster: Option<cluster::ClusterView>,
+    cluster: Option<cluster::ClusterView>,
     /// Transaction markers written (producer id, epoch, topic, partition), while their
     /// transaction waits for others: a retry does not write them twice.
     markers_done: std::collections::HashSet<(i64, i16, String, i32)>,

@@ -22,6 +22,30 @@ pub(crate) enum MarkersWritten {
 }
 
 impl Broker {
+    /// Runs `f` with the transaction coordinator and a producer-id allocator, the coordinator
+    /// moved out of the broker meanwhile (allocating an id writes to the metadata log, which
+    /// needs the broker).
+    pub(crate) fn with_txn_coordinator<T>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&crate::txn::TxnCoordinator, &mut dyn FnMut() -> Result<i64, ErrorCode>) -> T,
+    ) -> T {
+        let txns = std::mem::take(&mut self.txns);
+        let mut alloc = || {
+            self.next_producer_id(now).map_err(|e| {
+                if Broker::not_controller(&e) {
+                    // Asked of the active controller; the client retries.
+                    return error::COORDINATOR_LOAD_IN_PROGRESS;
+                }
+                log::error!("allocating a producer id: {e}");
+                error::COORDINATOR_NOT_AVAILABLE
+            })
+        };
+        let out = f(&txns, &mut alloc);
+        self.txns = txns;
+        out
+    }
+
     /// Creates `__transaction_state` (compacted, internal) on first use.
     pub(crate) fn ensure_txn_topic(&mut self, now: Instant) -> bool {
         if self.meta.image().topic(TRANSACTION_STATE_TOPIC).is_some() {

@@ -440,7 +440,7 @@ impl ClusterNode {
 
     /// Proposes what the broker changed: (the last index, whether a proposal failed).
     fn propose_changes(&mut self, now: Instant) -> (Option<u64>, bool) {
-        let changes = self.broker.meta.take_proposals();
+        let changes = self.broker.metadata_mut().take_proposals();
         let mut last = None;
         for change in &changes {
             match self.source.propose_records(change) {
@@ -472,7 +472,7 @@ impl ClusterNode {
         // What was proposed and commits later is applied like any committed record.
         self.own.clear();
         self.broker
-            .meta
+            .metadata_mut()
             .set_mode(crate::metadata::StoreMode::Follower);
         self.broker.reset_metadata(self.source.image().clone(), now);
         for (_, conn, _) in self.held.drain(..) {
@@ -517,10 +517,10 @@ impl ClusterNode {
         {
             self.writer = true;
             self.broker
-                .meta
+                .metadata_mut()
                 .set_mode(crate::metadata::StoreMode::Leader);
             // Nothing asked of another node is needed any more.
-            if let Some(c) = self.broker.cluster.as_mut() {
+            if let Some(c) = self.broker.cluster_view_mut() {
                 c.wishes.clear();
             }
             log::info!("node {}: the active controller's broker", self.node);
@@ -533,7 +533,7 @@ impl ClusterNode {
             _ if self.broker_epoch >= 0 => Some(self.node),
             _ => None,
         };
-        if let Some(c) = self.broker.cluster.as_mut() {
+        if let Some(c) = self.broker.cluster_view_mut() {
             c.active_controller = named;
         }
     }
@@ -883,8 +883,8 @@ impl ClusterNode {
         if !self.writer {
             resp.error_code = NOT_CONTROLLER;
         } else {
-            let now_ms = self.broker.clock.ms(now);
-            match self.broker.meta.allocate_producer_ids_for(
+            let now_ms = self.broker.now_ms(now);
+            match self.broker.metadata_mut().allocate_producer_ids_for(
                 req.broker_id,
                 req.broker_epoch,
                 PRODUCER_ID_BLOCK as i64,
@@ -934,7 +934,7 @@ impl ClusterNode {
         let peer = FETCH_LINK + target;
         let correlation = self.next_correlation;
         self.next_correlation = self.next_correlation.wrapping_add(1).max(1);
-        let cluster_id = self.broker.meta.cluster_id().to_string();
+        let cluster_id = self.broker.cluster_id().to_string();
         let node = self.node;
         let frame = request_frame_as(&cluster_id, METADATA_FETCH, 0, correlation, |w| {
             w.i32(node);
@@ -1000,7 +1000,7 @@ impl ClusterNode {
                 self.next_heartbeat = now + self.heartbeat_interval;
             }
         }
-        let mut wishes = match self.broker.cluster.as_mut() {
+        let mut wishes = match self.broker.cluster_view_mut() {
             Some(c) => std::mem::take(&mut c.wishes),
             None => Vec::new(),
         };
@@ -1023,12 +1023,12 @@ impl ClusterNode {
     }
 
     fn register(&mut self, now: Instant) {
-        let config = &self.broker.config;
+        let config = &self.broker.config();
         let host = config.advertised_host.clone();
         let listener = config.listener_name.clone();
         let port = config.advertised_port;
-        let cluster_id = self.broker.meta.cluster_id().to_string();
-        let directory = *self.broker.meta.directory_id();
+        let cluster_id = self.broker.cluster_id().to_string();
+        let directory = *self.broker.metadata().directory_id();
         let req = broker_registration_request::BrokerRegistrationRequest {
             broker_id: self.node,
             cluster_id: &cluster_id,

@@ -531,7 +531,7 @@ impl PartitionLog {
     }
 
     /// Whole batches from `offset`, none starting at or past `upper` (at most the safe end).
-    fn read_below(
+    pub(crate) fn read_below(
         &self,
         offset: i64,
         max_bytes: usize,

@@ -45,7 +45,7 @@ pub fn describe_cluster(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) ->
         error_code: code,
         error_message: message,
         endpoint_type: ENDPOINT_BROKERS,
-        cluster_id: b.meta.cluster_id(),
+        cluster_id: b.cluster_id(),
         controller_id: b.controller_id(),
         brokers: if wrong_endpoint {
             Vec::new()
@@ -72,7 +72,7 @@ pub fn describe_cluster(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) ->
 
 /// The log directory as an absolute path, as Kafka reports it.
 fn absolute_log_dir(b: &Broker) -> String {
-    let dir = b.logs.dir();
+    let dir = b.logs().dir();
     let abs: PathBuf = std::fs::canonicalize(dir).unwrap_or_else(|_| {
         std::env::current_dir()
             .map(|c| c.join(dir))
@@ -87,9 +87,9 @@ pub fn describe_log_dirs(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -
     // (topic -> [(partition, size)]), ordered for a stable answer. Every partition of the
     // metadata is in the directory, with size 0 until its log is first written, as Kafka lists
     // an empty partition.
-    let size = |t: &str, p: i32| b.logs.get(t, p).map_or(0, |l| l.size_bytes() as i64);
+    let size = |t: &str, p: i32| b.served(t, p).map_or(0, |s| s.size_bytes() as i64);
     let mut found: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
-    let image = b.meta.image();
+    let image = b.image();
     match &req.topics {
         None => {
             for t in image.topics() {
@@ -117,7 +117,7 @@ pub fn describe_log_dirs(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -
     }
     let log_dir = absolute_log_dir(b);
     // Kafka reports an offline directory with KAFKA_STORAGE_ERROR and nothing in it.
-    let dir_error = if b.logs.is_offline() {
+    let dir_error = if b.logs().is_offline() {
         found.clear();
         error::KAFKA_STORAGE_ERROR
     } else {

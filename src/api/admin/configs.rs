@@ -2,7 +2,7 @@
 //! Topic overrides live in the metadata log (ConfigRecord); broker configs are static (read
 //! from the config file at start) and cannot be altered here.
 
-use super::{refresh_topic_logs, RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::api::encode;
 use crate::broker::{default_log_config, topic_config, Broker, Outcome};
 use crate::config::Config;
@@ -189,7 +189,7 @@ fn doc_for(name: &str, topic: bool) -> String {
 }
 
 fn describe_topic(b: &Broker, topic: &str, defaults: &Config) -> Result<Vec<Entry>, Failure> {
-    let Some(t) = b.meta.image().topic(topic) else {
+    let Some(t) = b.image().topic(topic) else {
         return Err((
             error::UNKNOWN_TOPIC_OR_PARTITION,
             format!("The topic '{topic}' does not exist."),
@@ -197,7 +197,7 @@ fn describe_topic(b: &Broker, topic: &str, defaults: &Config) -> Result<Vec<Entr
     };
     let mut out = Vec::new();
     for name in topic_config::names() {
-        let (syn, broker_value) = topic_default(name, &b.config);
+        let (syn, broker_value) = topic_default(name, b.config());
         let (_, kafka_default) = topic_default(name, defaults);
         let broker_source = if broker_value != kafka_default {
             STATIC_BROKER_CONFIG
@@ -238,12 +238,12 @@ fn check_broker_name(b: &Broker, name: &str) -> Result<(), Failure> {
         return Ok(());
     }
     match name.parse::<i32>() {
-        Ok(id) if id == b.config.node_id => Ok(()),
+        Ok(id) if id == b.config().node_id => Ok(()),
         Ok(_) => Err((
             error::INVALID_REQUEST,
             format!(
                 "Unexpected broker id, expected {}, but received {name}",
-                b.config.node_id
+                b.config().node_id
             ),
         )),
         Err(_) => Err((
@@ -256,7 +256,7 @@ fn check_broker_name(b: &Broker, name: &str) -> Result<(), Failure> {
 fn describe_broker(b: &Broker, name: &str, defaults: &Config) -> Result<Vec<Entry>, Failure> {
     check_broker_name(b, name)?;
     let kafka_defaults = broker_configs(defaults);
-    let out = broker_configs(&b.config)
+    let out = broker_configs(b.config())
         .into_iter()
         .map(|(n, value, ty)| {
             let default = kafka_defaults.iter().find(|d| d.0 == n).map(|d| &d.1);
@@ -355,7 +355,7 @@ pub fn describe(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult
 /// The resource an alter request names: only existing topics can be altered.
 fn alterable(b: &Broker, rtype: i8, name: &str) -> Result<(), Failure> {
     match rtype {
-        RESOURCE_TOPIC => match b.meta.image().topic(name) {
+        RESOURCE_TOPIC => match b.image().topic(name) {
             Some(_) => Ok(()),
             None => Err((
                 error::UNKNOWN_TOPIC_OR_PARTITION,
@@ -418,11 +418,8 @@ fn commit(
     if changes.is_empty() {
         return Ok(());
     }
-    let now_ms = b.now_ms(now);
-    b.meta
-        .alter_topic_configs(topic, changes, now_ms)
+    b.alter_topic_configs(topic, changes, now)
         .map_err(|e| (e.error_code(), e.to_string()))?;
-    refresh_topic_logs(b, topic);
     log::info!("topic {topic}: {} config change(s)", changes.len());
     Ok(())
 }
@@ -452,7 +449,6 @@ fn replace(
         new.insert(name.to_string(), value.unwrap_or_default().to_string());
     }
     let old = b
-        .meta
         .image()
         .topic(topic)
         .map(|t| t.configs.clone())
@@ -478,7 +474,6 @@ fn incremental(
         ));
     }
     let old = b
-        .meta
         .image()
         .topic(topic)
         .map(|t| t.configs.clone())
@@ -519,7 +514,7 @@ fn incremental(
                 };
                 let current = match new.get(name) {
                     Some(v) => v.clone(),
-                    None => topic_default(name, &b.config).1,
+                    None => topic_default(name, b.config()).1,
                 };
                 let mut items: Vec<String> = split_list(&current);
                 for item in split_list(value) {

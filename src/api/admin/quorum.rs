@@ -78,31 +78,34 @@ pub fn describe_quorum(
     body: &[u8],
     now: Instant,
 ) -> DResult<Outcome> {
-    let node = b.config.node_id;
+    let node = b.config().node_id;
     let now_ms = b.now_ms(now);
-    let end = b.meta.next_offset();
+    let end = b.metadata().next_offset();
     let me = ReplicaState {
         replica_id: node,
-        replica_directory_id: *b.meta.directory_id(),
+        replica_directory_id: *b.metadata().directory_id(),
         log_end_offset: end,
         last_fetch_timestamp: now_ms,
         last_caught_up_timestamp: now_ms,
     };
     let (host, port) = match (
-        &b.config.quorum.controller_listener,
-        b.config.quorum.voters.first(),
+        &b.config().quorum.controller_listener,
+        b.config().quorum.voters.first(),
     ) {
         (_, Some(voter)) => (voter.host.clone(), voter.port),
         (Some((h, p)), None) => (h.clone(), *p),
-        (None, None) => (b.config.advertised_host.clone(), b.config.advertised_port),
+        (None, None) => (
+            b.config().advertised_host.clone(),
+            b.config().advertised_port,
+        ),
     };
     let host = if host.is_empty() {
-        b.config.advertised_host.clone()
+        b.config().advertised_host.clone()
     } else {
         host
     };
     let listener = b
-        .config
+        .config()
         .quorum
         .controller_listener_names
         .first()

@@ -75,7 +75,7 @@ pub fn handle(
         .collect();
     if moved {
         // The new log start offsets must survive a restart.
-        if let Err(e) = b.logs.checkpoint() {
+        if let Err(e) = b.checkpoint_logs() {
             log::error!("writing checkpoints after DeleteRecords: {e}");
         }
     }

@@ -33,7 +33,7 @@ fn resolve(b: &Broker, v: i16, name: Option<&str>, id: [u8; 16], dup: bool) -> D
         error,
         message: Some(message.to_string()),
     };
-    if !b.config.delete_topic_enable {
+    if !b.config().delete_topic_enable {
         // Kafka fails the whole request; before v3 the code did not exist.
         let code = if v < 3 {
             error::INVALID_REQUEST
@@ -65,7 +65,7 @@ fn resolve(b: &Broker, v: i16, name: Option<&str>, id: [u8; 16], dup: bool) -> D
         };
         return fail(name, error::INVALID_REQUEST, why);
     }
-    let image = b.meta.image();
+    let image = b.image();
     let topic = match name {
         Some(n) => image.topic(n),
         None => image.topic_by_id(&id),
@@ -103,40 +103,6 @@ fn resolve(b: &Broker, v: i16, name: Option<&str>, id: [u8; 16], dup: bool) -> D
     }
 }
 
-/// Removes a topic's partition logs, then the topic from the metadata log.
-///
-/// Logs go first: the log manager loads every partition directory it finds at start, so a
-/// crash between the two steps must not leave old data behind that a re-created topic of the
-/// same name would pick up. A crash after the logs are gone leaves the topic with empty
-/// partitions (created again on first use) and the client retries the deletion.
-fn delete(b: &mut Broker, name: &str, now: Instant) -> Result<(), (i16, String)> {
-    if !b.meta.can_write() {
-        let e = crate::metadata::MetadataError::NotController;
-        return Err((e.error_code(), e.to_string()));
-    }
-    let now_ms = b.now_ms(now);
-    let partitions: Vec<i32> = b
-        .meta
-        .image()
-        .topic(name)
-        .map(|t| t.partitions.iter().map(|p| p.partition).collect())
-        .unwrap_or_default();
-    for &p in &partitions {
-        b.logs.delete(name, p).map_err(|e| {
-            (
-                error::UNKNOWN_SERVER_ERROR,
-                format!("deleting the log of {name}-{p}: {e}"),
-            )
-        })?;
-    }
-    b.meta
-        .delete_topic(name, now_ms)
-        .map_err(|e| (e.error_code(), e.to_string()))?;
-    b.forget_topic_offsets(name, now);
-    log::info!("deleted topic {name} ({} partitions)", partitions.len());
-    Ok(())
-}
-
 pub fn delete_topics(
     b: &mut Broker,
     hdr: &RequestHeader<'_>,
@@ -160,7 +126,7 @@ pub fn delete_topics(
         let mut d = resolve(b, v, w.0, w.1, count[w] > 1);
         if d.error == error::NONE {
             let name = d.name.clone().unwrap_or_default();
-            if let Err((code, e)) = delete(b, &name, now) {
+            if let Err((code, e)) = b.delete_topic(&name, now) {
                 log::warn!("deleting topic {name}: {e}");
                 d.error = code;
                 d.message = Some(e);
@@ -171,7 +137,7 @@ pub fn delete_topics(
     if results.iter().any(|d| d.error == error::NONE) {
         // Deleted partitions must leave the checkpoint files now: a re-created topic of the
         // same name would otherwise inherit their log start offsets after a crash.
-        if let Err(e) = b.logs.checkpoint() {
+        if let Err(e) = b.checkpoint_logs() {
             log::error!("writing checkpoints after DeleteTopics: {e}");
         }
     }
@@ -197,7 +163,7 @@ fn check_growth(
     count: i32,
     assignments: Option<&[Vec<i32>]>,
 ) -> Result<(), (i16, String)> {
-    let Some(t) = b.meta.image().topic(name) else {
+    let Some(t) = b.image().topic(name) else {
         return Err((
             error::UNKNOWN_TOPIC_OR_PARTITION,
             format!("The topic '{name}' does not exist."),
@@ -234,7 +200,7 @@ fn check_growth(
             ));
         }
         if a.iter()
-            .any(|ids| ids.is_empty() || ids.iter().any(|&id| id != b.config.node_id))
+            .any(|ids| ids.is_empty() || ids.iter().any(|&id| id != b.config().node_id))
         {
             return Err((
                 error::INVALID_REPLICA_ASSIGNMENT,
@@ -264,7 +230,7 @@ pub fn create_partitions(
         .iter()
         .filter(|t| count[t.name] == 1)
         .filter_map(|t| {
-            let have = b.meta.image().topic(t.name)?.partitions.len() as i64;
+            let have = b.image().topic(t.name)?.partitions.len() as i64;
             Some((t.count as i64 - have).max(0))
         })
         .sum();
@@ -318,10 +284,8 @@ pub fn create_partitions(
 /// as CreateTopics does (see `api::create_topics`): creating thousands of them here would hold
 /// the loop for seconds.
 fn grow(b: &mut Broker, name: &str, total: i32, now: Instant) -> Result<(), String> {
-    let now_ms = b.now_ms(now);
-    let before = b.meta.image().topic(name).map_or(0, |t| t.partitions.len()) as i32;
-    b.meta
-        .create_partitions(name, total, b.config.node_id, now_ms)
+    let before = b.image().topic(name).map_or(0, |t| t.partitions.len()) as i32;
+    b.create_partitions(name, total, now)
         .map_err(|e| e.to_string())?;
     log::info!("topic {name} grown from {before} to {total} partitions");
     Ok(())
