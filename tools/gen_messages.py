@@ -55,6 +55,8 @@ MESSAGES = [
     "BrokerRegistration",
     "BrokerHeartbeat",
     "AllocateProducerIds",
+    "AlterPartition",
+    "ElectLeaders",
 ]
 
 # Highest version to serve where it is below the schema's: ListOffsets v10 is not advertised by a
