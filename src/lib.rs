@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod raft;
 pub mod reactor;
 pub mod records;
+pub mod replication;
 pub mod server;
 pub mod txn;
 
