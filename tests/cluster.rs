@@ -43,7 +43,7 @@ fn config(dir: &std::path::Path, id: i32, controller_ports: &[u16]) -> Config {
 
 struct Cluster {
     _dir: TempDir,
-    nodes: Vec<Running>,
+    nodes: Vec<Option<Running>>,
 }
 
 impl Cluster {
@@ -51,7 +51,7 @@ impl Cluster {
         let dir = TempDir::new(tag);
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let nodes = (1..=3)
-            .map(|id| server::spawn(config(dir.path(), id, &ports)).expect("node starts"))
+            .map(|id| Some(server::spawn(config(dir.path(), id, &ports)).expect("node starts")))
             .collect();
         let c = Cluster { _dir: dir, nodes };
         c.wait_for_brokers();
@@ -59,7 +59,10 @@ impl Cluster {
     }
 
     fn addr(&self, id: i32) -> SocketAddr {
-        self.nodes[id as usize - 1].addr
+        self.nodes[id as usize - 1]
+            .as_ref()
+            .expect("node running")
+            .addr
     }
 
     fn client(&self, id: i32) -> Client {
@@ -269,4 +272,106 @@ fn a_node_whose_voters_are_unreachable_elects_nobody_and_refuses_changes() {
     let m = decode!(MetadataResponse, &body, 12);
     assert_eq!(m.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
     drop(node);
+}
+
+/// Metadata v12 of one topic: (leader, replicas, isr) of each partition.
+fn replica_sets(c: &Cluster, node: i32, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
+    let mut cl = c.client(node);
+    let body = cl.metadata_body(12, Some(&[topic]), false);
+    let m = decode!(MetadataResponse, &body, 12);
+    m.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.leader_id, p.replica_nodes.clone(), p.isr_nodes.clone()))
+        .collect()
+}
+
+/// The bytes of a partition's first segment on a node (empty when not there yet).
+fn segment_bytes(c: &Cluster, node: i32, topic: &str, p: i32) -> Vec<u8> {
+    let path = c
+        ._dir
+        .path()
+        .join(format!("node{node}"))
+        .join(format!("{topic}-{p}"))
+        .join("00000000000000000000.log");
+    std::fs::read(path).unwrap_or_default()
+}
+
+#[test]
+fn acks_all_is_answered_once_every_in_sync_replica_holds_the_records() {
+    let c = Cluster::start("cluster-rf3");
+    let r = c.client(2).create_topics(7, &[("rep", 3, 3)], false);
+    assert_eq!(r[0].error, 0, "{r:?}");
+    let leaders = c.wait_for_topic("rep", 3);
+    for (_, replicas, isr) in replica_sets(&c, 1, "rep") {
+        assert_eq!(replicas.len(), 3);
+        assert_eq!(isr.len(), 3);
+    }
+    // More replicas than brokers: refused.
+    let r = c.client(1).create_topics(7, &[("rep4", 1, 4)], false);
+    assert_eq!(r[0].error, 38, "INVALID_REPLICATION_FACTOR: {r:?}");
+    for (p, &leader) in leaders.iter().enumerate() {
+        let p = p as i32;
+        for round in 0..3i64 {
+            let (e, offset, _) =
+                c.client(leader)
+                    .produce_to(9, "rep", [0; 16], p, &batch(5, "x"), -1);
+            assert_eq!((e, offset), (0, round * 5), "partition {p}");
+            // Answered: the followers hold the records, so consumers see them.
+            let f = c.client(leader).fetch(&FetchArgs {
+                partition: p,
+                ..FetchArgs::new("rep", 0)
+            });
+            assert_eq!(f.error, 0);
+            assert_eq!(f.high_watermark, (round + 1) * 5, "partition {p}");
+        }
+        // The replicas hold the leader's batches byte for byte.
+        let on_leader = segment_bytes(&c, leader, "rep", p);
+        assert!(!on_leader.is_empty());
+        for node in 1..=3 {
+            assert_eq!(
+                segment_bytes(&c, node, "rep", p),
+                on_leader,
+                "partition {p} on node {node} (leader {leader})"
+            );
+        }
+    }
+}
+
+#[test]
+fn consumers_never_see_past_what_the_in_sync_replicas_hold() {
+    let mut c = Cluster::start("cluster-hw");
+    let r = c.client(1).create_topics(7, &[("hw", 1, 3)], false);
+    assert_eq!(r[0].error, 0, "{r:?}");
+    let leader = c.wait_for_topic("hw", 1)[0];
+    let (e, _, _) = c
+        .client(leader)
+        .produce_to(9, "hw", [0; 16], 0, &batch(4, "a"), -1);
+    assert_eq!(e, 0);
+    // One follower stops: the high watermark stays where both followers were.
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    let stopped = c.nodes[follower as usize - 1].take().unwrap();
+    stopped.shutdown();
+    let (e, offset, _) = c
+        .client(leader)
+        .produce_to(9, "hw", [0; 16], 0, &batch(3, "b"), 1);
+    assert_eq!(
+        (e, offset),
+        (0, 4),
+        "acks=1 is answered by the leader alone"
+    );
+    let f = c.client(leader).fetch(&FetchArgs::new("hw", 0));
+    assert_eq!(
+        f.high_watermark, 4,
+        "not past what every in-sync replica holds"
+    );
+    let (_, _, end) = c.client(leader).list_offset(1, "hw", 0, -1);
+    assert_eq!(end, 4);
+    // acks=all waits for the stopped replica, which is still in the ISR: it times out.
+    let t0 = Instant::now();
+    let (e, _, _) = c
+        .client(leader)
+        .produce_to(9, "hw", [0; 16], 0, &batch(2, "c"), -1);
+    assert_eq!(e, 7, "REQUEST_TIMED_OUT");
+    assert!(t0.elapsed() >= Duration::from_secs(4), "{:?}", t0.elapsed());
 }

@@ -333,10 +333,13 @@ mod brokers {
             create_topic(addr(&nodes, leader), "t", 6, 1),
             (0, 6, 1, None)
         );
-        // Partitions have one replica until brokers replicate them.
-        let (e, _, _, msg) = create_topic(addr(&nodes, leader), "three", 6, 3);
-        assert_eq!(e, 38);
-        assert!(msg.unwrap().contains("single replica"));
+        // Replicas on as many brokers as there are, not more.
+        assert_eq!(
+            create_topic(addr(&nodes, leader), "three", 6, 3),
+            (0, 6, 3, None)
+        );
+        let (e, _, _, msg) = create_topic(addr(&nodes, leader), "four", 6, 4);
+        assert_eq!(e, 38, "INVALID_REPLICATION_FACTOR: {msg:?}");
         let follower = (1..=3).find(|&i| i != leader).unwrap();
         assert_eq!(
             create_topic(addr(&nodes, follower), "u", 1, 1).0,

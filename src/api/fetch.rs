@@ -29,6 +29,8 @@ struct PartOut {
     data: Range<usize>,
     /// read_committed: (producer id, first offset) of aborted transactions in the data.
     aborted: Vec<(i64, i64)>,
+    /// A follower's fetch whose last fetched epoch diverges from the leader's log (KIP-595).
+    diverging: Option<crate::replication::EpochEndOffset>,
 }
 
 /// Handles a fetch. `expired` is true when a parked fetch reached its deadline: answer now
@@ -52,6 +54,17 @@ pub fn handle(
         };
         return Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))));
     }
+    // A follower's fetch (a replica id): recorded by the leader first, read to the log end.
+    let replica = if v >= 15 {
+        req.replica_state.replica_id
+    } else {
+        req.replica_id
+    };
+    let follower: Vec<Vec<_>> = if replica >= 0 {
+        follower_checks(b, &req, v, replica, now)
+    } else {
+        Vec::new()
+    };
     let max_total = (req.max_bytes.max(0) as usize).min(BROKER_FETCH_MAX_BYTES);
     // Records are read into the broker's reusable buffer: no fresh allocation (and page faults)
     // per fetch.
@@ -68,7 +81,7 @@ pub fn handle(
             image.topic(t.topic)
         };
         let mut parts = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
+        for (pi, p) in t.partitions.iter().enumerate() {
             let mut out = PartOut {
                 index: p.partition,
                 error: error::NONE,
@@ -77,6 +90,7 @@ pub fn handle(
                 log_start_offset: -1,
                 data: 0..0,
                 aborted: Vec::new(),
+                diverging: None,
             };
             let Some(topic) = topic else {
                 out.error = if v >= 13 {
@@ -90,6 +104,13 @@ pub fn handle(
             };
             if p.partition < 0 || p.partition as usize >= topic.partitions.len() {
                 out.error = error::UNKNOWN_TOPIC_OR_PARTITION;
+                any_error = true;
+                parts.push(out);
+                continue;
+            }
+            let as_follower = follower.get(ti).and_then(|f| f.get(pi));
+            if let Some(Err(code)) = as_follower {
+                out.error = *code;
                 any_error = true;
                 parts.push(out);
                 continue;
@@ -109,13 +130,24 @@ pub fn handle(
             let room = max_total.saturating_sub(data.len());
             let limit = (p.partition_max_bytes.max(0) as usize).min(room);
             let start = data.len();
-            let read = served.read(
-                p.fetch_offset,
-                limit,
-                data.is_empty(),
-                &mut data,
-                read_committed,
-            );
+            if let Some(Ok(Some(d))) = as_follower {
+                // Diverged: no records; the follower truncates and fetches again.
+                out.diverging = Some(*d);
+                parts.push(out);
+                any_error = true; // answered now
+                continue;
+            }
+            let read = if as_follower.is_some() {
+                served.read_for_follower(p.fetch_offset, limit, &mut data)
+            } else {
+                served.read(
+                    p.fetch_offset,
+                    limit,
+                    data.is_empty(),
+                    &mut data,
+                    read_committed,
+                )
+            };
             match read {
                 Ok(_) => {
                     out.data = start..data.len();
@@ -203,6 +235,12 @@ pub fn handle(
                                     .collect()
                             }),
                             preferred_read_replica: -1,
+                            diverging_epoch: p.diverging.map_or_else(Default::default, |d| {
+                                EpochEndOffset {
+                                    epoch: d.epoch,
+                                    end_offset: d.end_offset,
+                                }
+                            }),
                             // Never null: librdkafka rejects a null record set.
                             records: Some(&data[p.data.clone()]),
                             ..Default::default()
@@ -217,4 +255,33 @@ pub fn handle(
     drop(resp);
     b.return_fetch_buf(data);
     Ok(Outcome::Body(out))
+}
+
+/// A follower's fetch, partition by partition in request order: the leader's checks and the
+/// fetch recorded (`Broker::follower_fetch`), or the error or diverging epoch to answer.
+fn follower_checks(
+    b: &mut Broker,
+    req: &FetchRequest<'_>,
+    version: i16,
+    replica: i32,
+    now: Instant,
+) -> Vec<Vec<Result<Option<crate::replication::EpochEndOffset>, ErrorCode>>> {
+    let v13 = version >= 13;
+    req.topics
+        .iter()
+        .map(|t| {
+            let name = if v13 {
+                b.image().topic_by_id(&t.topic_id).map(|i| i.name.clone())
+            } else {
+                Some(t.topic.to_string())
+            };
+            t.partitions
+                .iter()
+                .map(|p| match &name {
+                    Some(n) => b.follower_fetch(n, p.partition, replica, p, now),
+                    None => Err(error::UNKNOWN_TOPIC_OR_PARTITION),
+                })
+                .collect()
+        })
+        .collect()
 }

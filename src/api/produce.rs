@@ -41,6 +41,9 @@ struct PartResult {
     /// Acknowledged only once the partition's recovery point reaches this offset (the batch
     /// waits for this turn's fsync).
     durable_at: Option<i64>,
+    /// acks=all on a replicated partition: acknowledged once its high watermark reaches this
+    /// offset (the in-sync replicas hold the batch).
+    replicated_at: Option<i64>,
 }
 
 impl PartResult {
@@ -53,6 +56,7 @@ impl PartResult {
             log_start_offset: -1,
             record_errors: Vec::new(),
             durable_at: None,
+            replicated_at: None,
         }
     }
 }
@@ -68,7 +72,44 @@ struct Pending {
 }
 
 impl Pending {
+    /// acks=all: the answer once every replicated partition's high watermark passed its
+    /// records (or their error: NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER), or
+    /// at the deadline (REQUEST_TIMED_OUT for those still waiting, as Kafka's DelayedProduce).
+    /// None: keep waiting.
+    fn replicated(&mut self, b: &Broker, expired: bool) -> Option<Vec<u8>> {
+        let mut verdicts = Vec::new();
+        for (ti, (t, name)) in self.topics.iter().zip(&self.names).enumerate() {
+            for (pi, p) in t.parts.iter().enumerate() {
+                let Some(required) = self.results[ti][pi].replicated_at else {
+                    continue;
+                };
+                let verdict = name
+                    .as_deref()
+                    .map_or(Some(error::UNKNOWN_TOPIC_OR_PARTITION), |n| {
+                        b.replicated_to(n, p.index, required)
+                    });
+                match verdict {
+                    None if !expired => return None,
+                    None => verdicts.push((ti, pi, error::REQUEST_TIMED_OUT)),
+                    Some(code) => verdicts.push((ti, pi, code)),
+                }
+            }
+        }
+        for (ti, pi, code) in verdicts {
+            let r = &mut self.results[ti][pi];
+            r.replicated_at = None;
+            if code != error::NONE {
+                *r = PartResult::err(code, None);
+            }
+        }
+        Some(self.settle_ref(b))
+    }
+
     fn settle(mut self, b: &Broker) -> Vec<u8> {
+        self.settle_ref(b)
+    }
+
+    fn settle_ref(&mut self, b: &Broker) -> Vec<u8> {
         for ((t, name), rs) in self
             .topics
             .iter()
@@ -278,7 +319,7 @@ pub fn handle(
     internal_topics_allowed: bool,
 ) -> DResult<Outcome> {
     let v = hdr.api_version;
-    let (acks, topics, transactional_id) = {
+    let (acks, timeout_ms, topics, transactional_id) = {
         let req = ProduceRequest::decode(&mut Reader::new(body), v)?;
         super::check_partition_count(req.topic_data.iter().map(|t| t.partition_data.len()).sum())?;
         let topics: Vec<Topic> = req
@@ -297,10 +338,16 @@ pub fn handle(
                     .collect(),
             })
             .collect();
-        (req.acks, topics, req.transactional_id.map(str::to_string))
+        (
+            req.acks,
+            req.timeout_ms,
+            topics,
+            req.transactional_id.map(str::to_string),
+        )
     };
     let now_ms = b.now_ms(now);
     let mut needs_flush = false;
+    let mut awaits_replicas = false;
     let mut results: Vec<Vec<PartResult>> = Vec::with_capacity(topics.len());
     let mut names: Vec<Option<String>> = Vec::with_capacity(topics.len());
     for t in &topics {
@@ -353,7 +400,15 @@ pub fn handle(
                 rs.push(PartResult::err(code, Some(msg)));
                 continue;
             }
-            if acks == -1 && !enough_in_sync(b, name, p.index) {
+            let replicated = b.replicated_append_check(name, p.index, acks);
+            if let Some(Err(code)) = replicated {
+                rs.push(PartResult::err(
+                    code,
+                    Some("Messages are rejected since there are fewer in-sync replicas than required."),
+                ));
+                continue;
+            }
+            if replicated.is_none() && acks == -1 && !enough_in_sync(b, name, p.index) {
                 rs.push(PartResult::err(
                     error::NOT_ENOUGH_REPLICAS,
                     Some("Messages are rejected since there are fewer in-sync replicas than required."),
@@ -412,7 +467,10 @@ pub fn handle(
                         log_start_offset: info.log_start_offset,
                         record_errors: Vec::new(),
                         durable_at: flush.then_some(info.last_offset + 1),
+                        replicated_at: (acks == -1 && replicated.is_some())
+                            .then_some(info.last_offset + 1),
                     });
+                    awaits_replicas |= acks == -1 && replicated.is_some();
                     b.note_append(name, p.index);
                 }
                 Err(LogError::RecordErrors(e)) => {
@@ -444,8 +502,8 @@ pub fn handle(
     if acks == 0 {
         return Ok(Outcome::NoResponse);
     }
-    if needs_flush {
-        let pending = Pending {
+    if needs_flush || awaits_replicas {
+        let mut pending = Pending {
             hdr: RequestHeader {
                 api_key: hdr.api_key,
                 api_version: hdr.api_version,
@@ -456,6 +514,12 @@ pub fn handle(
             names,
             results,
         };
+        if awaits_replicas {
+            return Ok(Outcome::AwaitReplicas {
+                deadline: now + std::time::Duration::from_millis(timeout_ms.max(0) as u64),
+                check: Box::new(move |b, expired| pending.replicated(b, expired)),
+            });
+        }
         return Ok(Outcome::AfterFlush(Box::new(move |b| pending.settle(b))));
     }
     Ok(Outcome::Body(encode_response(hdr, &topics, &results)))

@@ -277,6 +277,7 @@ impl Broker {
             })
             .unwrap_or_default();
         self.groups.set_owned(Some(owned));
+        self.refresh_replicas(now);
         let (groups, txns) = match &self.cluster {
             Some(c) => (c.groups_loaded, c.txns_loaded),
             None => return,

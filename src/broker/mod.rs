@@ -8,6 +8,7 @@ mod access;
 pub mod cluster;
 mod groups;
 mod parked;
+mod replicas;
 mod served;
 pub mod topic_config;
 mod txn;
@@ -22,6 +23,7 @@ use crate::protocol::header::RequestHeader;
 use crate::protocol::wire::DecodeError;
 use crate::reactor::{ConnId, Reply, Service};
 use parked::{Parked, ParkedFetch};
+pub use replicas::{AwaitReplicas, REPLICA_FETCH_VERSION};
 pub use served::Served;
 use std::fmt;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -108,6 +110,8 @@ pub struct Broker {
     /// Transaction markers written (producer id, epoch, topic, partition), while their
     /// transaction waits for others: a retry does not write them twice.
     markers_done: std::collections::HashSet<(i64, i16, String, i32)>,
+    /// Leader and follower state of replicated partitions (`replicas.rs`).
+    replication: replicas::Replication,
 }
 
 /// A parked group request: where to send the answer and how to encode it.
@@ -146,6 +150,12 @@ pub enum Outcome {
     },
     /// Registered with the group coordinator; answered through `take_completions`.
     Parked,
+    /// acks=all on replicated partitions: answered once the high watermark passes the
+    /// records (`check` builds the answer then), or at `deadline`.
+    AwaitReplicas {
+        deadline: Instant,
+        check: AwaitReplicas,
+    },
     /// Nothing to send (Produce acks=0).
     NoResponse,
 }
@@ -223,6 +233,7 @@ impl Broker {
             next_txn_expiry_ms: now_ms,
             cluster,
             markers_done: Default::default(),
+            replication: Default::default(),
         };
         if broker.cluster.is_some() {
             // Nothing is coordinated here until the metadata says which partitions are led.
@@ -461,6 +472,7 @@ impl Broker {
     /// Something was appended to `topic`-`partition`: fetches waiting on it run again at the
     /// end of the turn. Costs nothing when nobody waits on it.
     pub(crate) fn note_append(&mut self, topic: &str, partition: i32) {
+        self.note_replicated_append(topic, partition);
         if self.parked.waits_on(topic, partition)
             && !self
                 .appended
@@ -594,6 +606,10 @@ impl Broker {
                 });
                 Reply::Parked
             }
+            Ok(Outcome::AwaitReplicas { deadline, check }) => {
+                self.await_replicas(conn, deadline, check);
+                Reply::Parked
+            }
             Ok(Outcome::NoResponse) => Reply::None,
             Ok(Outcome::Parked) => Reply::Parked,
             Err(e) => {
@@ -697,6 +713,7 @@ impl Service for Broker {
         let _ = contain("collecting group answers", || {
             self.collect_group_completions()
         });
+        let _ = contain("replication", || self.replication_turn(now));
         let _ = contain("parked fetches", || self.run_parked(now));
         let _ = contain("log maintenance", || self.maintain(now));
         let _ = contain("transaction timers", || self.txn_tick(now));
@@ -723,6 +740,7 @@ impl Service for Broker {
             self.collect_group_completions()
         });
         let _ = contain("persisting group states", || self.persist_dirty_groups(now));
+        let _ = contain("replication", || self.replication_turn(now));
         let _ = contain("parked fetches", || self.run_parked(now));
     }
 
@@ -734,6 +752,7 @@ impl Service for Broker {
         [
             self.parked.next_deadline(),
             self.groups.next_deadline(),
+            self.replication_deadline(),
             self.cleaning_since,
         ]
         .into_iter()
@@ -750,6 +769,7 @@ impl Service for Broker {
         self.drop_group_requests_of(conn);
         self.parked.remove_conn(conn);
         self.awaiting_flush.retain(|(c, _)| *c != conn);
+        self.drop_replica_waits_of(conn);
         self.completions.retain(|(c, _)| *c != conn);
     }
 

@@ -19,6 +19,8 @@ pub struct Served<'a> {
     leader_epoch: i32,
     /// The log directory failed (a partition never written has no log to say so).
     dir_offline: bool,
+    /// Replicated and led here: the high watermark the in-sync replicas hold.
+    replicated_hw: Option<i64>,
 }
 
 impl Broker {
@@ -39,6 +41,7 @@ impl Broker {
             log: self.logs.get(topic, partition),
             leader_epoch: info.leader_epoch,
             dir_offline: self.logs.is_offline(),
+            replicated_hw: self.replicated_high_watermark(topic, partition),
         })
     }
 }
@@ -54,9 +57,11 @@ impl Served<'_> {
         self.dir_offline || self.log.is_some_and(|l| l.is_offline())
     }
 
-    /// The offset below which clients may read.
+    /// The offset below which clients may read: what is safely readable from the log, and
+    /// for a replicated partition no more than the in-sync replicas hold.
     pub fn high_watermark(&self) -> i64 {
-        self.log.map_or(0, |l| l.safe_end_offset())
+        let safe = self.log.map_or(0, |l| l.safe_end_offset());
+        self.replicated_hw.map_or(safe, |hw| hw.min(safe))
     }
 
     /// read_committed consumers read below this: the oldest open transaction's first offset,
@@ -107,6 +112,20 @@ impl Served<'_> {
                 start: 0,
                 end: 0,
             }),
+        }
+    }
+
+    /// Whole batches from `offset` up to the log end, whatever the high watermark: what a
+    /// follower fetches.
+    pub fn read_for_follower(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<ReadInfo, LogError> {
+        match self.log {
+            Some(log) => log.read(offset, max_bytes, true, out),
+            None => self.read(offset, max_bytes, true, out, false),
         }
     }
 

@@ -58,6 +58,9 @@ const WRITE_TXN_MARKERS: i16 = 27;
 /// A broker-only node's links for reading the metadata (a fetch waits there for commits, and
 /// must not hold up its registration or forwarded requests): `FETCH_LINK + voter`.
 const FETCH_LINK: PeerId = 3 << 24;
+/// Links a follower fetches over from a partition leader's broker listener, its own so that a
+/// long-polling Fetch parked at the leader holds nothing else up: `REPLICA_LINK + leader`.
+const REPLICA_LINK: PeerId = 4 << 24;
 /// The wait before fetching metadata again after a failed fetch.
 const FETCH_BACKOFF: Duration = Duration::from_millis(100);
 /// The wait before registering again after a refusal.
@@ -135,6 +138,10 @@ enum Purpose {
     CreateTopic(String),
     /// A broker-only node's read of the committed metadata.
     MetadataFetch,
+    /// A follower's Fetch of the partitions `leader` leads.
+    ReplicaFetch {
+        leader: i32,
+    },
     Markers {
         broker: i32,
         producer_id: i64,
@@ -306,6 +313,8 @@ pub struct ClusterNode {
     links_up: HashSet<PeerId>,
     /// The addresses announced for links to other brokers.
     broker_links: HashMap<i32, String>,
+    /// The addresses of the leaders' listeners this node's followers fetch from, by leader.
+    replica_links: HashMap<i32, String>,
     /// Metadata changes waiting for an active controller to be known and reachable
     /// (Kafka's forwarding queues them the same way): (conn, request, give-up time).
     waiting: Vec<(ConnId, Vec<u8>, Instant)>,
@@ -395,6 +404,7 @@ impl ClusterNode {
             next_fetch: now,
             links_up: HashSet::new(),
             broker_links: HashMap::new(),
+            replica_links: HashMap::new(),
             waiting: Vec::new(),
         }
     }
@@ -754,6 +764,11 @@ impl ClusterNode {
                 // Read on at once: the answer came as soon as there was something to read.
                 self.next_fetch = now;
             }),
+            Purpose::ReplicaFetch { leader } => {
+                self.broker.on_replica_fetch_response(leader, r.rest(), now);
+                self.replicate(now);
+                Ok(())
+            }
             Purpose::Forward { .. } => Ok(()),
         };
         if let Err(e) = outcome {
@@ -768,6 +783,10 @@ impl ClusterNode {
     }
 
     fn failed(&mut self, purpose: Purpose) {
+        if let Purpose::ReplicaFetch { leader } = purpose {
+            self.broker.replica_fetch_failed(leader, Instant::now());
+            return;
+        }
         if let Purpose::MetadataFetch = purpose {
             if let Source::Observer(o) = &mut self.source {
                 o.lost();
@@ -1061,6 +1080,48 @@ impl ClusterNode {
         }
     }
 
+    /// Followers' fetches: a link to each leader followed here, and one Fetch in flight per
+    /// leader whose link is up (sent again as soon as its answer is applied).
+    fn replicate(&mut self, now: Instant) {
+        if !self.broker.follows_any() {
+            return;
+        }
+        for leader in self.broker.followed_leaders() {
+            let Some(addr) = self.broker.broker_address(leader) else {
+                continue;
+            };
+            let addr = format!("{}:{}", addr.host, addr.port);
+            if self.replica_links.get(&leader) != Some(&addr) {
+                self.replica_links.insert(leader, addr.clone());
+                self.outbound
+                    .push(ToPeer::Address(REPLICA_LINK + leader, addr));
+            }
+        }
+        let up = &self.links_up;
+        let requests = self
+            .broker
+            .replica_fetch_requests(now, |leader| up.contains(&(REPLICA_LINK + leader)));
+        let v = crate::broker::REPLICA_FETCH_VERSION;
+        for (leader, body) in requests {
+            let correlation = self.next_correlation;
+            self.next_correlation = self.next_correlation.wrapping_add(1).max(1);
+            let frame = request_frame(apis::FETCH, v, correlation, |w| w.bytes(&body));
+            let to = Target::Broker(REPLICA_LINK + leader);
+            self.inflight.insert(
+                correlation,
+                Inflight {
+                    to,
+                    purpose: Purpose::ReplicaFetch { leader },
+                    key: apis::FETCH,
+                    version: v,
+                    sent: now,
+                },
+            );
+            self.outbound
+                .push(ToPeer::Frame(REPLICA_LINK + leader, frame));
+        }
+    }
+
     fn ask(&mut self, wish: Wish, now: Instant) {
         match wish {
             Wish::Markers {
@@ -1227,6 +1288,7 @@ impl Service for ClusterNode {
         self.talk_to_controller(now);
         self.release_waiting(now);
         self.release_held();
+        self.replicate(now);
     }
 
     fn flush(&mut self, now: Instant) {
@@ -1357,6 +1419,9 @@ impl Service for ClusterNode {
         }
         if up {
             self.links_up.insert(peer);
+            if peer >= REPLICA_LINK {
+                self.replicate(Instant::now());
+            }
         } else {
             self.links_up.remove(&peer);
             let lost: Vec<i32> = self

@@ -41,6 +41,12 @@ pub struct Config {
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub min_insync_replicas: i32,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
+    /// `replica.fetch.backoff.ms`: a follower's wait after a failed fetch.
+    pub replica_fetch_backoff_ms: i64,
+    /// `unclean.leader.election.enable`: elect an out-of-sync replica when no ISR member lives.
+    pub unclean_leader_election_enable: bool,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     /// Largest record batch a producer may send (`message.max.bytes`).
@@ -185,6 +191,9 @@ impl Config {
             num_partitions: 1,
             default_replication_factor: 1,
             min_insync_replicas: 1,
+            replica_lag_time_max_ms: 30_000,
+            replica_fetch_backoff_ms: 1_000,
+            unclean_leader_election_enable: false,
             auto_create_topics_enable: true,
             delete_topic_enable: true,
             message_max_bytes: 1_048_588,
@@ -651,6 +660,11 @@ impl Config {
                 "num.partitions" => self.num_partitions = positive(k, v)?,
                 "default.replication.factor" => self.default_replication_factor = positive(k, v)?,
                 "min.insync.replicas" => self.min_insync_replicas = positive(k, v)?,
+                "replica.lag.time.max.ms" => self.replica_lag_time_max_ms = positive(k, v)?,
+                "replica.fetch.backoff.ms" => self.replica_fetch_backoff_ms = num(k, v)?,
+                "unclean.leader.election.enable" => {
+                    self.unclean_leader_election_enable = boolean(k, v)?
+                }
                 "auto.create.topics.enable" => self.auto_create_topics_enable = boolean(k, v)?,
                 "delete.topic.enable" => self.delete_topic_enable = boolean(k, v)?,
                 "message.max.bytes" => self.message_max_bytes = num(k, v)?,
@@ -817,8 +831,6 @@ const IGNORED_KAFKA_KEYS: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "security.inter.broker.protocol",
-    "unclean.leader.election.enable",
-    "replica.lag.time.max.ms",
     "background.threads",
     "queued.max.requests",
     "request.timeout.ms",

@@ -489,14 +489,6 @@ impl MetadataStore {
             }
             return Ok(vec![vec![node_id]; partitions.max(0) as usize]);
         }
-        if replication_factor > 1 {
-            // Followers do not fetch from leaders yet: a second replica would be a promise
-            // of durability nobody keeps.
-            return Err(MetadataError::InvalidReplicationFactor(format!(
-                "{replication_factor}: partitions have a single replica in this version \
-                 (replication between brokers is not served yet)"
-            )));
-        }
         place(
             &mut self.random,
             partitions.max(0) as usize,
