@@ -25,6 +25,11 @@ const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 const NOT_COORDINATOR: i16 = 16;
 
 fn config(dir: &std::path::Path, id: i32, controller_ports: &[u16]) -> Config {
+    config_with(dir, id, controller_ports, "")
+}
+
+/// `extra` is appended to the properties.
+fn config_with(dir: &std::path::Path, id: i32, controller_ports: &[u16], extra: &str) -> Config {
     let voters: Vec<String> = controller_ports
         .iter()
         .enumerate()
@@ -33,7 +38,8 @@ fn config(dir: &std::path::Path, id: i32, controller_ports: &[u16]) -> Config {
     let text = format!(
         "process.roles=broker,controller\nnode.id={id}\ncontroller.quorum.voters={}\n\
          listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:{}\n\
-         controller.listener.names=CONTROLLER\nlog.dirs={}\nbroker.heartbeat.interval.ms=200\n",
+         controller.listener.names=CONTROLLER\nlog.dirs={}\nbroker.heartbeat.interval.ms=200\n\
+         broker.session.timeout.ms=1500\n{extra}",
         voters.join(","),
         controller_ports[id as usize - 1],
         dir.join(format!("node{id}")).display()
@@ -43,19 +49,45 @@ fn config(dir: &std::path::Path, id: i32, controller_ports: &[u16]) -> Config {
 
 struct Cluster {
     _dir: TempDir,
+    ports: Vec<u16>,
+    extra: String,
     nodes: Vec<Option<Running>>,
 }
 
 impl Cluster {
     fn start(tag: &str) -> Cluster {
+        Cluster::start_with(tag, "")
+    }
+
+    fn start_with(tag: &str, extra: &str) -> Cluster {
         let dir = TempDir::new(tag);
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let nodes = (1..=3)
-            .map(|id| Some(server::spawn(config(dir.path(), id, &ports)).expect("node starts")))
+            .map(|id| {
+                let cfg = config_with(dir.path(), id, &ports, extra);
+                Some(server::spawn(cfg).expect("node starts"))
+            })
             .collect();
-        let c = Cluster { _dir: dir, nodes };
+        let c = Cluster {
+            _dir: dir,
+            ports,
+            extra: extra.to_string(),
+            nodes,
+        };
         c.wait_for_brokers();
         c
+    }
+
+    fn stop(&mut self, id: i32) {
+        self.nodes[id as usize - 1]
+            .take()
+            .expect("node running")
+            .shutdown();
+    }
+
+    fn restart(&mut self, id: i32) {
+        let cfg = config_with(self._dir.path(), id, &self.ports, &self.extra);
+        self.nodes[id as usize - 1] = Some(server::spawn(cfg).expect("node restarts"));
     }
 
     fn addr(&self, id: i32) -> SocketAddr {
@@ -340,7 +372,8 @@ fn acks_all_is_answered_once_every_in_sync_replica_holds_the_records() {
 
 #[test]
 fn consumers_never_see_past_what_the_in_sync_replicas_hold() {
-    let mut c = Cluster::start("cluster-hw");
+    // Every replica must be in sync for acks=all and for the high watermark to move.
+    let mut c = Cluster::start_with("cluster-hw", "min.insync.replicas=3\n");
     let r = c.client(1).create_topics(7, &[("hw", 1, 3)], false);
     assert_eq!(r[0].error, 0, "{r:?}");
     let leader = c.wait_for_topic("hw", 1)[0];
@@ -348,10 +381,16 @@ fn consumers_never_see_past_what_the_in_sync_replicas_hold() {
         .client(leader)
         .produce_to(9, "hw", [0; 16], 0, &batch(4, "a"), -1);
     assert_eq!(e, 0);
-    // One follower stops: the high watermark stays where both followers were.
+    // A follower stops and leaves the ISR: below min.insync.replicas.
     let follower = (1..=3).find(|&n| n != leader).unwrap();
-    let stopped = c.nodes[follower as usize - 1].take().unwrap();
-    stopped.shutdown();
+    c.stop(follower);
+    until_replicas(
+        &c,
+        leader,
+        "hw",
+        "the stopped follower out of the ISR",
+        |s| s[0].2.len() == 2,
+    );
     let (e, offset, _) = c
         .client(leader)
         .produce_to(9, "hw", [0; 16], 0, &batch(3, "b"), 1);
@@ -367,11 +406,102 @@ fn consumers_never_see_past_what_the_in_sync_replicas_hold() {
     );
     let (_, _, end) = c.client(leader).list_offset(1, "hw", 0, -1);
     assert_eq!(end, 4);
-    // acks=all waits for the stopped replica, which is still in the ISR: it times out.
-    let t0 = Instant::now();
     let (e, _, _) = c
         .client(leader)
         .produce_to(9, "hw", [0; 16], 0, &batch(2, "c"), -1);
-    assert_eq!(e, 7, "REQUEST_TIMED_OUT");
-    assert!(t0.elapsed() >= Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!(e, 19, "NOT_ENOUGH_REPLICAS");
+    // Back: it catches up, rejoins the ISR, and the high watermark moves on.
+    c.restart(follower);
+    until_replicas(&c, leader, "hw", "the follower back in the ISR", |s| {
+        s[0].2.len() == 3
+    });
+    let t0 = Instant::now();
+    while c
+        .client(leader)
+        .fetch(&FetchArgs::new("hw", 0))
+        .high_watermark
+        != 7
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "high watermark stuck"
+        );
+        std::thread::sleep(Duration::from_millis(20)); // polling for a condition
+    }
+    let (e, offset, _) = c
+        .client(leader)
+        .produce_to(9, "hw", [0; 16], 0, &batch(2, "d"), -1);
+    assert_eq!((e, offset), (0, 7));
+}
+
+/// Until `check` holds for what `node` reports of `topic` (up to 20 s).
+fn until_replicas(
+    c: &Cluster,
+    node: i32,
+    topic: &str,
+    what: &str,
+    check: impl Fn(&[(i32, Vec<i32>, Vec<i32>)]) -> bool,
+) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
+    let t0 = Instant::now();
+    loop {
+        let sets = replica_sets(c, node, topic);
+        if check(&sets) {
+            return sets;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{what}: {sets:?}");
+        std::thread::sleep(Duration::from_millis(50)); // polling for a condition
+    }
+}
+
+#[test]
+fn a_replica_takes_over_from_a_stopped_leader_and_nothing_acknowledged_is_lost() {
+    let mut c = Cluster::start("cluster-failover");
+    let r = c.client(1).create_topics(7, &[("fo", 1, 3)], false);
+    assert_eq!(r[0].error, 0, "{r:?}");
+    let old = c.wait_for_topic("fo", 1)[0];
+    for round in 0..3i64 {
+        let (e, offset, _) = c
+            .client(old)
+            .produce_to(9, "fo", [0; 16], 0, &batch(5, "x"), -1);
+        assert_eq!((e, offset), (0, round * 5));
+    }
+    c.stop(old);
+    let other = (1..=3).find(|&n| n != old).unwrap();
+    let sets = until_replicas(&c, other, "fo", "a new leader from the ISR", |s| {
+        s[0].0 >= 0 && s[0].0 != old && !s[0].2.contains(&old)
+    });
+    let new = sets[0].0;
+    assert_eq!(
+        sets[0].2.len(),
+        2,
+        "the stopped broker left the ISR: {sets:?}"
+    );
+    // The new leader has everything acknowledged, and takes writes.
+    let mut produced = None;
+    let t0 = Instant::now();
+    while produced.is_none() {
+        let (e, offset, _) = c
+            .client(new)
+            .produce_to(9, "fo", [0; 16], 0, &batch(5, "y"), -1);
+        if e == 0 {
+            produced = Some(offset);
+        } else {
+            assert!(t0.elapsed() < Duration::from_secs(10), "produce: error {e}");
+            std::thread::sleep(Duration::from_millis(50)); // polling: the leader takes over
+        }
+    }
+    assert_eq!(produced, Some(15));
+    let f = c.client(new).fetch(&FetchArgs::new("fo", 0));
+    assert_eq!(f.error, 0);
+    assert_eq!(f.high_watermark, 20);
+    // The old leader comes back as a follower, catches up and rejoins the ISR.
+    c.restart(old);
+    c.wait_for_brokers();
+    until_replicas(&c, new, "fo", "the old leader back in the ISR", |s| {
+        s[0].2.len() == 3
+    });
+    let on_leader = segment_bytes(&c, new, "fo", 0);
+    for node in 1..=3 {
+        assert_eq!(segment_bytes(&c, node, "fo", 0), on_leader, "node {node}");
+    }
 }

@@ -2,6 +2,7 @@
 //! Each takes the decoded header and body bytes and returns an `Outcome`.
 
 pub mod admin;
+pub mod alter_partition;
 pub mod api_versions;
 pub mod create_topics;
 pub mod describe_topic_partitions;

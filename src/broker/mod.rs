@@ -8,6 +8,7 @@ mod access;
 pub mod cluster;
 mod groups;
 mod parked;
+mod partition_changes;
 mod replicas;
 mod served;
 pub mod topic_config;
@@ -537,6 +538,10 @@ impl Broker {
             apis::LIST_TRANSACTIONS => api::txn::list_transactions(self, hdr, body, now),
             apis::OFFSET_FOR_LEADER_EPOCH => api::offset_for_leader_epoch::handle(self, hdr, body),
             apis::DESCRIBE_QUORUM => api::admin::quorum::describe_quorum(self, hdr, body, now),
+            // Served only where the node routes it: the active controller's writer.
+            apis::ALTER_PARTITION if self.cluster.is_some() => {
+                api::alter_partition::handle(self, hdr, body, now)
+            }
             _ => Err(DecodeError::Invalid("unsupported api")),
         }
     }
@@ -568,7 +573,11 @@ impl Broker {
                 return Reply::Close;
             }
         };
-        if !apis::is_supported(hdr.api_key, hdr.api_version) {
+        // AlterPartition reaches the active controller's writer through its node.
+        let from_a_broker = hdr.api_key == apis::ALTER_PARTITION
+            && self.cluster.is_some()
+            && apis::is_controller_api(hdr.api_key, hdr.api_version);
+        if !from_a_broker && !apis::is_supported(hdr.api_key, hdr.api_version) {
             if hdr.api_key == apis::API_VERSIONS {
                 // Kafka answers an ApiVersions it cannot read with the v0 layout and error 35,
                 // listing what it supports so the client can retry with a version we speak.
@@ -713,6 +722,7 @@ impl Service for Broker {
         let _ = contain("collecting group answers", || {
             self.collect_group_completions()
         });
+        let _ = contain("ISR checks", || self.check_isrs(now));
         let _ = contain("replication", || self.replication_turn(now));
         let _ = contain("parked fetches", || self.run_parked(now));
         let _ = contain("log maintenance", || self.maintain(now));

@@ -21,8 +21,9 @@ use crate::protocol::messages::fetch_response::FetchResponse;
 use crate::protocol::wire::{Reader, Writer};
 use crate::replication::EpochEndOffset;
 use crate::replication::{
-    diverging_epoch, follower_high_watermark, BrokerStatus, FetchPosition, FollowerConfig,
-    FollowerFetch, FollowerState, LeaderAndIsr, LeaderConfig, LeaderState, LocalBroker, LocalLog,
+    diverging_epoch, follower_high_watermark, AlterPartitionAnswer, AlterPartitionOutcome,
+    AlterPartitionRequest, BrokerStatus, FetchPosition, FollowerConfig, FollowerFetch,
+    FollowerState, LeaderAndIsr, LeaderConfig, LeaderState, LocalBroker, LocalLog,
     Outcome as FollowerOutcome, Step,
 };
 use std::collections::HashMap;
@@ -62,6 +63,10 @@ pub(crate) struct Replication {
     advanced: Vec<Tp>,
     /// acks=all produce answers waiting for the high watermark.
     waiting: Vec<(ConnId, Instant, AwaitReplicas)>,
+    /// ISR changes to ask the controller for (AlterPartition), one per partition at a time.
+    alter: Vec<(Tp, AlterPartitionRequest)>,
+    /// When the ISRs are next checked for followers that fell behind.
+    next_isr_check_ms: i64,
 }
 
 fn status(image: &MetadataImage, id: i32) -> Option<BrokerStatus> {
@@ -414,7 +419,11 @@ impl Broker {
             |id| status(image, id),
         )?;
         if update.high_watermark_advanced && !self.replication.advanced.contains(&tp) {
-            self.replication.advanced.push(tp);
+            self.replication.advanced.push(tp.clone());
+        }
+        if let Some(req) = update.alter_partition {
+            log::info!("{}-{}: asking to add {replica} to the ISR", tp.0, tp.1);
+            self.replication.alter.push((tp, req));
         }
         Ok(None)
     }
@@ -457,6 +466,87 @@ impl Broker {
     /// The earliest acks=all deadline.
     pub(crate) fn replication_deadline(&self) -> Option<Instant> {
         self.replication.waiting.iter().map(|w| w.1).min()
+    }
+
+    /// Kafka's `isr-expiration` task, every half `replica.lag.time.max.ms`: followers of
+    /// partitions led here that have not caught up for longer than that leave the ISR.
+    pub(crate) fn check_isrs(&mut self, now: Instant) {
+        if self.replication.leading.is_empty() {
+            return;
+        }
+        let now_ms = self.clock.ms(now);
+        if now_ms < self.replication.next_isr_check_ms {
+            return;
+        }
+        self.replication.next_isr_check_ms =
+            now_ms + (self.config.replica_lag_time_max_ms / 2).max(1);
+        for (tp, l) in self.replication.leading.iter_mut() {
+            let leo = self.logs.get(&tp.0, tp.1).map_or(0, |l| l.log_end_offset());
+            if let Some(req) = l.maybe_shrink_isr(leo, now_ms) {
+                log::info!(
+                    "{}-{}: followers fell behind, asking to shrink the ISR to {:?}",
+                    tp.0,
+                    tp.1,
+                    req.isr_ids()
+                );
+                self.replication.alter.push((tp.clone(), req));
+            }
+        }
+    }
+
+    /// The ISR changes to send to the controller now: (topic id, partition, request).
+    pub fn take_alter_partitions(
+        &mut self,
+    ) -> Vec<(crate::metadata::TopicId, String, i32, AlterPartitionRequest)> {
+        let image = self.meta.image();
+        std::mem::take(&mut self.replication.alter)
+            .into_iter()
+            .filter_map(|(tp, req)| {
+                let id = image.topic(&tp.0)?.id;
+                Some((id, tp.0, tp.1, req))
+            })
+            .collect()
+    }
+
+    /// The controller's answer to an AlterPartition this broker sent for `topic`-`partition`
+    /// (or the error of the whole request: NOT_CONTROLLER, a lost link).
+    pub fn on_alter_partition_answer(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        sent: &AlterPartitionRequest,
+        answer: Result<AlterPartitionAnswer, ErrorCode>,
+        now: Instant,
+    ) {
+        let now_ms = self.clock.ms(now);
+        let tp = (topic.to_string(), partition);
+        let leo = self
+            .logs
+            .get(topic, partition)
+            .map_or(0, |l| l.log_end_offset());
+        let image = self.meta.image();
+        let Some(l) = self.replication.leading.get_mut(&tp) else {
+            return;
+        };
+        let outcome = l.on_alter_partition_response(
+            sent,
+            answer.as_ref().map_err(|&c| c),
+            leo,
+            now_ms,
+            |id| status(image, id),
+        );
+        match outcome {
+            AlterPartitionOutcome::Committed {
+                high_watermark_advanced,
+            } => {
+                log::info!("{topic}-{partition}: ISR now {:?}", l.isr());
+                if high_watermark_advanced && !self.replication.advanced.contains(&tp) {
+                    self.replication.advanced.push(tp);
+                }
+            }
+            AlterPartitionOutcome::Retry(req) => self.replication.alter.push((tp, req)),
+            _ => {}
+        }
     }
 
     pub(crate) fn drop_replica_waits_of(&mut self, conn: ConnId) {

@@ -142,6 +142,8 @@ enum Purpose {
     ReplicaFetch {
         leader: i32,
     },
+    /// ISR changes asked of the active controller: (topic, partition, request) of each.
+    AlterPartition(Vec<(String, i32, crate::replication::AlterPartitionRequest)>),
     Markers {
         broker: i32,
         producer_id: i64,
@@ -315,6 +317,8 @@ pub struct ClusterNode {
     broker_links: HashMap<i32, String>,
     /// The addresses of the leaders' listeners this node's followers fetch from, by leader.
     replica_links: HashMap<i32, String>,
+    /// The brokers' (id, epoch, fenced) when the writer last held elections.
+    seen_brokers: Vec<(i32, i64, bool)>,
     /// Metadata changes waiting for an active controller to be known and reachable
     /// (Kafka's forwarding queues them the same way): (conn, request, give-up time).
     waiting: Vec<(ConnId, Vec<u8>, Instant)>,
@@ -405,6 +409,7 @@ impl ClusterNode {
             links_up: HashSet::new(),
             broker_links: HashMap::new(),
             replica_links: HashMap::new(),
+            seen_brokers: Vec::new(),
             waiting: Vec::new(),
         }
     }
@@ -605,7 +610,14 @@ impl ClusterNode {
             }
             Target::Local => {
                 let conn = LOCAL_BASE + correlation as usize;
-                match self.source.handle(conn, &mut frame[4..], now) {
+                // ISR changes are decided by this node's broker (the writer), not the voter.
+                let reply =
+                    if frame.len() >= 6 && frame[4..6] == apis::ALTER_PARTITION.to_be_bytes() {
+                        self.change(conn, &mut frame[4..], false, now)
+                    } else {
+                        self.source.handle(conn, &mut frame[4..], now)
+                    };
+                match reply {
                     Reply::Now(bytes) => self.on_response(correlation, &bytes[4..], now),
                     Reply::Parked => {}
                     Reply::None | Reply::Close => self.on_failure(correlation),
@@ -769,6 +781,45 @@ impl ClusterNode {
                 self.replicate(now);
                 Ok(())
             }
+            Purpose::AlterPartition(sent) => {
+                use crate::protocol::messages::alter_partition_response::AlterPartitionResponse as R;
+                match R::decode(&mut r, v) {
+                    Ok(resp) => {
+                        let mut by_name = HashMap::new();
+                        for t in &resp.topics {
+                            if let Some(info) = self.broker.image().topic_by_id(&t.topic_id) {
+                                for p in &t.partitions {
+                                    by_name.insert((info.name.clone(), p.partition_index), p);
+                                }
+                            }
+                        }
+                        for (topic, partition, req) in &sent {
+                            let found = by_name.get(&(topic.clone(), *partition));
+                            let answer = match (resp.error_code, found) {
+                                (0, Some(p)) if p.error_code == 0 => {
+                                    Ok(crate::replication::AlterPartitionAnswer {
+                                        leader_id: p.leader_id,
+                                        leader_epoch: p.leader_epoch,
+                                        partition_epoch: p.partition_epoch,
+                                        isr: p.isr.clone(),
+                                        leader_recovering: p.leader_recovery_state == 1,
+                                    })
+                                }
+                                (0, Some(p)) => Err(p.error_code),
+                                (0, None) => Err(error::UNKNOWN_TOPIC_OR_PARTITION),
+                                (code, _) => Err(code),
+                            };
+                            self.broker
+                                .on_alter_partition_answer(topic, *partition, req, answer, now);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.failed(Purpose::AlterPartition(sent));
+                        Err(e)
+                    }
+                }
+            }
             Purpose::Forward { .. } => Ok(()),
         };
         if let Err(e) = outcome {
@@ -785,6 +836,19 @@ impl ClusterNode {
     fn failed(&mut self, purpose: Purpose) {
         if let Purpose::ReplicaFetch { leader } = purpose {
             self.broker.replica_fetch_failed(leader, Instant::now());
+            return;
+        }
+        if let Purpose::AlterPartition(sent) = purpose {
+            // Asked again (the leader's state keeps the request pending until answered).
+            for (topic, partition, req) in sent {
+                self.broker.on_alter_partition_answer(
+                    &topic,
+                    partition,
+                    &req,
+                    Err(error::REQUEST_TIMED_OUT),
+                    Instant::now(),
+                );
+            }
             return;
         }
         if let Purpose::MetadataFetch = purpose {
@@ -1080,6 +1144,74 @@ impl ClusterNode {
         }
     }
 
+    /// ISR changes the broker's leaders want, in one AlterPartition to the active controller.
+    fn alter_partitions(&mut self, now: Instant) {
+        use crate::protocol::messages::alter_partition_request::*;
+        let wanted = self.broker.take_alter_partitions();
+        if wanted.is_empty() {
+            return;
+        }
+        let mut topics: Vec<TopicData> = Vec::new();
+        for (id, _, partition, req) in &wanted {
+            let p = PartitionData {
+                partition_index: *partition,
+                leader_epoch: req.leader_epoch,
+                new_isr: req.isr_ids(),
+                new_isr_with_epochs: req
+                    .new_isr
+                    .iter()
+                    .map(|m| BrokerState {
+                        broker_id: m.broker_id,
+                        broker_epoch: m.broker_epoch,
+                    })
+                    .collect(),
+                leader_recovery_state: req.leader_recovering as i8,
+                partition_epoch: req.partition_epoch,
+            };
+            match topics.iter_mut().find(|t| t.topic_id == *id) {
+                Some(t) => t.partitions.push(p),
+                None => topics.push(TopicData {
+                    topic_id: *id,
+                    partitions: vec![p],
+                }),
+            }
+        }
+        let req = AlterPartitionRequest {
+            broker_id: self.node,
+            broker_epoch: self.broker_epoch,
+            topics,
+        };
+        let v = MAX_VERSION;
+        let sent: Vec<_> = wanted.into_iter().map(|(_, t, p, r)| (t, p, r)).collect();
+        let purpose = Purpose::AlterPartition(sent.clone());
+        if !self.send(apis::ALTER_PARTITION, v, purpose, |w| req.encode(w, v), now) {
+            self.failed(Purpose::AlterPartition(sent));
+        }
+    }
+
+    /// The writer's leader elections: whenever the brokers' states changed (a fence, an
+    /// unfence, a registration), partitions whose leader or ISR members are gone change.
+    fn elect(&mut self, now: Instant) {
+        if !self.writer {
+            self.seen_brokers.clear();
+            return;
+        }
+        let states: Vec<(i32, i64, bool)> = self
+            .broker
+            .image()
+            .brokers()
+            .values()
+            .map(|b| (b.id, b.epoch, b.fenced))
+            .collect();
+        if states == self.seen_brokers {
+            return;
+        }
+        self.seen_brokers = states;
+        if self.broker.elect_after_broker_changes(now) > 0 {
+            let _ = self.propose_changes(now);
+        }
+    }
+
     /// Followers' fetches: a link to each leader followed here, and one Fetch in flight per
     /// leader whose link is up (sent again as soon as its answer is applied).
     fn replicate(&mut self, now: Instant) {
@@ -1256,7 +1388,9 @@ impl Service for ClusterNode {
         if self.controller_conns.contains(&conn) {
             return match key {
                 ALLOCATE_PRODUCER_IDS => self.allocate_producer_ids(conn, frame, now),
-                k if changes_metadata(k) => self.change(conn, frame, false, now),
+                k if changes_metadata(k) || k == apis::ALTER_PARTITION => {
+                    self.change(conn, frame, false, now)
+                }
                 _ => self.source.handle(conn, frame, now),
             };
         }
@@ -1289,6 +1423,8 @@ impl Service for ClusterNode {
         self.release_waiting(now);
         self.release_held();
         self.replicate(now);
+        self.alter_partitions(now);
+        self.elect(now);
     }
 
     fn flush(&mut self, now: Instant) {
@@ -1321,6 +1457,21 @@ impl Service for ClusterNode {
             }
         }
         self.release_held();
+        // Answers to this node's own requests decided by its broker (AlterPartition).
+        let mut i = 0;
+        while i < self.completions.len() {
+            if self.completions[i].0 >= LOCAL_BASE {
+                let (conn, bytes) = self.completions.swap_remove(i);
+                let correlation = (conn - LOCAL_BASE) as i32;
+                if bytes.len() >= 4 {
+                    self.on_response(correlation, &bytes[4..], now);
+                } else {
+                    self.on_failure(correlation);
+                }
+            } else {
+                i += 1;
+            }
+        }
         out.append(&mut self.completions);
     }
 

@@ -5,6 +5,8 @@ use super::messages::*;
 
 pub const PRODUCE: i16 = 0;
 pub const FETCH: i16 = 1;
+/// Broker to controller only (the controller listener).
+pub const ALTER_PARTITION: i16 = 56;
 pub const LIST_OFFSETS: i16 = 2;
 pub const METADATA: i16 = 3;
 pub const OFFSET_COMMIT: i16 = 8;
@@ -117,7 +119,15 @@ pub const CONTROLLER_APIS: &[Api] = &[
     api!("BrokerRegistration", broker_registration_request),
     api!("BrokerHeartbeat", broker_heartbeat_request),
     api!("AllocateProducerIds", allocate_producer_ids_request),
+    api!("AlterPartition", alter_partition_request),
 ];
+
+/// Whether a controller-listener API is served at this version.
+pub fn is_controller_api(key: i16, version: i16) -> bool {
+    CONTROLLER_APIS
+        .iter()
+        .any(|a| a.key == key && version >= a.min && version <= a.max)
+}
 
 pub fn find(key: i16) -> Option<&'static Api> {
     APIS.iter().find(|a| a.key == key)
