@@ -86,7 +86,8 @@ class _R:
 
 def metadata(port, topics=None, timeout=2.0):
     """Metadata v1 from the node on `port`: {"brokers": {id: port}, "controller": id,
-    "topics": {name: {partition: leader}}}, or None when it does not answer."""
+    "topics": {name: {partition: leader}}, "isr": {name: {partition: [ids]}}}, or None when it
+    does not answer."""
     if topics is None:
         body = struct.pack(">i", -1)
     else:
@@ -104,21 +105,24 @@ def metadata(port, topics=None, timeout=2.0):
         r.string()
     controller = r.take(">i")
     out = {}
+    isrs = {}
     for _ in range(r.take(">i")):
         err = r.take(">h")
         name = r.string()
         r.take(">b")
         parts = {}
+        isr = {}
         for _ in range(r.take(">i")):
             perr, index, leader = r.take(">hii")
-            for _ in range(2):  # replicas, isr
-                count = r.take(">i")
-                r.p += 4 * count
+            replicas = r.take(">i")  # (skipped; `r.p += 4 * r.take()` would lose the take)
+            r.p += 4 * replicas
+            isr[index] = [r.take(">i") for _ in range(r.take(">i"))]
             if perr == 0:
                 parts[index] = leader
         if err == 0:
             out[name] = parts
-    return {"brokers": brokers, "controller": controller, "topics": out}
+            isrs[name] = isr
+    return {"brokers": brokers, "controller": controller, "topics": out, "isr": isrs}
 
 
 def list_offsets_ok(port, topic, partition, timeout=2.0):

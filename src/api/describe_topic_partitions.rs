@@ -74,11 +74,7 @@ pub fn handle(b: &mut Broker, hdr: &RequestHeader<'_>, body: &[u8]) -> DResult<O
                 isr_nodes: p.isr.clone(),
                 eligible_leader_replicas: Some(Vec::new()),
                 last_known_elr: Some(Vec::new()),
-                offline_replicas: if b.partition_offline(&t.name, p.partition) {
-                    p.replicas.clone()
-                } else {
-                    Vec::new()
-                },
+                offline_replicas: b.offline_replicas(&t.name, p),
             });
         }
         topics.push(DescribeTopicPartitionsResponseTopic {

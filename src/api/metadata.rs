@@ -62,7 +62,7 @@ pub fn handle(
         OPERATIONS_NOT_REQUESTED
     };
     let image = b.image();
-    let offline = |t: &str, p: i32| b.partition_offline(t, p);
+    let offline = |t: &str, p: &crate::metadata::PartitionInfo| b.offline_replicas(t, p);
     let describe = |t, ops| describe(t, ops, &offline);
     let mut topics = Vec::new();
     if all {
@@ -122,7 +122,7 @@ pub fn handle(
 fn describe<'a>(
     t: &'a TopicInfo,
     ops: i32,
-    offline: &dyn Fn(&str, i32) -> bool,
+    offline: &dyn Fn(&str, &crate::metadata::PartitionInfo) -> Vec<i32>,
 ) -> MetadataResponseTopic<'a> {
     MetadataResponseTopic {
         error_code: error::NONE,
@@ -133,17 +133,18 @@ fn describe<'a>(
             .partitions
             .iter()
             .map(|p| MetadataResponsePartition {
-                error_code: error::NONE,
+                // No leader (every in-sync replica is gone): clients wait and ask again.
+                error_code: if p.leader < 0 {
+                    error::LEADER_NOT_AVAILABLE
+                } else {
+                    error::NONE
+                },
                 partition_index: p.partition,
                 leader_id: p.leader,
                 leader_epoch: p.leader_epoch,
                 replica_nodes: p.replicas.clone(),
                 isr_nodes: p.isr.clone(),
-                offline_replicas: if offline(&t.name, p.partition) {
-                    p.replicas.clone()
-                } else {
-                    Vec::new()
-                },
+                offline_replicas: offline(&t.name, p),
             })
             .collect(),
         topic_authorized_operations: ops,

@@ -45,6 +45,8 @@ pub struct ClusterView {
     pub wishes: Vec<Wish>,
     groups_loaded: bool,
     txns_loaded: bool,
+    /// The `__transaction_state` partitions this broker led at the last refresh.
+    led_txn_partitions: std::collections::HashSet<i32>,
 }
 
 /// A broker as Metadata and DescribeCluster list it.
@@ -79,7 +81,10 @@ impl Broker {
             .image()
             .topic(topic)
             .and_then(|t| t.partition(partition))
-            .is_some_and(|p| p.leader == self.config.node_id)
+            .is_some_and(|p| {
+                p.leader == self.config.node_id
+                    && self.leads_replicated(topic, partition, p.replicas.len())
+            })
     }
 
     /// A partition that exists and another broker of the cluster leads (NOT_LEADER_OR_FOLLOWER
@@ -91,7 +96,33 @@ impl Broker {
                 .image()
                 .topic(topic)
                 .and_then(|t| t.partition(partition))
-                .is_some_and(|p| p.leader != self.config.node_id)
+                .is_some_and(|p| {
+                    p.leader != self.config.node_id
+                        || !self.leads_replicated(topic, partition, p.replicas.len())
+                })
+    }
+
+    /// The replicas Metadata lists offline: on a single node all of them when its log is
+    /// offline; in a cluster those on brokers that are fenced or gone, and this broker's when
+    /// its log is offline.
+    pub fn offline_replicas(&self, topic: &str, p: &crate::metadata::PartitionInfo) -> Vec<i32> {
+        let here_offline = || self.partition_offline(topic, p.partition);
+        if self.cluster.is_none() {
+            return if here_offline() {
+                p.replicas.clone()
+            } else {
+                Vec::new()
+            };
+        }
+        let brokers = self.meta.image().brokers();
+        p.replicas
+            .iter()
+            .copied()
+            .filter(|&r| {
+                brokers.get(&r).is_none_or(|b| b.fenced)
+                    || (r == self.config.node_id && here_offline())
+            })
+            .collect()
     }
 
     /// The active controller (DescribeCluster): in a cluster the quorum's leader when it is
@@ -164,8 +195,14 @@ impl Broker {
             return false;
         };
         let p = crate::txn::log::partition_for(transactional_id, t.partitions.len() as i32);
-        t.partition(p)
-            .is_some_and(|p| p.leader == self.config.node_id)
+        t.partition(p).is_some_and(|p| {
+            p.leader == self.config.node_id
+                && self.leads_replicated(
+                    crate::txn::log::TRANSACTION_STATE_TOPIC,
+                    p.partition,
+                    p.replicas.len(),
+                )
+        })
     }
 
     /// Where a broker of the cluster is reached by clients.
@@ -260,6 +297,7 @@ impl Broker {
         if self.cluster.is_none() {
             return;
         }
+        self.refresh_replicas(now);
         // The groups coordinated here: those whose offsets partition this broker leads.
         let node = self.config.node_id;
         let owned = self
@@ -267,17 +305,67 @@ impl Broker {
             .image()
             .topic(crate::group::offsets::OFFSETS_TOPIC)
             .map(|t| {
-                let led = t
+                let led: std::collections::HashSet<i32> = t
                     .partitions
                     .iter()
-                    .filter(|p| p.leader == node)
+                    .filter(|p| {
+                        p.leader == node
+                            && self.leads_replicated(
+                                crate::group::offsets::OFFSETS_TOPIC,
+                                p.partition,
+                                p.replicas.len(),
+                            )
+                    })
                     .map(|p| p.partition)
                     .collect();
                 (t.partitions.len() as i32, led)
             })
             .unwrap_or_default();
+        let before = self.groups.owned_partitions();
+        let gained: Vec<i32> = owned
+            .1
+            .iter()
+            .copied()
+            .filter(|p| !before.contains(p))
+            .collect();
         self.groups.set_owned(Some(owned));
-        self.refresh_replicas(now);
+        // A coordinator that moved here reads its groups from the replica it now leads.
+        let groups_loaded = self.cluster.as_ref().is_some_and(|c| c.groups_loaded);
+        if groups_loaded && !gained.is_empty() {
+            self.load_groups_of(&gained, now);
+        }
+        // Transactions likewise: the `__transaction_state` partitions led here.
+        let txn_topic = crate::txn::log::TRANSACTION_STATE_TOPIC;
+        let led_txn: std::collections::HashSet<i32> = self
+            .meta
+            .image()
+            .topic(txn_topic)
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .filter(|p| {
+                        p.leader == node
+                            && self.leads_replicated(txn_topic, p.partition, p.replicas.len())
+                    })
+                    .map(|p| p.partition)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (txns_loaded, before) = match &self.cluster {
+            Some(c) => (c.txns_loaded, c.led_txn_partitions.clone()),
+            None => return,
+        };
+        let gained: Vec<i32> = led_txn
+            .iter()
+            .copied()
+            .filter(|p| !before.contains(p))
+            .collect();
+        if let Some(c) = self.cluster.as_mut() {
+            c.led_txn_partitions = led_txn;
+        }
+        if txns_loaded && !gained.is_empty() {
+            self.load_txns_of(&gained, now);
+        }
         let (groups, txns) = match &self.cluster {
             Some(c) => (c.groups_loaded, c.txns_loaded),
             None => return,

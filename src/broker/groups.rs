@@ -85,7 +85,8 @@ impl Broker {
             ("segment.bytes".to_string(), "104857600".to_string()),
         ];
         let partitions = self.config.offsets_topic_num_partitions.max(1);
-        match self.create_topic(OFFSETS_TOPIC, partitions, 1, &configs, now) {
+        let rf = self.config.offsets_topic_replication_factor.max(1);
+        match self.create_topic(OFFSETS_TOPIC, partitions, rf, &configs, now) {
             Ok(()) => true,
             // Asked of the active controller (a cluster node that is not it).
             Err(e) if Self::not_controller(&e) => false,
@@ -228,12 +229,18 @@ impl Broker {
         let Some(t) = self.meta.image().topic(OFFSETS_TOPIC) else {
             return;
         };
-        let partitions = t.partitions.len() as i32;
+        let partitions: Vec<i32> = (0..t.partitions.len() as i32).collect();
+        self.load_groups_of(&partitions, now);
+    }
+
+    /// Replays some partitions of `__consumer_offsets`: at start, and when this broker becomes
+    /// the leader of one (its replica holds what the previous coordinator wrote).
+    pub(super) fn load_groups_of(&mut self, partitions: &[i32], now: Instant) {
         let mut buf = Vec::new();
         // The last state of each group wins; a tombstone leaves nothing to restore.
         let mut latest: std::collections::HashMap<String, Option<crate::group::GroupSnapshot>> =
             std::collections::HashMap::new();
-        for p in 0..partitions {
+        for &p in partitions {
             let Some(log) = self.logs.get(OFFSETS_TOPIC, p) else {
                 continue;
             };
@@ -278,6 +285,6 @@ impl Broker {
         }
         // Restoring is not a change to write back.
         let _ = self.groups.take_dirty();
-        log::info!("loaded {restored} group states from {OFFSETS_TOPIC}");
+        log::info!("loaded {restored} group states from {OFFSETS_TOPIC} {partitions:?}");
     }
 }

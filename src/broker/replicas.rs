@@ -67,6 +67,10 @@ pub(crate) struct Replication {
     alter: Vec<(Tp, AlterPartitionRequest)>,
     /// When the ISRs are next checked for followers that fell behind.
     next_isr_check_ms: i64,
+    /// Roles changed: waiting answers are checked again (a lost leadership answers them).
+    recheck: bool,
+    /// This incarnation's broker epoch (from its registration; -1 before).
+    broker_epoch: i64,
 }
 
 fn status(image: &MetadataImage, id: i32) -> Option<BrokerStatus> {
@@ -152,10 +156,49 @@ impl Broker {
         self.logs.get_mut(topic, partition)
     }
 
+    /// This broker registered with the controller under `epoch`.
+    pub fn set_broker_epoch(&mut self, epoch: i64, now: Instant) {
+        self.replication.broker_epoch = epoch;
+        self.refresh_roles(now);
+    }
+
+    /// Whether replicas act here: once the image holds this incarnation's registration
+    /// unfenced, which the controller commits only after this broker's metadata caught up.
+    /// Before that (a restarted broker replaying old metadata) it must not lead what it led
+    /// before it went away, nor follow stale leaders.
+    fn replicas_active(&self) -> bool {
+        let epoch = self.replication.broker_epoch;
+        epoch >= 0
+            && self
+                .meta
+                .image()
+                .brokers()
+                .get(&self.config.node_id)
+                .is_some_and(|b| b.epoch == epoch && !b.fenced)
+    }
+
+    /// Whether this broker serves a replicated partition as its leader now (a single-replica
+    /// partition needs no leader state).
+    pub(crate) fn leads_replicated(&self, topic: &str, partition: i32, replicas: usize) -> bool {
+        replicas < 2
+            || self
+                .replication
+                .leading
+                .contains_key(&(topic.to_string(), partition))
+    }
+
     /// Takes up the roles the image gives this broker for replicated partitions: leader state
     /// for those it leads, follower state for those it follows; drops the others.
     pub(crate) fn refresh_replicas(&mut self, now: Instant) {
         if self.cluster.is_none() {
+            return;
+        }
+        self.replication.recheck = true;
+        if !self.replicas_active() {
+            self.replication.leading.clear();
+            self.replication.following.clear();
+            self.replication.fetching.clear();
+            self.replication.alter.clear();
             return;
         }
         let node = self.config.node_id;
@@ -339,8 +382,18 @@ impl Broker {
         }
     }
 
-    pub(crate) fn await_replicas(&mut self, conn: ConnId, deadline: Instant, check: AwaitReplicas) {
-        self.replication.waiting.push((conn, deadline, check));
+    /// An acks=all answer waits for the high watermark, unless it is already there (a
+    /// retried batch found stored, a partition whose ISR is the leader alone): answered now.
+    pub(crate) fn await_replicas(
+        &mut self,
+        conn: ConnId,
+        deadline: Instant,
+        mut check: AwaitReplicas,
+    ) {
+        match check(self, false) {
+            Some(bytes) => self.completions.push((conn, bytes)),
+            None => self.replication.waiting.push((conn, deadline, check)),
+        }
     }
 
     /// After an append to a partition led here with replicas: its high watermark may move at
@@ -390,7 +443,10 @@ impl Broker {
             return Err(error::NOT_LEADER_OR_FOLLOWER);
         };
         let current = (fetch.current_leader_epoch >= 0).then_some(fetch.current_leader_epoch);
-        leader.check_follower_fetch(replica, current)?;
+        if let Err(code) = leader.check_follower_fetch(replica, current) {
+            log::debug!("{topic}-{partition}: fetch of replica {replica} refused: {code}");
+            return Err(code);
+        }
         if fetch.last_fetched_epoch >= 0 {
             if let Some(d) = diverging_epoch(
                 &epochs,
@@ -448,7 +504,8 @@ impl Broker {
             }
         }
         let advanced = std::mem::take(&mut self.replication.advanced);
-        if !advanced.is_empty() || self.replication.waiting.iter().any(|w| w.1 <= now) {
+        let recheck = std::mem::take(&mut self.replication.recheck);
+        if recheck || !advanced.is_empty() || self.replication.waiting.iter().any(|w| w.1 <= now) {
             let waiting = std::mem::take(&mut self.replication.waiting);
             for (conn, deadline, mut check) in waiting {
                 let expired = deadline <= now;
@@ -700,6 +757,17 @@ impl Broker {
         if !self.replication.following.contains_key(tp) {
             return;
         }
+        log::debug!(
+            "replica fetch {}-{} at {} (epoch {:?}): error {}, diverging {:?}, {} bytes, leader hw {}",
+            tp.0,
+            tp.1,
+            pos.fetch_offset,
+            pos.last_fetched_epoch,
+            p.error_code,
+            (p.diverging_epoch.epoch, p.diverging_epoch.end_offset),
+            p.records.map_or(0, |r| r.len()),
+            p.high_watermark
+        );
         if p.error_code != error::NONE {
             let outcome = match self.replication.following.get_mut(tp) {
                 Some(f) => f.state.on_fetch_error(pos, p.error_code, now_ms),

@@ -34,7 +34,10 @@ impl Broker {
             .topic(topic)
             .and_then(|t| t.partition(partition))
             .ok_or(error::UNKNOWN_TOPIC_OR_PARTITION)?;
-        if self.cluster.is_some() && info.leader != self.config.node_id {
+        if self.cluster.is_some()
+            && (info.leader != self.config.node_id
+                || !self.leads_replicated(topic, partition, info.replicas.len()))
+        {
             return Err(error::NOT_LEADER_OR_FOLLOWER);
         }
         Ok(Served {

@@ -58,7 +58,8 @@ impl Broker {
             ("min.insync.replicas".to_string(), "1".to_string()),
         ];
         let partitions = self.config.transaction_state_log_num_partitions.max(1);
-        match self.create_topic(TRANSACTION_STATE_TOPIC, partitions, 1, &configs, now) {
+        let rf = self.config.transaction_state_log_replication_factor.max(1);
+        match self.create_topic(TRANSACTION_STATE_TOPIC, partitions, rf, &configs, now) {
             Ok(()) => true,
             // Asked of the active controller (a cluster node that is not it).
             Err(e) if Self::not_controller(&e) => false,
@@ -272,10 +273,16 @@ impl Broker {
         let Some(t) = self.meta.image().topic(TRANSACTION_STATE_TOPIC) else {
             return;
         };
-        let partitions = t.partitions.len() as i32;
+        let partitions: Vec<i32> = (0..t.partitions.len() as i32).collect();
+        self.load_txns_of(&partitions, now);
+    }
+
+    /// Replays some partitions of `__transaction_state`: at start, and when this broker becomes
+    /// the leader of one (its replica holds what the previous coordinator wrote).
+    pub(super) fn load_txns_of(&mut self, partitions: &[i32], now: Instant) {
         let mut buf = Vec::new();
         let mut loaded = 0usize;
-        for p in 0..partitions {
+        for &p in partitions {
             let Some(log) = self.logs.get(TRANSACTION_STATE_TOPIC, p) else {
                 continue;
             };

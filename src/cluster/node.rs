@@ -662,6 +662,7 @@ impl ClusterNode {
                 R::decode(&mut r, v).map(|resp| {
                     if resp.error_code == error::NONE {
                         self.broker_epoch = resp.broker_epoch;
+                        self.broker.set_broker_epoch(resp.broker_epoch, now);
                         self.next_heartbeat = now;
                         log::info!(
                             "node {}: broker registered (broker epoch {})",

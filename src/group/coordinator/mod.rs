@@ -179,6 +179,14 @@ impl GroupCoordinator {
         self.owned = owned;
     }
 
+    /// The `__consumer_offsets` partitions whose groups are served here (none when all are).
+    pub fn owned_partitions(&self) -> std::collections::HashSet<i32> {
+        self.owned
+            .as_ref()
+            .map(|(_, led)| led.clone())
+            .unwrap_or_default()
+    }
+
     /// Whether this coordinator serves the group (its offsets partition is led here).
     pub fn owns(&self, group_id: &str) -> bool {
         match &self.owned {
