@@ -7,6 +7,8 @@ with confluent-kafka as the client:
   and the replicas' logs end up with the same batches;
 - two of three brokers stopped: acks=all producers get NOT_ENOUGH_REPLICAS and nothing
   acknowledged is lost; one back: production resumes;
+- a follower stopped with SIGSTOP leaves the ISR and production goes on; after SIGCONT it
+  catches up and rejoins;
 - a consumer group keeps reading across the kill of its coordinator's broker.
 """
 
@@ -256,3 +258,38 @@ def test_a_consumer_group_survives_its_coordinators_broker(cluster):
                 pass  # retried with the next record while the coordinator moves
     c.close()
     assert seen >= set(range(400)), f"missing {sorted(set(range(400)) - seen)[:10]}"
+
+
+def test_a_stopped_follower_leaves_the_isr_and_rejoins_after_sigcont(cluster):
+    import signal
+    create(cluster.bootstrap, "stall", 1)
+    leader, _ = wait_isr(cluster, "stall", 3)
+    follower = next(n for n in cluster.brokers() if n != leader)
+    prod = SteadyProducer(cluster.bootstrap, "stall", rate=100)
+    prod.thread.start()
+    time.sleep(1)
+    cluster.procs[follower].send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        while True:
+            views = [cluster.metadata(n, ["stall"]) for n in cluster.brokers() if n != follower]
+            isrs = [v["isr"]["stall"][0] for v in views if v and "stall" in v["isr"]]
+            if isrs and all(follower not in members for members in isrs):
+                break
+            assert time.monotonic() - t0 < 30, f"ISR did not shrink: {isrs}"
+            time.sleep(0.1)  # polling for a condition
+        # Production goes on without it.
+        mark = prod.sent
+        t0 = time.monotonic()
+        while not prod.acked or prod.acked[-1] < mark:
+            assert time.monotonic() - t0 < 30, "acks=all stalled with the follower stopped"
+            time.sleep(0.01)  # polling for a condition
+    finally:
+        cluster.procs[follower].send_signal(signal.SIGCONT)
+    # It catches up and rejoins.
+    wait_isr(cluster, "stall", 3, timeout=60)
+    prod.finish()
+    assert not prod.errors, prod.errors[:3]
+    got = read_all(cluster.bootstrap, "stall", len(prod.acked))
+    assert len(got) == len(set(got)) and got == sorted(got)
+    assert set(prod.acked) <= set(got)
