@@ -505,3 +505,78 @@ fn a_replica_takes_over_from_a_stopped_leader_and_nothing_acknowledged_is_lost()
         assert_eq!(segment_bytes(&c, node, "fo", 0), on_leader, "node {node}");
     }
 }
+
+/// OffsetCommit v9 of one offset for partition 0 of `topic`, outside any generation.
+fn commit_offset(c: &Cluster, node: i32, group: &str, topic: &str, offset: i64) -> i16 {
+    use minikafka::protocol::messages::offset_commit_request::*;
+    use minikafka::protocol::messages::offset_commit_response::OffsetCommitResponse;
+    let req = OffsetCommitRequest {
+        group_id: group,
+        generation_id_or_member_epoch: -1,
+        member_id: "",
+        topics: vec![OffsetCommitRequestTopic {
+            name: topic,
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: offset,
+                committed_leader_epoch: -1,
+                committed_metadata: Some("m"),
+            }],
+        }],
+        ..Default::default()
+    };
+    let body = c.client(node).call(8, 9, |w| req.encode(w, 9));
+    decode!(OffsetCommitResponse, &body, 9).topics[0].partitions[0].error_code
+}
+
+#[test]
+fn offset_commits_are_acknowledged_only_once_the_replicas_hold_them() {
+    let mut c = Cluster::start_with(
+        "cluster-commits",
+        "offsets.topic.replication.factor=3\noffsets.topic.num.partitions=1\n\
+         min.insync.replicas=3\n",
+    );
+    let r = c.client(1).create_topics(7, &[("data", 1, 3)], false);
+    assert_eq!(r[0].error, 0, "{r:?}");
+    let t0 = Instant::now();
+    let coordinator = loop {
+        let (err, node) = c.find_coordinator(1, "g");
+        if err == 0 {
+            break node;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no coordinator: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(20)); // polling for a condition
+    };
+    until_replicas(
+        &c,
+        coordinator,
+        "__consumer_offsets",
+        "offsets replicated",
+        |s| s[0].2.len() == 3,
+    );
+    assert_eq!(commit_offset(&c, coordinator, "g", "data", 5), 0);
+    // Every replica of the group's partition holds the commit once it is acknowledged.
+    let on_coordinator = segment_bytes(&c, coordinator, "__consumer_offsets", 0);
+    assert!(!on_coordinator.is_empty());
+    for node in 1..=3 {
+        assert_eq!(
+            segment_bytes(&c, node, "__consumer_offsets", 0),
+            on_coordinator,
+            "node {node}"
+        );
+    }
+    // A replica gone: below min.insync.replicas, commits are refused, not acknowledged.
+    let other = (1..=3).find(|&n| n != coordinator).unwrap();
+    c.stop(other);
+    until_replicas(&c, coordinator, "__consumer_offsets", "ISR shrunk", |s| {
+        s[0].2.len() == 2
+    });
+    assert_eq!(
+        commit_offset(&c, coordinator, "g", "data", 6),
+        15,
+        "COORDINATOR_NOT_AVAILABLE"
+    );
+}

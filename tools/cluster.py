@@ -465,6 +465,134 @@ def bench_footprint(a):
         c.close(a.keep)
 
 
+def cpu_ticks(pid):
+    """utime + stime of a process, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def leader_isr(c, topic):
+    """(leader, ISR) of partition 0 as every running broker reports it, or (None, [])."""
+    views = set()
+    for i in c.brokers():
+        m = c.metadata(i, [topic])
+        if not m or topic not in m["isr"]:
+            return None, []
+        views.add((m["topics"][topic].get(0), tuple(m["isr"][topic].get(0, []))))
+    if len(views) != 1:
+        return None, []
+    leader, isr = views.pop()
+    return leader, list(isr)
+
+
+def wait_full_isr(c, topic, size, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        leader, isr = leader_isr(c, topic)
+        if leader in c.brokers() and len(isr) == size:
+            return leader
+        time.sleep(0.05)  # polling for a condition
+    raise AssertionError(f"{topic}: ISR not {size} within {timeout}s (logs in {c.workdir})")
+
+
+def bench_replication(a):
+    """Issue 10's figures on three combined nodes: leader failover (SIGKILL, default
+    timeouts unless --fast) with a confluent-kafka idempotent acks=all producer; RF=3 acks=all
+    raw produce of 1 MiB batches (tools/bench rawprod) with the three brokers' CPU; and the
+    produce-to-consume latency at 1,000 msg/s with acks=all (tools/bench latency)."""
+    import threading
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+    props = {"min.insync.replicas": "2"}
+    if a.fast:
+        props.update({"broker.heartbeat.interval.ms": "300", "broker.session.timeout.ms": "2000"})
+    c = Cluster(3, a.binary, props=props).start_all()
+    bench = os.path.join(ROOT, "tools", "bench", "target", "release", "bench")
+    rows = []
+    try:
+        c.wait_ready()
+        admin = AdminClient({"bootstrap.servers": c.bootstrap})
+        for t in ("failover", "r3", "lat3"):
+            admin.create_topics([NewTopic(t, 1, 3)])[t].result(30)
+        for t in ("failover", "r3", "lat3"):
+            wait_full_isr(c, t, 3)
+        if os.path.exists(bench) and a.rounds and not a.skip_throughput:
+            leader = wait_full_isr(c, "r3", 3)
+            pids = [p.pid for p in c.procs.values()]
+            before = sum(cpu_ticks(p) for p in pids)
+            out = subprocess.run(
+                [bench, "rawprod", "--addr", f"127.0.0.1:{c.ports[leader]}", "--topic", "r3",
+                 "--acks", "-1", "--bytes", str(a.gib << 30), "--conns", "4",
+                 "--max-secs", "60"], capture_output=True, text=True, check=True).stdout
+            ticks = sum(cpu_ticks(p) for p in pids) - before
+            res = dict(kv.split("=", 1) for kv in out.split("RESULT", 1)[1].split()
+                       if "=" in kv)
+            gb = int(res["bytes"]) / 1e9
+            rows.append(("RF=3 acks=all raw produce, 1 MiB batches, 4 connections",
+                         ">= 300 MB/s", f"{float(res['mb_s']):.0f} MB/s "
+                         f"({res['errors']} errors)",
+                         f"{ticks / os.sysconf('SC_CLK_TCK') / gb:.2f} CPU-s per GB "
+                         "(three brokers)"))
+            out = subprocess.run(
+                [bench, "latency", "--addr", c.bootstrap, "--topic", "lat3", "--rate", "1000",
+                 "--secs", "10"], capture_output=True, text=True, check=True).stdout
+            res = dict(kv.split("=", 1) for kv in out.split("RESULT", 1)[1].split()
+                       if "=" in kv)
+            rows.append(("produce->consume latency, 1,000 msg/s, acks=all, RF=3",
+                         "p99 <= 5 ms", f"p50 {res['p50_ms']} / p99 {res['p99_ms']} ms", ""))
+        # Failover: the first record sent after the kill acknowledged.
+        acked, errors = [], []
+        p = Producer({"bootstrap.servers": c.bootstrap, "enable.idempotence": True,
+                      "acks": "all", "linger.ms": 2, "message.timeout.ms": 300000,
+                      "topic.metadata.refresh.interval.ms": 1000})
+        state = {"sent": 0, "stop": False}
+
+        def produce():
+            t0 = time.monotonic()
+            while not state["stop"]:
+                while state["sent"] < int((time.monotonic() - t0) * 200):
+                    p.produce("failover", value=str(state["sent"]).encode(), partition=0,
+                              on_delivery=lambda e, m: errors.append(e) if e
+                              else acked.append(int(m.value())))
+                    state["sent"] += 1
+                p.poll(0.005)
+        th = threading.Thread(target=produce, daemon=True)
+        th.start()
+        pauses = []
+        for _ in range(a.rounds):
+            leader = wait_full_isr(c, "failover", 3)
+            time.sleep(1)
+            c.kill(leader)
+            t0, mark = time.monotonic(), state["sent"]
+            while not acked or acked[-1] < mark:
+                if time.monotonic() - t0 > 120:
+                    raise AssertionError(f"no acknowledgement 120 s after killing {leader}")
+                time.sleep(0.005)  # polling for a condition
+            pauses.append((time.monotonic() - t0) * 1000)
+            print(f"killed {leader}: acks resumed after {pauses[-1]:.0f} ms", flush=True)
+            c.start(leader)
+        wait_full_isr(c, "failover", 3)
+        state["stop"] = True
+        th.join()
+        p.flush(60)
+        if errors:
+            raise AssertionError(f"delivery errors: {errors[:3]}")
+        if pauses:
+            session = 2000 if a.fast else 9000
+            rows.append((f"leader SIGKILLed -> acks resume, {len(pauses)} kills "
+                         f"(broker.session.timeout.ms={session})",
+                         f"<= {session + 1000} ms",
+                         f"median {statistics.median(pauses):.0f} ms, max {max(pauses):.0f} ms, "
+                         f"min {min(pauses):.0f} ms", f"{len(acked)} records acknowledged"))
+    finally:
+        c.close()
+    print("| figure | target | measured | notes |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
 def run(a):
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
     c = Cluster(a.nodes, a.binary, brokers=a.brokers).start_all()
@@ -480,7 +608,11 @@ def run(a):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["run", "failover", "create", "footprint"])
+    ap.add_argument("what", choices=["run", "failover", "create", "footprint", "replication"])
+    ap.add_argument("--fast", action="store_true",
+                    help="replication: short broker session (2 s) instead of Kafka's 9 s")
+    ap.add_argument("--gib", type=int, default=2, help="replication: GiB to produce")
+    ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--topics", type=int, default=100)
@@ -491,7 +623,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     {"run": run, "failover": bench_failover, "create": bench_create,
-     "footprint": bench_footprint}[a.what](a)
+     "footprint": bench_footprint, "replication": bench_replication}[a.what](a)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ use std::time::Instant;
 /// transaction has written but not yet committed is told to retry.
 const UNSTABLE_OFFSET_COMMIT: ErrorCode = 88;
 
+/// Kafka's `offsets.commit.timeout.ms`: how long a commit waits for the replicas.
+const OFFSETS_COMMIT_TIMEOUT_MS: u64 = 5_000;
+
 /// Kafka's `offset.metadata.max.bytes`.
 const OFFSET_METADATA_MAX_BYTES: usize = 4096;
 
@@ -83,37 +86,77 @@ pub fn commit(
         }
         verdicts.push(vs);
     }
+    let mut replicated = None;
     if !accepted.is_empty() {
-        if let Err(code) = b.commit_offsets(req.group_id, &accepted, now) {
-            for vs in verdicts.iter_mut() {
-                for c in vs.iter_mut().filter(|c| **c == error::NONE) {
-                    *c = code;
+        match b.commit_offsets(req.group_id, &accepted, now) {
+            Err(code) => {
+                for vs in verdicts.iter_mut() {
+                    for c in vs.iter_mut().filter(|c| **c == error::NONE) {
+                        *c = code;
+                    }
                 }
             }
+            Ok(()) => replicated = b.group_records_end(req.group_id),
         }
     }
-    let resp = OffsetCommitResponse {
-        throttle_time_ms: 0,
-        topics: req
-            .topics
-            .iter()
-            .zip(&verdicts)
-            .map(|(t, vs)| OffsetCommitResponseTopic {
-                name: t.name,
-                topic_id: [0; 16],
-                partitions: t
-                    .partitions
-                    .iter()
-                    .zip(vs)
-                    .map(|(p, &error_code)| OffsetCommitResponsePartition {
-                        partition_index: p.partition_index,
-                        error_code,
-                    })
-                    .collect(),
-            })
-            .collect(),
+    let answer = |verdicts: &[Vec<ErrorCode>]| {
+        let resp = OffsetCommitResponse {
+            throttle_time_ms: 0,
+            topics: req
+                .topics
+                .iter()
+                .zip(verdicts)
+                .map(|(t, vs)| OffsetCommitResponseTopic {
+                    name: t.name,
+                    topic_id: [0; 16],
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .zip(vs)
+                        .map(|(p, &error_code)| OffsetCommitResponsePartition {
+                            partition_index: p.partition_index,
+                            error_code,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        encode(hdr, |w| resp.encode(w, v))
     };
-    Ok(Outcome::Body(encode(hdr, |w| resp.encode(w, v))))
+    let Some((partition, required)) = replicated else {
+        return Ok(Outcome::Body(answer(&verdicts)));
+    };
+    // A replicated __consumer_offsets partition: answered once the in-sync replicas hold the
+    // commit (Kafka's offsets.commit.required.acks=-1), so a new coordinator has it. Failing
+    // that, Kafka's codes: COORDINATOR_NOT_AVAILABLE (retry), NOT_COORDINATOR (look it up).
+    let ok = answer(&verdicts);
+    let failed = |code| {
+        let mut vs = verdicts.clone();
+        for c in vs.iter_mut().flatten().filter(|c| **c == error::NONE) {
+            *c = code;
+        }
+        answer(&vs)
+    };
+    let not_available = failed(error::COORDINATOR_NOT_AVAILABLE);
+    let not_coordinator = failed(error::NOT_COORDINATOR);
+    let mut answers = Some((ok, not_available, not_coordinator));
+    Ok(Outcome::AwaitReplicas {
+        deadline: now + std::time::Duration::from_millis(OFFSETS_COMMIT_TIMEOUT_MS),
+        check: Box::new(move |b, expired| {
+            let topic = crate::group::offsets::OFFSETS_TOPIC;
+            let code = match b.replicated_to(topic, partition, required) {
+                None if !expired => return None,
+                None => error::REQUEST_TIMED_OUT,
+                Some(code) => code,
+            };
+            let (ok, not_available, not_coordinator) = answers.take()?;
+            Some(match code {
+                error::NONE => ok,
+                error::NOT_LEADER_OR_FOLLOWER | error::KAFKA_STORAGE_ERROR => not_coordinator,
+                _ => not_available,
+            })
+        }),
+    })
 }
 
 /// One topic's answer: partitions with their committed offset, if any.

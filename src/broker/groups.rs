@@ -117,12 +117,24 @@ impl Broker {
             .topic(OFFSETS_TOPIC)
             .map_or(1, |t| t.partitions.len() as i32);
         let p = partition_for(group, partitions);
+        // Replicated: written only while enough replicas are in sync (Kafka appends group
+        // records with acks=-1 and answers NOT_ENOUGH_REPLICAS as COORDINATOR_NOT_AVAILABLE).
+        if let Some(Err(_)) = self.replicated_append_check(OFFSETS_TOPIC, p, -1) {
+            return Err(error::COORDINATOR_NOT_AVAILABLE);
+        }
         let now_ms = self.clock.ms(now);
         let mut batch = OffsetStore::batch(&records, now_ms);
+        // Batches carry the leader epoch they were written in (followers compare them).
+        let epoch = self
+            .meta
+            .image()
+            .topic(OFFSETS_TOPIC)
+            .and_then(|t| t.partition(p))
+            .map_or(0, |i| i.leader_epoch.max(0));
         let Some(log) = self.partition_log_mut(OFFSETS_TOPIC, p, now) else {
             return Err(error::COORDINATOR_NOT_AVAILABLE);
         };
-        if let Err(e) = log.append(&mut batch, now_ms, 0) {
+        if let Err(e) = log.append(&mut batch, now_ms, epoch) {
             log::error!("writing to {OFFSETS_TOPIC}-{p}: {e}");
             // Kafka's group coordinator: a storage error means this broker cannot coordinate
             // the group now (NOT_COORDINATOR, the client looks it up again); a record too
@@ -140,6 +152,17 @@ impl Broker {
             }
         }
         Ok(())
+    }
+
+    /// After a write of `group`'s records: its `__consumer_offsets` partition and the offset
+    /// the in-sync replicas must reach, when the partition is replicated and they are not
+    /// there yet (None: nothing to wait for).
+    pub(crate) fn group_records_end(&self, group: &str) -> Option<(i32, i64)> {
+        let n = self.meta.image().topic(OFFSETS_TOPIC)?.partitions.len() as i32;
+        let p = partition_for(group, n);
+        let hw = self.replicated_high_watermark(OFFSETS_TOPIC, p)?;
+        let end = self.logs.get(OFFSETS_TOPIC, p)?.log_end_offset();
+        (hw < end).then_some((p, end))
     }
 
     /// Deletes every group's committed offsets of a deleted topic (as Kafka does), so a
