@@ -99,6 +99,7 @@ fn sample_request(key: i16, version: i16) -> Vec<u8> {
         describe_configs_request,
         alter_configs_request,
         describe_log_dirs_request,
+        elect_leaders_request,
         create_partitions_request,
         delete_groups_request,
         incremental_alter_configs_request,
@@ -459,6 +460,18 @@ fn broker_scripts(seeds: &mut Seeds) {
         })
         .req(apis::DESCRIBE_LOG_DIRS, 4, |w| {
             describe_log_dirs_request::DescribeLogDirsRequest { topics: None }.encode(w, 4)
+        })
+        .req(apis::ELECT_LEADERS, 2, |w| {
+            use elect_leaders_request::*;
+            ElectLeadersRequest {
+                election_type: 0,
+                topic_partitions: Some(vec![TopicPartitions {
+                    topic: "admin",
+                    partitions: vec![0, 1],
+                }]),
+                timeout_ms: 1000,
+            }
+            .encode(w, 2)
         })
         .req(apis::DESCRIBE_CLUSTER, 1, |w| {
             describe_cluster_request::DescribeClusterRequest::default().encode(w, 1)

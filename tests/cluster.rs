@@ -580,3 +580,109 @@ fn offset_commits_are_acknowledged_only_once_the_replicas_hold_them() {
         "COORDINATOR_NOT_AVAILABLE"
     );
 }
+
+/// ElectLeaders v2 (preferred, 0) for `partitions` of `topic`, or for every partition (None):
+/// (top-level error, [(topic, partition, error)]).
+fn elect_preferred(
+    c: &Cluster,
+    node: i32,
+    topic: &str,
+    partitions: Option<Vec<i32>>,
+) -> (i16, Vec<(String, i32, i16)>) {
+    use minikafka::protocol::messages::elect_leaders_request::*;
+    use minikafka::protocol::messages::elect_leaders_response::ElectLeadersResponse;
+    let req = ElectLeadersRequest {
+        election_type: 0,
+        topic_partitions: partitions.map(|ps| {
+            vec![TopicPartitions {
+                topic,
+                partitions: ps,
+            }]
+        }),
+        timeout_ms: 10_000,
+    };
+    let body = c.client(node).call(43, 2, |w| req.encode(w, 2));
+    let r = decode!(ElectLeadersResponse, &body, 2);
+    let results = r
+        .replica_election_results
+        .iter()
+        .flat_map(|t| {
+            t.partition_result
+                .iter()
+                .map(|p| (t.topic.to_string(), p.partition_id, p.error_code))
+        })
+        .collect();
+    (r.error_code, results)
+}
+
+#[test]
+fn preferred_leaders_come_back_with_elect_leaders_and_by_themselves() {
+    let mut c = Cluster::start_with("cluster-elect", "auto.leader.rebalance.enable=false\n");
+    let r = c.client(1).create_topics(7, &[("pref", 3, 3)], false);
+    assert_eq!(r[0].error, 0, "{r:?}");
+    c.wait_for_topic("pref", 3);
+    let preferred: Vec<i32> = replica_sets(&c, 1, "pref")
+        .iter()
+        .map(|(_, replicas, _)| replicas[0])
+        .collect();
+    // Already there: nothing to do.
+    let (e, results) = elect_preferred(&c, 1, "pref", Some(vec![0]));
+    assert_eq!(e, 0);
+    assert_eq!(
+        results,
+        vec![("pref".to_string(), 0, 84)],
+        "ELECTION_NOT_NEEDED"
+    );
+    let (_, results) = elect_preferred(&c, 1, "pref", Some(vec![7]));
+    assert_eq!(results[0].2, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+    // A broker stops and comes back: its partitions stay with the others...
+    let moved = preferred[0];
+    c.stop(moved);
+    until_replicas(&c, 1 + moved % 3, "pref", "leadership moved", |s| {
+        s.iter().all(|p| p.0 != moved && p.0 >= 0)
+    });
+    c.restart(moved);
+    c.wait_for_brokers();
+    let sets = until_replicas(&c, 1 + moved % 3, "pref", "back in the ISRs", |s| {
+        s.iter().all(|p| p.2.len() == 3)
+    });
+    assert!(sets.iter().all(|p| p.0 != moved), "{sets:?}");
+    // ...until a preferred election, sent to any node, gives them back.
+    let (e, results) = elect_preferred(&c, moved, "pref", None);
+    assert_eq!(e, 0);
+    assert!(
+        !results.is_empty() && results.iter().all(|r| r.2 == 0),
+        "{results:?}"
+    );
+    until_replicas(&c, 1, "pref", "preferred leaders", |s| {
+        s.iter().zip(&preferred).all(|(p, &want)| p.0 == want)
+    });
+}
+
+#[test]
+fn the_controller_restores_preferred_leaders_by_itself() {
+    let mut c = Cluster::start_with(
+        "cluster-rebalance",
+        "leader.imbalance.check.interval.seconds=1\n",
+    );
+    let r = c.client(1).create_topics(7, &[("auto", 3, 3)], false);
+    assert_eq!(r[0].error, 0, "{r:?}");
+    c.wait_for_topic("auto", 3);
+    let preferred: Vec<i32> = replica_sets(&c, 1, "auto")
+        .iter()
+        .map(|(_, replicas, _)| replicas[0])
+        .collect();
+    let moved = preferred[0];
+    c.stop(moved);
+    until_replicas(&c, 1 + moved % 3, "auto", "leadership moved", |s| {
+        s.iter().all(|p| p.0 != moved && p.0 >= 0)
+    });
+    c.restart(moved);
+    until_replicas(
+        &c,
+        1 + moved % 3,
+        "auto",
+        "preferred leaders restored",
+        |s| s.iter().zip(&preferred).all(|(p, &want)| p.0 == want),
+    );
+}

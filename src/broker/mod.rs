@@ -526,6 +526,7 @@ impl Broker {
                 api::admin::configs::incremental_alter(self, hdr, body, now)
             }
             apis::DELETE_RECORDS => api::admin::records::handle(self, hdr, body, now),
+            apis::ELECT_LEADERS => api::admin::elect::handle(self, hdr, body, now),
             apis::DESCRIBE_CLUSTER => api::admin::cluster::describe_cluster(self, hdr, body),
             apis::DESCRIBE_LOG_DIRS => api::admin::cluster::describe_log_dirs(self, hdr, body),
             apis::ADD_PARTITIONS_TO_TXN => api::txn::add_partitions_to_txn(self, hdr, body, now),

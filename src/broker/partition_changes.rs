@@ -134,6 +134,132 @@ impl Broker {
     }
 }
 
+/// One topic's ElectLeaders results: (partition, error, message).
+pub type ElectionResults = Vec<(String, Vec<(i32, ErrorCode, Option<String>)>)>;
+
+impl Broker {
+    /// ElectLeaders (Kafka's `ReplicationControlManager.electLeaders`): a preferred (0) or
+    /// unclean (1) election for the partitions named, or for every partition (`None`; then
+    /// those that need none are left out of the answer). Decided here, the active
+    /// controller's writer.
+    pub(crate) fn elect_leaders_request(
+        &mut self,
+        election_type: i8,
+        partitions: Option<Vec<(String, Vec<i32>)>>,
+        now: Instant,
+    ) -> Result<ElectionResults, ErrorCode> {
+        use crate::protocol::error;
+        use crate::replication::ElectionType;
+        let kind = match election_type {
+            0 => ElectionType::Preferred,
+            1 => ElectionType::Unclean,
+            _ => return Err(error::INVALID_REQUEST),
+        };
+        if !self.meta.can_write() {
+            return Err(crate::replication::NOT_CONTROLLER);
+        }
+        let image = self.meta.image();
+        let all = partitions.is_none();
+        let asked: Vec<(String, Vec<i32>)> = partitions.unwrap_or_else(|| {
+            image
+                .topics()
+                .map(|t| {
+                    (
+                        t.name.clone(),
+                        t.partitions.iter().map(|p| p.partition).collect(),
+                    )
+                })
+                .collect()
+        });
+        let active = |id: i32| broker_status(image, id).is_some_and(|s| s.is_active());
+        let mut records = Vec::new();
+        let mut results = Vec::new();
+        for (topic, parts) in asked {
+            let mut out = Vec::new();
+            for p in parts {
+                let verdict = match image
+                    .topic(&topic)
+                    .and_then(|t| Some((t.id, t.partition(p)?)))
+                {
+                    None => Err((error::UNKNOWN_TOPIC_OR_PARTITION, None)),
+                    Some((id, info)) => election::elect_leaders(&registration(info), kind, active)
+                        .map(|c| records.push(record(id, p, &c)))
+                        .map_err(|code| (code, None)),
+                };
+                match verdict {
+                    Ok(()) => out.push((p, error::NONE, None)),
+                    Err((crate::replication::ELECTION_NOT_NEEDED, _)) if all => {}
+                    Err((code, message)) => out.push((p, code, message)),
+                }
+            }
+            results.push((topic, out));
+        }
+        if !records.is_empty() {
+            let now_ms = self.clock.ms(now);
+            self.meta
+                .append(&records, now_ms)
+                .map_err(|e| e.error_code())?;
+        }
+        Ok(results)
+    }
+
+    /// `auto.leader.rebalance.enable`: every `leader.imbalance.check.interval.seconds`, each
+    /// broker that leads fewer than its preferred share of partitions by more than
+    /// `leader.imbalance.per.broker.percentage` gets its preferred leaderships back (where it
+    /// is alive and in sync). Returns how many partitions changed.
+    pub fn rebalance_leaders(&mut self, now: Instant) -> usize {
+        use std::collections::HashMap;
+        if !self.config.auto_leader_rebalance_enable
+            || !self.meta.can_write()
+            || self.cluster.is_none()
+        {
+            return 0;
+        }
+        let image = self.meta.image();
+        let active = |id: i32| broker_status(image, id).is_some_and(|s| s.is_active());
+        // Per preferred broker: its partitions, and those another broker leads.
+        type Share = (usize, Vec<(TopicId, i32, Registration)>);
+        let mut share: HashMap<i32, Share> = HashMap::new();
+        for t in image.topics() {
+            for p in &t.partitions {
+                let reg = registration(p);
+                let preferred = reg.preferred_replica();
+                let e = share.entry(preferred).or_default();
+                e.0 += 1;
+                if reg.leader != preferred {
+                    e.1.push((t.id, p.partition, reg));
+                }
+            }
+        }
+        let limit = self.config.leader_imbalance_per_broker_percentage as f64 / 100.0;
+        let mut records = Vec::new();
+        for (_, (total, off)) in share {
+            if total == 0 || (off.len() as f64 / total as f64) <= limit {
+                continue;
+            }
+            for (id, p, reg) in off {
+                if let Ok(c) = election::elect_leaders(
+                    &reg,
+                    crate::replication::ElectionType::Preferred,
+                    active,
+                ) {
+                    records.push(record(id, p, &c));
+                }
+            }
+        }
+        let n = records.len();
+        if n > 0 {
+            log::info!("moving {n} partition leaderships back to their preferred replicas");
+            let now_ms = self.clock.ms(now);
+            if let Err(e) = self.meta.append(&records, now_ms) {
+                log::warn!("preferred leader elections: {e}");
+                return 0;
+            }
+        }
+        n
+    }
+}
+
 /// Two changes to one partition as one record: the later one's fields win.
 fn merge(first: Option<PartitionChange>, then: PartitionChange) -> PartitionChange {
     match first {

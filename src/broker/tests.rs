@@ -108,6 +108,9 @@ fn sample_body(key: i16, version: i16) -> Vec<u8> {
         apis::DESCRIBE_QUORUM => {
             describe_quorum_request::sample::describe_quorum_request().encode(w, version)
         }
+        apis::ELECT_LEADERS => {
+            elect_leaders_request::sample::elect_leaders_request().encode(w, version)
+        }
         apis::OFFSET_FOR_LEADER_EPOCH => {
             offset_for_leader_epoch_request::sample::offset_for_leader_epoch_request()
                 .encode(w, version)

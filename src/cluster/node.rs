@@ -75,6 +75,7 @@ fn changes_metadata(key: i16) -> bool {
             | apis::CREATE_PARTITIONS
             | apis::ALTER_CONFIGS
             | apis::INCREMENTAL_ALTER_CONFIGS
+            | apis::ELECT_LEADERS
     )
 }
 
@@ -319,6 +320,8 @@ pub struct ClusterNode {
     replica_links: HashMap<i32, String>,
     /// The brokers' (id, epoch, fenced) when the writer last held elections.
     seen_brokers: Vec<(i32, i64, bool)>,
+    /// When the writer next restores preferred leaders (`auto.leader.rebalance.enable`).
+    next_rebalance: Instant,
     /// Metadata changes waiting for an active controller to be known and reachable
     /// (Kafka's forwarding queues them the same way): (conn, request, give-up time).
     waiting: Vec<(ConnId, Vec<u8>, Instant)>,
@@ -410,6 +413,8 @@ impl ClusterNode {
             broker_links: HashMap::new(),
             replica_links: HashMap::new(),
             seen_brokers: Vec::new(),
+            next_rebalance: now
+                + Duration::from_secs(config.leader_imbalance_check_interval_seconds.max(1) as u64),
             waiting: Vec::new(),
         }
     }
@@ -1426,6 +1431,17 @@ impl Service for ClusterNode {
         self.replicate(now);
         self.alter_partitions(now);
         self.elect(now);
+        if self.writer && now >= self.next_rebalance {
+            let every = self
+                .broker
+                .config()
+                .leader_imbalance_check_interval_seconds
+                .max(1);
+            self.next_rebalance = now + Duration::from_secs(every as u64);
+            if self.broker.rebalance_leaders(now) > 0 {
+                let _ = self.propose_changes(now);
+            }
+        }
     }
 
     fn flush(&mut self, now: Instant) {

@@ -47,6 +47,11 @@ pub struct Config {
     pub replica_fetch_backoff_ms: i64,
     /// `unclean.leader.election.enable`: elect an out-of-sync replica when no ISR member lives.
     pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`, `leader.imbalance.check.interval.seconds`,
+    /// `leader.imbalance.per.broker.percentage`: preferred leaders restored periodically.
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: i64,
+    pub leader_imbalance_per_broker_percentage: i32,
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     /// Largest record batch a producer may send (`message.max.bytes`).
@@ -194,6 +199,9 @@ impl Config {
             replica_lag_time_max_ms: 30_000,
             replica_fetch_backoff_ms: 1_000,
             unclean_leader_election_enable: false,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            leader_imbalance_per_broker_percentage: 10,
             auto_create_topics_enable: true,
             delete_topic_enable: true,
             message_max_bytes: 1_048_588,
@@ -665,6 +673,15 @@ impl Config {
                 "unclean.leader.election.enable" => {
                     self.unclean_leader_election_enable = boolean(k, v)?
                 }
+                "auto.leader.rebalance.enable" => {
+                    self.auto_leader_rebalance_enable = boolean(k, v)?
+                }
+                "leader.imbalance.check.interval.seconds" => {
+                    self.leader_imbalance_check_interval_seconds = positive(k, v)?
+                }
+                "leader.imbalance.per.broker.percentage" => {
+                    self.leader_imbalance_per_broker_percentage = num(k, v)?
+                }
                 "auto.create.topics.enable" => self.auto_create_topics_enable = boolean(k, v)?,
                 "delete.topic.enable" => self.delete_topic_enable = boolean(k, v)?,
                 "message.max.bytes" => self.message_max_bytes = num(k, v)?,
@@ -840,8 +857,6 @@ const IGNORED_KAFKA_KEYS: &[&str] = &[
     "node.rack",
     "broker.rack",
     "log.preallocate",
-    "auto.leader.rebalance.enable",
-    "leader.imbalance.check.interval.seconds",
     "offsets.topic.segment.bytes",
     "offsets.commit.timeout.ms",
     "transaction.state.log.segment.bytes",

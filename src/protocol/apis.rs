@@ -29,6 +29,7 @@ pub const DELETE_RECORDS: i16 = 21;
 pub const DESCRIBE_CONFIGS: i16 = 32;
 pub const ALTER_CONFIGS: i16 = 33;
 pub const DESCRIBE_LOG_DIRS: i16 = 35;
+pub const ELECT_LEADERS: i16 = 43;
 pub const CREATE_PARTITIONS: i16 = 37;
 pub const INCREMENTAL_ALTER_CONFIGS: i16 = 44;
 pub const DESCRIBE_CLUSTER: i16 = 60;
@@ -95,6 +96,7 @@ pub const APIS: &[Api] = &[
     api!("DescribeLogDirs", describe_log_dirs_request),
     api!("CreatePartitions", create_partitions_request),
     api!("DeleteGroups", delete_groups_request),
+    api!("ElectLeaders", elect_leaders_request),
     api!("IncrementalAlterConfigs", incremental_alter_configs_request),
     api!("OffsetDelete", offset_delete_request),
     api!("DescribeQuorum", describe_quorum_request),

@@ -79,6 +79,8 @@ pub fn first_flexible(api_key: i16) -> i16 {
         23 => 4,      // OffsetForLeaderEpoch
         55 => 0,      // DescribeQuorum
         62 | 63 => 0, // BrokerRegistration, BrokerHeartbeat
+        43 => 2,      // ElectLeaders
+        56 => 0,      // AlterPartition
         _ => i16::MAX,
     }
 }

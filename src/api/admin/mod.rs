@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod configs;
+pub mod elect;
 pub mod quorum;
 pub mod records;
 pub mod topics;
