@@ -686,3 +686,51 @@ fn the_controller_restores_preferred_leaders_by_itself() {
         |s| s.iter().zip(&preferred).all(|(p, &want)| p.0 == want),
     );
 }
+
+/// CreateTopics v7 of one topic with explicit replica assignments: (error, message).
+fn create_assigned(c: &Cluster, node: i32, name: &str, replicas: &[&[i32]]) -> (i16, String) {
+    use minikafka::protocol::messages::create_topics_request::*;
+    use minikafka::protocol::messages::create_topics_response::CreateTopicsResponse;
+    let req = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name,
+            num_partitions: -1,
+            replication_factor: -1,
+            assignments: replicas
+                .iter()
+                .enumerate()
+                .map(|(i, r)| CreatableReplicaAssignment {
+                    partition_index: i as i32,
+                    broker_ids: r.to_vec(),
+                })
+                .collect(),
+            configs: Vec::new(),
+        }],
+        timeout_ms: 10_000,
+        validate_only: false,
+    };
+    let body = c.client(node).call(19, 7, |w| req.encode(w, 7));
+    let r = decode!(CreateTopicsResponse, &body, 7);
+    let t = &r.topics[0];
+    (t.error_code, t.error_message.unwrap_or("").to_string())
+}
+
+#[test]
+fn create_topics_with_replica_assignments_places_replicas_as_asked() {
+    let c = Cluster::start("cluster-assign");
+    let (e, msg) = create_assigned(&c, 1, "placed", &[&[2, 3], &[3, 1], &[1, 2]]);
+    assert_eq!(e, 0, "{msg}");
+    c.wait_for_topic("placed", 3);
+    let sets = until_replicas(&c, 2, "placed", "leaders and ISRs", |s| {
+        s.iter().all(|p| p.2.len() == 2)
+    });
+    let replicas: Vec<Vec<i32>> = sets.iter().map(|p| p.1.clone()).collect();
+    assert_eq!(replicas, vec![vec![2, 3], vec![3, 1], vec![1, 2]]);
+    let leaders: Vec<i32> = sets.iter().map(|p| p.0).collect();
+    assert_eq!(leaders, vec![2, 3, 1], "the first replica leads");
+    let (e, msg) = create_assigned(&c, 2, "nowhere", &[&[1, 9]]);
+    assert_eq!(e, 39, "INVALID_REPLICA_ASSIGNMENT: {msg}");
+    assert!(msg.contains("broker 9"), "{msg}");
+    let (e, _) = create_assigned(&c, 3, "twice", &[&[1, 1]]);
+    assert_eq!(e, 39, "INVALID_REPLICA_ASSIGNMENT");
+}

@@ -61,14 +61,37 @@ fn check(b: &Broker, t: &CreatableTopic<'_>) -> Verdict {
                     "Partitions should be numbered consecutively from 0.".into(),
                 );
             }
-            if a.broker_ids.is_empty()
-                || a.broker_ids.len() != rf
-                || a.broker_ids.iter().any(|&id| id != b.config().node_id)
-            {
+            if a.broker_ids.is_empty() || a.broker_ids.len() != rf {
                 return fail(
                     error::INVALID_REPLICA_ASSIGNMENT,
                     format!("Invalid replica assignment for partition {}.", i),
                 );
+            }
+            // Kafka's ReplicationControlManager.validateManualPartitionAssignment.
+            for (j, &id) in a.broker_ids.iter().enumerate() {
+                let known = if b.in_cluster() {
+                    b.image().brokers().contains_key(&id)
+                } else {
+                    id == b.config().node_id
+                };
+                if !known {
+                    return fail(
+                        error::INVALID_REPLICA_ASSIGNMENT,
+                        format!(
+                            "The manual partition assignment includes broker {id}, but no such \
+                             broker is registered."
+                        ),
+                    );
+                }
+                if a.broker_ids[..j].contains(&id) {
+                    return fail(
+                        error::INVALID_REPLICA_ASSIGNMENT,
+                        format!(
+                            "The manual partition assignment includes the broker {id} more \
+                             than once."
+                        ),
+                    );
+                }
             }
         }
         (t.assignments.len() as i32, rf as i16)
@@ -182,13 +205,19 @@ pub fn handle(
                 .filter_map(|c| c.value.map(|v| (c.name.to_string(), v.to_string())))
                 .collect();
             // Decided here (checked above), so nothing is forwarded from within.
-            if let Err(e) = b.create_topic(
-                t.name,
-                verdict.partitions,
-                verdict.replication,
-                &configs,
-                now,
-            ) {
+            let made = if t.assignments.is_empty() {
+                b.create_topic(
+                    t.name,
+                    verdict.partitions,
+                    verdict.replication,
+                    &configs,
+                    now,
+                )
+            } else {
+                let assignment = t.assignments.iter().map(|a| a.broker_ids.clone()).collect();
+                b.create_topic_assigned(t.name, assignment, &configs, now)
+            };
+            if let Err(e) = made {
                 if !Broker::not_controller(&e) {
                     log::error!("creating topic {}: {e}", t.name);
                 }

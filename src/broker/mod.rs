@@ -408,6 +408,22 @@ impl Broker {
         }
     }
 
+    /// Creates a topic with the replicas of each partition given (CreateTopics' assignments);
+    /// decided here, never forwarded.
+    pub fn create_topic_assigned(
+        &mut self,
+        name: &str,
+        assignment: Vec<Vec<i32>>,
+        configs: &[(String, String)],
+        now: Instant,
+    ) -> Result<(), crate::metadata::MetadataError> {
+        let now_ms = self.clock.ms(now);
+        let node = self.config.node_id;
+        self.meta
+            .create_topic_assigned(name, assignment, configs, node, now_ms)
+            .map(|_| ())
+    }
+
     /// A block of producer ids granted by the active controller (AllocateProducerIds).
     pub fn grant_producer_ids(&mut self, first: i64, count: i64) {
         let block = (first, first.saturating_add(count.max(0)));

@@ -230,6 +230,51 @@ impl MetadataStore {
         node_id: i32,
         now_ms: i64,
     ) -> Result<TopicInfo, MetadataError> {
+        self.create_topic_with(
+            name,
+            partitions,
+            replication_factor,
+            None,
+            configs,
+            node_id,
+            now_ms,
+        )
+    }
+
+    /// A topic with the replicas of each partition given (CreateTopics' assignments, checked
+    /// by the caller against the registered brokers).
+    pub fn create_topic_assigned(
+        &mut self,
+        name: &str,
+        assignment: Vec<Vec<i32>>,
+        configs: &[(String, String)],
+        node_id: i32,
+        now_ms: i64,
+    ) -> Result<TopicInfo, MetadataError> {
+        let partitions = assignment.len() as i32;
+        let rf = assignment.first().map_or(0, |r| r.len()) as i16;
+        self.create_topic_with(
+            name,
+            partitions,
+            rf,
+            Some(assignment),
+            configs,
+            node_id,
+            now_ms,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_topic_with(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Option<Vec<Vec<i32>>>,
+        configs: &[(String, String)],
+        node_id: i32,
+        now_ms: i64,
+    ) -> Result<TopicInfo, MetadataError> {
         validate_topic_name(name).map_err(|why| MetadataError::InvalidTopic {
             name: name.to_string(),
             reason: why.to_string(),
@@ -258,7 +303,10 @@ impl MetadataStore {
                 "{replication_factor} (must be at least 1)"
             )));
         }
-        let assignment = self.assign(partitions, replication_factor, node_id)?;
+        let assignment = match assignment {
+            Some(a) => a,
+            None => self.assign(partitions, replication_factor, node_id)?,
+        };
         let topic_id = loop {
             let id = random_uuid();
             if self.image.topic_by_id(&id).is_none() {
