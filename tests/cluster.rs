@@ -558,6 +558,13 @@ fn offset_commits_are_acknowledged_only_once_the_replicas_hold_them() {
         |s| s[0].2.len() == 3,
     );
     assert_eq!(commit_offset(&c, coordinator, "g", "data", 5), 0);
+    // The followers are woken by the write: a commit does not wait out their fetch wait
+    // (500 ms) for the replicas (20 of them did, 10 s, before the fix).
+    let t0 = Instant::now();
+    for i in 0..20 {
+        assert_eq!(commit_offset(&c, coordinator, "g", "data", 10 + i), 0);
+    }
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     // Every replica of the group's partition holds the commit once it is acknowledged.
     let on_coordinator = segment_bytes(&c, coordinator, "__consumer_offsets", 0);
     assert!(!on_coordinator.is_empty());

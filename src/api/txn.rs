@@ -404,9 +404,10 @@ pub fn txn_offset_commit(
         let mut batch =
             OffsetStore::txn_batch(&records, now_ms, req.producer_id, req.producer_epoch);
         let p = partition_for(req.group_id, n);
+        let epoch = b.leader_epoch_of(OFFSETS_TOPIC, p);
         let written = match b.partition_log_mut(OFFSETS_TOPIC, p, now) {
             None => Err(error::COORDINATOR_NOT_AVAILABLE),
-            Some(log) => log.append(&mut batch, now_ms, 0).map_err(|e| {
+            Some(log) => log.append(&mut batch, now_ms, epoch).map_err(|e| {
                 log::error!("writing transactional offsets to {OFFSETS_TOPIC}-{p}: {e}");
                 match e {
                     LogError::Offline | LogError::Io(_) => error::NOT_COORDINATOR,
@@ -416,7 +417,10 @@ pub fn txn_offset_commit(
             }),
         };
         match written {
-            Ok(_) => b.offsets_mut().add_pending(req.producer_id, records),
+            Ok(_) => {
+                b.note_append(OFFSETS_TOPIC, p);
+                b.offsets_mut().add_pending(req.producer_id, records)
+            }
             Err(code) => {
                 for vs in verdicts.iter_mut() {
                     for c in vs.iter_mut().filter(|c| **c == error::NONE) {

@@ -24,6 +24,15 @@ impl Broker {
         self.meta.image()
     }
 
+    /// A partition's current leader epoch (0 when unknown): what batches written here carry.
+    pub fn leader_epoch_of(&self, topic: &str, partition: i32) -> i32 {
+        self.meta
+            .image()
+            .topic(topic)
+            .and_then(|t| t.partition(partition))
+            .map_or(0, |p| p.leader_epoch.max(0))
+    }
+
     pub fn cluster_id(&self) -> &str {
         self.meta.cluster_id()
     }

@@ -125,12 +125,7 @@ impl Broker {
         let now_ms = self.clock.ms(now);
         let mut batch = OffsetStore::batch(&records, now_ms);
         // Batches carry the leader epoch they were written in (followers compare them).
-        let epoch = self
-            .meta
-            .image()
-            .topic(OFFSETS_TOPIC)
-            .and_then(|t| t.partition(p))
-            .map_or(0, |i| i.leader_epoch.max(0));
+        let epoch = self.leader_epoch_of(OFFSETS_TOPIC, p);
         let Some(log) = self.partition_log_mut(OFFSETS_TOPIC, p, now) else {
             return Err(error::COORDINATOR_NOT_AVAILABLE);
         };
@@ -146,6 +141,8 @@ impl Broker {
                 _ => error::UNKNOWN_SERVER_ERROR,
             });
         }
+        // Followers of a replicated __consumer_offsets partition fetch it at once.
+        self.note_append(OFFSETS_TOPIC, p);
         for (k, v) in &records {
             if let Err(e) = self.offsets.apply(k, v.as_deref()) {
                 log::error!("applying a {OFFSETS_TOPIC} record: {e}");

@@ -88,16 +88,19 @@ impl Broker {
         let mut b = crate::records::BatchBuilder::new(0, now_ms);
         b.push(None, now_ms, Some(&key), value.as_deref(), &[]);
         let mut batch = b.finish();
+        let epoch = self.leader_epoch_of(TRANSACTION_STATE_TOPIC, p);
         let Some(log) = self.partition_log_mut(TRANSACTION_STATE_TOPIC, p, now) else {
             return Err(error::COORDINATOR_NOT_AVAILABLE);
         };
-        if let Err(e) = log.append(&mut batch, now_ms, 0) {
+        if let Err(e) = log.append(&mut batch, now_ms, epoch) {
             log::error!("writing to {TRANSACTION_STATE_TOPIC}-{p}: {e}");
             return Err(match e {
                 LogError::Offline | LogError::Io(_) => error::NOT_COORDINATOR,
                 _ => error::UNKNOWN_SERVER_ERROR,
             });
         }
+        // Followers of a replicated __transaction_state partition fetch it at once.
+        self.note_append(TRANSACTION_STATE_TOPIC, p);
         self.txns.apply(m);
         Ok(())
     }
