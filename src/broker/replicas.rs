@@ -107,6 +107,16 @@ struct LocalView {
     log_end_offset: i64,
 }
 
+impl LocalView {
+    fn with_high_watermark(&self, high_watermark: i64) -> LocalLog<'_> {
+        LocalLog {
+            epochs: &self.epochs,
+            log_end_offset: self.log_end_offset,
+            high_watermark,
+        }
+    }
+}
+
 impl Broker {
     fn leader_config(&self, topic: &str) -> LeaderConfig {
         let min = self
@@ -292,11 +302,7 @@ impl Broker {
             let view = self.local_view(&tp.0, tp.1);
             match self.replication.following.get_mut(&tp) {
                 Some(f) => {
-                    let local = LocalLog {
-                        epochs: &view.epochs,
-                        log_end_offset: view.log_end_offset,
-                        high_watermark: f.high_watermark,
-                    };
+                    let local = view.with_high_watermark(f.high_watermark);
                     if f.state.on_leader_change(leader, epoch, &local) {
                         log::info!("following {}-{} from {leader} in epoch {epoch}", tp.0, tp.1);
                     }
@@ -304,11 +310,7 @@ impl Broker {
                 None => {
                     // Without a checkpointed high watermark, the log end: the follower keeps
                     // its log and lets the leader point out a divergence.
-                    let local = LocalLog {
-                        epochs: &view.epochs,
-                        log_end_offset: view.log_end_offset,
-                        high_watermark: view.log_end_offset,
-                    };
+                    let local = view.with_high_watermark(view.log_end_offset);
                     let state = FollowerState::new(
                         leader,
                         epoch,
@@ -632,11 +634,7 @@ impl Broker {
             if self.replication.fetching.contains_key(&leader) || !reachable(leader) {
                 continue;
             }
-            let local = LocalLog {
-                epochs: &view.epochs,
-                log_end_offset: view.log_end_offset,
-                high_watermark: f.high_watermark,
-            };
+            let local = view.with_high_watermark(f.high_watermark);
             match f.state.poll(&local, now_ms) {
                 Step::Fetch(pos) => {
                     by_leader
@@ -786,11 +784,7 @@ impl Broker {
             let Some(f) = self.replication.following.get_mut(tp) else {
                 return;
             };
-            let local = LocalLog {
-                epochs: &view.epochs,
-                log_end_offset: view.log_end_offset,
-                high_watermark: f.high_watermark,
-            };
+            let local = view.with_high_watermark(f.high_watermark);
             let d = EpochEndOffset {
                 epoch: p.diverging_epoch.epoch,
                 end_offset: p.diverging_epoch.end_offset,
@@ -850,11 +844,7 @@ impl Broker {
         let Some(f) = self.replication.following.get_mut(tp) else {
             return;
         };
-        let local = LocalLog {
-            epochs: &view.epochs,
-            log_end_offset: view.log_end_offset,
-            high_watermark: f.high_watermark,
-        };
+        let local = view.with_high_watermark(f.high_watermark);
         let epoch = f.state.leader_epoch();
         let offsets = if leader_log_start > view.log_end_offset {
             Ok(crate::replication::LeaderOffsets {

@@ -1150,6 +1150,17 @@ impl ClusterNode {
         }
     }
 
+    /// An answer to one of this node's own requests, decided on this node (a whole frame; an
+    /// empty one: the request failed).
+    fn local_answer(&mut self, conn: ConnId, bytes: &[u8], now: Instant) {
+        let correlation = (conn - LOCAL_BASE) as i32;
+        if bytes.len() >= 4 {
+            self.on_response(correlation, &bytes[4..], now);
+        } else {
+            self.on_failure(correlation);
+        }
+    }
+
     /// ISR changes the broker's leaders want, in one AlterPartition to the active controller.
     fn alter_partitions(&mut self, now: Instant) {
         use crate::protocol::messages::alter_partition_request::*;
@@ -1463,12 +1474,7 @@ impl Service for ClusterNode {
         let now = Instant::now();
         for (conn, bytes) in done {
             if conn >= LOCAL_BASE {
-                let correlation = (conn - LOCAL_BASE) as i32;
-                if bytes.len() >= 4 {
-                    self.on_response(correlation, &bytes[4..], now);
-                } else {
-                    self.on_failure(correlation);
-                }
+                self.local_answer(conn, &bytes, now);
             } else {
                 out.push((conn, bytes));
             }
@@ -1479,12 +1485,7 @@ impl Service for ClusterNode {
         while i < self.completions.len() {
             if self.completions[i].0 >= LOCAL_BASE {
                 let (conn, bytes) = self.completions.swap_remove(i);
-                let correlation = (conn - LOCAL_BASE) as i32;
-                if bytes.len() >= 4 {
-                    self.on_response(correlation, &bytes[4..], now);
-                } else {
-                    self.on_failure(correlation);
-                }
+                self.local_answer(conn, &bytes, now);
             } else {
                 i += 1;
             }

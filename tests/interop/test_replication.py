@@ -25,7 +25,7 @@ from conftest import BINARY, ROOT
 from test_cluster import find_coordinator
 
 sys.path.insert(0, str(ROOT / "tools"))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, leader_isr, wait_full_isr  # noqa: E402
 
 # Quick failure detection, so that ten kills fit in a CI run.
 PROPS = {
@@ -57,29 +57,11 @@ def create(bootstrap, name, partitions, rf=3):
     admin.create_topics([NewTopic(name, partitions, rf)])[name].result(30)
 
 
-def isr(c, topic, partition=0):
-    """(leader, ISR) as every running broker reports it; (None, []) while they disagree (one
-    that just restarted still has old metadata)."""
-    views = set()
-    for i in c.brokers():
-        m = c.metadata(i, [topic])
-        if not m or topic not in m["isr"]:
-            return None, []
-        views.add((m["topics"][topic].get(partition), tuple(m["isr"][topic].get(partition, []))))
-    if len(views) != 1:
-        return None, []
-    leader, members = views.pop()
-    return leader, list(members)
-
-
 def wait_isr(c, topic, size, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        leader, members = isr(c, topic)
-        if leader in c.brokers() and len(members) == size:
-            return leader, members
-        time.sleep(0.05)  # polling for a condition
-    raise AssertionError(f"{topic}: ISR not {size} within {timeout}s: {isr(c, topic)}")
+    """Until every running broker agrees on partition 0's leader and its ISR has `size`
+    members: (leader, ISR)."""
+    leader = wait_full_isr(c, topic, size, timeout)
+    return leader, leader_isr(c, topic)[1]
 
 
 class SteadyProducer:
