@@ -224,3 +224,22 @@ fn unknown_keys_and_versions_close_but_api_versions_answers_35() {
     assert_eq!(b.handle(1, &mut f, now), Reply::Close);
     b.shutdown();
 }
+
+/// A WriteTxnMarkers answer that arrives after its transaction completed (a late or repeated
+/// answer) must not mark the producer's partitions as written: with the same producer id and
+/// epoch (clients that do not bump it per transaction), the next transaction's marker on that
+/// partition would be skipped and its last stable offset would never move (seen in CI: a
+/// whole output partition of a consume-transform-produce loop stayed invisible to
+/// read_committed consumers).
+#[test]
+fn a_late_marker_answer_marks_nothing_for_the_next_transaction() {
+    let dir = TempDir::new("late-markers");
+    let now = Instant::now();
+    let mut b = Broker::open(crate::config::Config::ephemeral(&dir.0), now).unwrap();
+    b.remote_markers_written(4000, 0, &[("tout".to_string(), 5)], now);
+    assert!(
+        b.markers_done.is_empty(),
+        "no transaction waits for it: {:?}",
+        b.markers_done
+    );
+}

@@ -195,14 +195,27 @@ impl Broker {
         partitions: &[(String, i32)],
         now: Instant,
     ) {
+        let pending: Vec<_> = self
+            .txns
+            .pending_markers()
+            .into_iter()
+            .filter(|m| m.producer_id == producer_id)
+            .collect();
+        // Only for a transaction still waiting for these markers: a late or repeated answer
+        // must not mark the partitions of this producer's *next* transaction (the same id and
+        // epoch when the client does not bump it, KIP-890 part 2) as already written, or that
+        // transaction's marker would never be written and its partition's LSO would stay put.
         for (t, p) in partitions {
-            self.markers_done
-                .insert((producer_id, producer_epoch, t.clone(), *p));
-        }
-        for pending in self.txns.pending_markers() {
-            if pending.producer_id == producer_id {
-                self.complete_txn(&pending, now);
+            let waited_for = pending.iter().any(|m| {
+                m.producer_epoch == producer_epoch && m.partitions.contains(&(t.clone(), *p))
+            });
+            if waited_for {
+                self.markers_done
+                    .insert((producer_id, producer_epoch, t.clone(), *p));
             }
+        }
+        for m in pending {
+            self.complete_txn(&m, now);
         }
     }
 
