@@ -740,7 +740,7 @@ impl Service for Broker {
             self.collect_group_completions()
         });
         let _ = contain("ISR checks", || self.check_isrs(now));
-        let _ = contain("replication", || self.replication_turn(now));
+        let _ = contain("replication", || self.replication_turn(now, false));
         let _ = contain("parked fetches", || self.run_parked(now));
         let _ = contain("log maintenance", || self.maintain(now));
         let _ = contain("transaction timers", || self.txn_tick(now));
@@ -767,7 +767,7 @@ impl Service for Broker {
             self.collect_group_completions()
         });
         let _ = contain("persisting group states", || self.persist_dirty_groups(now));
-        let _ = contain("replication", || self.replication_turn(now));
+        let _ = contain("replication", || self.replication_turn(now, true));
         let _ = contain("parked fetches", || self.run_parked(now));
     }
 

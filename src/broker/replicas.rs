@@ -21,7 +21,7 @@ use crate::protocol::messages::fetch_response::FetchResponse;
 use crate::protocol::wire::{Reader, Writer};
 use crate::replication::EpochEndOffset;
 use crate::replication::{
-    diverging_epoch, follower_high_watermark, AlterPartitionAnswer, AlterPartitionOutcome,
+    diverging_from, follower_high_watermark, AlterPartitionAnswer, AlterPartitionOutcome,
     AlterPartitionRequest, BrokerStatus, FetchPosition, FollowerConfig, FollowerFetch,
     FollowerState, LeaderAndIsr, LeaderConfig, LeaderState, LocalBroker, LocalLog,
     Outcome as FollowerOutcome, Step,
@@ -384,18 +384,13 @@ impl Broker {
         }
     }
 
-    /// An acks=all answer waits for the high watermark, unless it is already there (a
-    /// retried batch found stored, a partition whose ISR is the leader alone): answered now.
-    pub(crate) fn await_replicas(
-        &mut self,
-        conn: ConnId,
-        deadline: Instant,
-        mut check: AwaitReplicas,
-    ) {
-        match check(self, false) {
-            Some(bytes) => self.completions.push((conn, bytes)),
-            None => self.replication.waiting.push((conn, deadline, check)),
-        }
+    /// An acks=all answer waits for the high watermark. It is first checked at the end of
+    /// this turn, after the turn's fsync (the answer may depend on it), so one already
+    /// satisfied (a retried batch found stored, an ISR of the leader alone) is answered then
+    /// rather than at its timeout.
+    pub(crate) fn await_replicas(&mut self, conn: ConnId, deadline: Instant, check: AwaitReplicas) {
+        self.replication.waiting.push((conn, deadline, check));
+        self.replication.recheck = true;
     }
 
     /// After an append to a partition led here with replicas: its high watermark may move at
@@ -429,18 +424,10 @@ impl Broker {
     ) -> Result<Option<EpochEndOffset>, ErrorCode> {
         let now_ms = self.clock.ms(now);
         let tp = (topic.to_string(), partition);
-        let (epochs, start, leo) = match self.logs.get(topic, partition) {
-            Some(l) => (
-                if fetch.last_fetched_epoch >= 0 {
-                    l.epoch_entries()
-                } else {
-                    Vec::new()
-                },
-                l.log_start_offset(),
-                l.log_end_offset(),
-            ),
-            None => (Vec::new(), 0, 0),
-        };
+        let (start, leo) = self
+            .logs
+            .get(topic, partition)
+            .map_or((0, 0), |l| (l.log_start_offset(), l.log_end_offset()));
         let Some(leader) = self.replication.leading.get_mut(&tp) else {
             return Err(error::NOT_LEADER_OR_FOLLOWER);
         };
@@ -450,14 +437,16 @@ impl Broker {
             return Err(code);
         }
         if fetch.last_fetched_epoch >= 0 {
-            if let Some(d) = diverging_epoch(
-                &epochs,
-                leader.leader_epoch(),
-                start,
-                leo,
-                fetch.fetch_offset,
-                fetch.last_fetched_epoch,
-            )? {
+            // Where the follower's last epoch ends here, from the log's own epoch cache.
+            let end = self
+                .logs
+                .get(topic, partition)
+                .map_or((leader.leader_epoch(), 0), |l| {
+                    l.end_offset_as_leader(fetch.last_fetched_epoch, leader.leader_epoch())
+                });
+            if let Some(d) =
+                diverging_from(end, start, fetch.fetch_offset, fetch.last_fetched_epoch)?
+            {
                 return Ok(Some(d));
             }
         }
@@ -489,7 +478,22 @@ impl Broker {
     /// End of a turn: high watermarks moved by this turn's appends, acks=all answers whose
     /// records are now replicated (or whose time ran out), and the consumers' parked fetches
     /// of partitions whose high watermark moved.
-    pub(crate) fn replication_turn(&mut self, now: Instant) {
+    /// `after_flush`: called once the turn's fsync is done (answers may be built from what it
+    /// achieved); from the timer, only the answers whose time ran out are settled.
+    pub(crate) fn replication_turn(&mut self, now: Instant, after_flush: bool) {
+        if !after_flush {
+            // From the timer: only answers whose time ran out; the rest wait for the flush.
+            if self.replication.waiting.iter().any(|w| w.1 <= now) {
+                let waiting = std::mem::take(&mut self.replication.waiting);
+                for (conn, deadline, mut check) in waiting {
+                    match (deadline <= now).then(|| check(self, true)).flatten() {
+                        Some(bytes) => self.completions.push((conn, bytes)),
+                        None => self.replication.waiting.push((conn, deadline, check)),
+                    }
+                }
+            }
+            return;
+        }
         if self.replication.leading.is_empty() && self.replication.waiting.is_empty() {
             return;
         }

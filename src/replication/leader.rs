@@ -743,8 +743,21 @@ pub fn diverging_epoch(
     fetch_offset: i64,
     last_fetched_epoch: i32,
 ) -> Result<Option<EpochEndOffset>, ErrorCode> {
-    let (epoch, end_offset) =
+    let end =
         epoch_cache(epochs).end_offset_as_leader(last_fetched_epoch, leader_epoch, log_end_offset);
+    diverging_from(end, log_start_offset, fetch_offset, last_fetched_epoch)
+}
+
+/// [`diverging_epoch`] from the leader's answer for the follower's last fetched epoch, `end`:
+/// (the largest epoch ≤ it, where that epoch ends), as `PartitionLog::end_offset_as_leader`
+/// gives it without copying the epoch cache.
+pub fn diverging_from(
+    end: (i32, i64),
+    log_start_offset: i64,
+    fetch_offset: i64,
+    last_fetched_epoch: i32,
+) -> Result<Option<EpochEndOffset>, ErrorCode> {
+    let (epoch, end_offset) = end;
     if end_offset == UNDEFINED_EPOCH_OFFSET || epoch == UNDEFINED_EPOCH {
         return Err(error::OFFSET_OUT_OF_RANGE);
     }

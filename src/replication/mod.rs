@@ -41,8 +41,8 @@ pub use follower::{
     FollowerState, LeaderOffsets, LocalLog, Outcome, Step, Truncation,
 };
 pub use leader::{
-    diverging_epoch, AlterPartitionOutcome, FetchUpdate, FollowerFetch, FollowerProgress,
-    LeaderAndIsr, LeaderConfig, LeaderState, LocalBroker, MetadataOutcome,
+    diverging_epoch, diverging_from, AlterPartitionOutcome, FetchUpdate, FollowerFetch,
+    FollowerProgress, LeaderAndIsr, LeaderConfig, LeaderState, LocalBroker, MetadataOutcome,
 };
 
 use crate::log::leader_epoch::LeaderEpochCache;
