@@ -506,6 +506,49 @@ fn a_replica_takes_over_from_a_stopped_leader_and_nothing_acknowledged_is_lost()
     }
 }
 
+/// Controlled shutdown: a leader asked to stop first hands its partitions to other in-sync
+/// replicas, and stops only once every running broker knows the new leader, so that the
+/// moment it is gone the others already serve its partitions (no wait for a session to end).
+#[test]
+fn a_stopping_leader_hands_its_partitions_over_before_it_stops() {
+    let mut c = Cluster::start("cluster-controlled-shutdown");
+    let r = c.client(1).create_topics(7, &[("cs", 2, 3)], false);
+    assert_eq!(r[0].error, 0, "{r:?}");
+    c.wait_for_topic("cs", 2);
+    let sets = until_replicas(&c, 1, "cs", "a full ISR", |s| {
+        s.iter().all(|p| p.2.len() == 3)
+    });
+    let old = sets[0].0;
+    let (e, offset, _) = c
+        .client(old)
+        .produce_to(9, "cs", [0; 16], 0, &batch(5, "x"), -1);
+    assert_eq!((e, offset), (0, 0));
+    let t0 = Instant::now();
+    c.stop(old);
+    let took = t0.elapsed();
+    // Asked once, right after the stop returned: no polling.
+    for node in (1..=3).filter(|&n| n != old) {
+        let sets = replica_sets(&c, node, "cs");
+        for (p, (leader, _, isr)) in sets.iter().enumerate() {
+            assert!(
+                *leader >= 0 && *leader != old && !isr.contains(&old),
+                "node {node}, partition {p}: leader {leader}, isr {isr:?} ({took:?} to stop)"
+            );
+        }
+    }
+    let new = replica_sets(&c, (1..=3).find(|&n| n != old).unwrap(), "cs")[0].0;
+    let (e, offset, _) = c
+        .client(new)
+        .produce_to(9, "cs", [0; 16], 0, &batch(5, "y"), -1);
+    assert_eq!((e, offset), (0, 5), "the new leader takes writes at once");
+    // The stopped broker comes back as a follower and rejoins the ISR.
+    c.restart(old);
+    c.wait_for_brokers();
+    until_replicas(&c, new, "cs", "the stopped broker back in the ISR", |s| {
+        s[0].2.len() == 3
+    });
+}
+
 /// OffsetCommit v9 of one offset for partition 0 of `topic`, outside any generation.
 fn commit_offset(c: &Cluster, node: i32, group: &str, topic: &str, offset: i64) -> i16 {
     use minikafka::protocol::messages::offset_commit_request::*;

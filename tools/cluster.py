@@ -237,9 +237,19 @@ class Cluster:
             p.wait()
             raise
 
-    def stop_all(self):
-        for i in list(self.procs):
-            self.stop(i)
+    def stop_all(self, timeout=30):
+        # All at once: one by one, the last nodes would wait out their controlled shutdown
+        # (broker.session.timeout.ms) once the quorum has stopped under them.
+        procs = [self.procs.pop(i) for i in list(self.procs)]
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()  # never left behind
+                p.wait()
+                raise
 
     def wipe(self, i):
         shutil.rmtree(os.path.join(self.workdir, f"node{i}"), ignore_errors=True)

@@ -26,7 +26,7 @@ pub(crate) fn broker_status(image: &MetadataImage, id: i32) -> Option<BrokerStat
     image.brokers().get(&id).map(|b| BrokerStatus {
         epoch: b.epoch,
         fenced: b.fenced,
-        in_controlled_shutdown: false,
+        in_controlled_shutdown: b.in_controlled_shutdown,
     })
 }
 

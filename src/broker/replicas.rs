@@ -77,7 +77,7 @@ fn status(image: &MetadataImage, id: i32) -> Option<BrokerStatus> {
     image.brokers().get(&id).map(|b| BrokerStatus {
         epoch: b.epoch,
         fenced: b.fenced,
-        in_controlled_shutdown: false,
+        in_controlled_shutdown: b.in_controlled_shutdown,
     })
 }
 

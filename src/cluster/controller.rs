@@ -27,7 +27,7 @@ use crate::config::Config;
 use crate::log::LogConfig;
 use crate::metadata::load_meta_properties;
 use crate::metadata::records::MetadataRecord;
-use crate::metadata::MetadataImage;
+use crate::metadata::{BrokerInfo, MetadataImage};
 use crate::protocol::apis::CONTROLLER_APIS;
 use crate::protocol::error;
 use crate::protocol::header::frame_response;
@@ -135,8 +135,15 @@ pub struct Controller {
     /// When this controller itself last heard from each broker: a new incarnation of a broker
     /// is refused as a duplicate only while the old one is really alive.
     heard: HashMap<i32, Instant>,
-    /// Brokers whose fence or unfence record is proposed and not yet applied.
+    /// Brokers whose fence, unfence or controlled-shutdown record is proposed and not yet
+    /// applied.
     changing: HashSet<i32>,
+    /// On the active controller: the metadata offset each broker reported in its last
+    /// heartbeat.
+    reported: HashMap<i32, i64>,
+    /// Brokers in controlled shutdown that lead nothing any more: the metadata offset every
+    /// active broker must have reached (so that all know the new leaders) before it may stop.
+    shutdown_offsets: HashMap<i32, i64>,
     /// Registrations answered once their record is committed: (index, conn, response).
     pending: Vec<(u64, ConnId, Vec<u8>)>,
     completions: Vec<(ConnId, Vec<u8>)>,
@@ -220,6 +227,8 @@ impl Controller {
             heartbeats: HashMap::new(),
             heard: HashMap::new(),
             changing: HashSet::new(),
+            reported: HashMap::new(),
+            shutdown_offsets: HashMap::new(),
             pending: Vec::new(),
             completions: Vec::new(),
             session_timeout: Duration::from_millis(config.broker_session_timeout_ms.max(1) as u64),
@@ -487,6 +496,10 @@ impl Controller {
             MetadataRecord::RegisterBroker(b) => {
                 self.incarnations.insert(b.broker_id, b.incarnation_id);
                 self.changing.remove(&b.broker_id);
+                self.shutdown_offsets.remove(&b.broker_id);
+            }
+            MetadataRecord::BrokerRegistrationChange(c) => {
+                self.changing.remove(&c.broker_id);
             }
             MetadataRecord::FenceBroker(f) => {
                 self.changing.remove(&f.id);
@@ -631,8 +644,10 @@ impl Controller {
                 resp.error_code = STALE_BROKER_EPOCH;
             } else {
                 self.heartbeats.insert(req.broker_id, now);
+                self.reported
+                    .insert(req.broker_id, req.current_metadata_offset);
                 if req.want_shut_down {
-                    // A controlled shutdown: its next incarnation may register at once.
+                    // Shutting down: its next incarnation may register at once.
                     self.heard.remove(&req.broker_id);
                 } else {
                     self.heard.insert(req.broker_id, now);
@@ -640,18 +655,14 @@ impl Controller {
                 let caught_up = req.current_metadata_offset >= b.epoch;
                 resp.is_caught_up = caught_up;
                 resp.is_fenced = b.fenced;
-                resp.should_shut_down = req.want_shut_down;
-                let change = if b.fenced && caught_up && !req.want_fence && !req.want_shut_down {
-                    Some(false)
-                } else if !b.fenced && (req.want_fence || req.want_shut_down) {
-                    Some(true)
-                } else {
-                    None
-                };
-                if let Some(fence) = change {
+                if req.want_shut_down {
+                    resp.should_shut_down = self.shut_down(&b, req.want_fence);
+                } else if b.fenced && caught_up && !req.want_fence {
                     if self.changing.insert(req.broker_id) {
-                        self.propose_fencing(req.broker_id, b.epoch, fence);
+                        self.propose_fencing(req.broker_id, b.epoch, false);
                     }
+                } else if !b.fenced && req.want_fence && self.changing.insert(req.broker_id) {
+                    self.propose_fencing(req.broker_id, b.epoch, true);
                 }
             }
         } else {
@@ -729,6 +740,66 @@ impl Controller {
                 Some(bytes) => self.completions.push((conn, bytes)),
                 None => self.fetchers.push((conn, correlation, offset, until)),
             }
+        }
+    }
+
+    /// A broker that asks to shut down (Kafka's `BrokerHeartbeatManager` states): a fenced
+    /// one, one that asks to be fenced too, or one that leads nothing may stop at once (and is
+    /// fenced); otherwise it enters controlled shutdown (recorded, so that the writer moves its
+    /// leaderships and ISR memberships away) and may stop once it leads nothing and every
+    /// active broker has caught up with the metadata that says so. Returns `should_shut_down`.
+    fn shut_down(&mut self, b: &BrokerInfo, want_fence: bool) -> bool {
+        let leads = self.leads_any(b.id);
+        let now = if b.fenced || want_fence || (!leads && !b.in_controlled_shutdown) {
+            true
+        } else if !b.in_controlled_shutdown {
+            if self.changing.insert(b.id) {
+                self.propose_controlled_shutdown(b.id, b.epoch);
+            }
+            false
+        } else if leads {
+            false
+        } else {
+            let applied = self.applied_offset();
+            let target = *self.shutdown_offsets.entry(b.id).or_insert(applied);
+            let lowest = self
+                .image
+                .brokers()
+                .values()
+                .filter(|o| o.id != b.id && !o.fenced && !o.in_controlled_shutdown)
+                .map(|o| self.reported.get(&o.id).copied().unwrap_or(-1))
+                .min();
+            lowest.is_none_or(|l| l >= target)
+        };
+        if now && !b.fenced && self.changing.insert(b.id) {
+            log::info!("controller {}: broker {} may shut down", self.node, b.id);
+            self.propose_fencing(b.id, b.epoch, true);
+        }
+        now
+    }
+
+    /// Whether any partition has `broker` as its leader.
+    fn leads_any(&self, broker: i32) -> bool {
+        self.image
+            .topics()
+            .any(|t| t.partitions.iter().any(|p| p.leader == broker))
+    }
+
+    fn propose_controlled_shutdown(&mut self, id: i32, epoch: i64) {
+        use crate::metadata::records::BrokerRegistrationChangeRecord;
+        let rec = MetadataRecord::BrokerRegistrationChange(BrokerRegistrationChangeRecord {
+            broker_id: id,
+            broker_epoch: epoch,
+            in_controlled_shutdown: 1,
+            ..Default::default()
+        });
+        if self.propose(&rec).is_none() {
+            self.changing.remove(&id);
+        } else {
+            log::info!(
+                "controller {}: broker {id} enters controlled shutdown",
+                self.node
+            );
         }
     }
 

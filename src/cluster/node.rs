@@ -48,6 +48,8 @@ const PRODUCER_ID_BLOCK: i32 = 1000;
 const LOCAL_BASE: ConnId = usize::MAX / 2;
 /// How long a request to the controller may stay unanswered before it counts as lost.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a broker in controlled shutdown asks whether it may stop.
+const SHUTDOWN_HEARTBEAT: Duration = Duration::from_millis(50);
 /// Requests to another node's controller travel on a link of their own (peer id
 /// `REQUEST_LINK + node`): a request parked there until a commit must never hold up the Raft
 /// messages that make the commit.
@@ -318,13 +320,18 @@ pub struct ClusterNode {
     broker_links: HashMap<i32, String>,
     /// The addresses of the leaders' listeners this node's followers fetch from, by leader.
     replica_links: HashMap<i32, String>,
-    /// The brokers' (id, epoch, fenced) when the writer last held elections.
+    /// The brokers' (id, epoch, active) when the writer last held elections.
     seen_brokers: Vec<(i32, i64, bool)>,
     /// When the writer next restores preferred leaders (`auto.leader.rebalance.enable`).
     next_rebalance: Instant,
     /// Metadata changes waiting for an active controller to be known and reachable
     /// (Kafka's forwarding queues them the same way): (conn, request, give-up time).
     waiting: Vec<(ConnId, Vec<u8>, Instant)>,
+    /// A stop was requested: until when this broker waits for the controller to move its
+    /// leaderships away (controlled shutdown), and whether it was told to stop.
+    stopping: Option<Instant>,
+    shutdown_granted: bool,
+    session_timeout: Duration,
 }
 
 impl ClusterNode {
@@ -416,6 +423,9 @@ impl ClusterNode {
             next_rebalance: now
                 + Duration::from_secs(config.leader_imbalance_check_interval_seconds.max(1) as u64),
             waiting: Vec::new(),
+            stopping: None,
+            shutdown_granted: false,
+            session_timeout: Duration::from_millis(config.broker_session_timeout_ms.max(1) as u64),
         }
     }
 
@@ -696,8 +706,12 @@ impl ClusterNode {
                                 if resp.is_fenced { "fenced" } else { "unfenced" }
                             );
                         }
+                        if self.stopping.is_some() && resp.should_shut_down {
+                            log::info!("node {}: the controller lets this broker stop", self.node);
+                            self.shutdown_granted = true;
+                        }
                         // Until unfenced, heartbeat often: it is what unfences.
-                        if resp.is_fenced {
+                        if resp.is_fenced && self.stopping.is_none() {
                             self.next_heartbeat = now + REGISTER_BACKOFF;
                         }
                     }
@@ -1075,7 +1089,7 @@ impl ClusterNode {
                 broker_epoch: self.broker_epoch,
                 current_metadata_offset: self.source.applied_offset(),
                 want_fence: false,
-                want_shut_down: false,
+                want_shut_down: self.stopping.is_some(),
                 offline_log_dirs: Vec::new(),
             };
             let v = broker_heartbeat_request::MAX_VERSION;
@@ -1086,7 +1100,14 @@ impl ClusterNode {
                 |w| req.encode(w, v),
                 now,
             ) {
-                self.next_heartbeat = now + self.heartbeat_interval;
+                // In controlled shutdown, ask again soon: each answer may be the one that
+                // lets this broker stop.
+                self.next_heartbeat = now
+                    + if self.stopping.is_some() {
+                        self.heartbeat_interval.min(SHUTDOWN_HEARTBEAT)
+                    } else {
+                        self.heartbeat_interval
+                    };
             }
         }
         let mut wishes = match self.broker.cluster_view_mut() {
@@ -1218,7 +1239,7 @@ impl ClusterNode {
             .image()
             .brokers()
             .values()
-            .map(|b| (b.id, b.epoch, b.fenced))
+            .map(|b| (b.id, b.epoch, !b.fenced && !b.in_controlled_shutdown))
             .collect();
         if states == self.seen_brokers {
             return;
@@ -1536,10 +1557,44 @@ impl Service for ClusterNode {
         }
     }
 
+    /// Kafka's controlled shutdown: the broker asks the controller (heartbeats that want to
+    /// shut down) to move its leaderships and ISR memberships to other brokers, and goes on
+    /// serving until told it may stop, so that clients and followers move to the new leaders
+    /// without waiting for a session to expire. A broker that is not registered or is fenced
+    /// leads nothing and stops at once; one that gets no answer within a session stops anyway.
+    fn ready_to_stop(&mut self, now: Instant) -> bool {
+        // Fenced in this node's image: it leads nothing (the controller's answer to a fenced
+        // broker would be the same).
+        let active = self
+            .broker
+            .image()
+            .brokers()
+            .get(&self.node)
+            .is_some_and(|b| b.epoch == self.broker_epoch && !b.fenced);
+        if !self.serves_clients || !active || self.shutdown_granted {
+            return true;
+        }
+        let Some(deadline) = self.stopping else {
+            log::info!("node {}: controlled shutdown", self.node);
+            self.stopping = Some(now + self.session_timeout);
+            self.next_heartbeat = now;
+            return false;
+        };
+        if now >= deadline {
+            log::warn!(
+                "node {}: controlled shutdown not granted within {} ms; stopping anyway",
+                self.node,
+                self.session_timeout.as_millis()
+            );
+            return true;
+        }
+        false
+    }
+
     fn shutdown(&mut self) {
-        // A controlled shutdown, as far as one message goes: the active controller fences
-        // this broker at once (clients stop coming) and lets its next start register.
-        if self.broker_epoch >= 0 {
+        // Not let go by a controlled shutdown: one message asks the active controller to fence
+        // this broker at once (clients stop coming) and to let its next start register.
+        if self.broker_epoch >= 0 && !self.shutdown_granted {
             if let Some(peer) = self.remote_controller() {
                 let req =
                     crate::protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest {

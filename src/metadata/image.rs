@@ -56,6 +56,8 @@ pub struct BrokerInfo {
     pub endpoints: Vec<BrokerEndpoint>,
     pub rack: Option<String>,
     pub fenced: bool,
+    /// Granted a controlled shutdown: no longer a leader or ISR member, not yet fenced.
+    pub in_controlled_shutdown: bool,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -265,6 +267,7 @@ impl MetadataImage {
                         endpoints,
                         rack: b.rack.map(str::to_string),
                         fenced: b.fenced,
+                        in_controlled_shutdown: b.in_controlled_shutdown,
                     },
                 );
             }
@@ -279,6 +282,22 @@ impl MetadataImage {
             MetadataRecord::UnfenceBroker(u) => {
                 if let Some(b) = self.brokers.get_mut(&u.id) {
                     b.fenced = false;
+                }
+            }
+            // What Kafka 3.7+ writes instead of Fence/Unfence records, and how a controlled
+            // shutdown is recorded: fenced -1 unfences, 1 fences, 0 leaves it.
+            MetadataRecord::BrokerRegistrationChange(c) => {
+                if let Some(b) = self.brokers.get_mut(&c.broker_id) {
+                    if b.epoch == c.broker_epoch {
+                        match c.fenced {
+                            1 => b.fenced = true,
+                            -1 => b.fenced = false,
+                            _ => {}
+                        }
+                        if c.in_controlled_shutdown == 1 {
+                            b.in_controlled_shutdown = true;
+                        }
+                    }
                 }
             }
             MetadataRecord::ProducerIds(p) => {
@@ -330,6 +349,7 @@ impl MetadataImage {
                     .collect(),
                 rack: b.rack.as_deref(),
                 fenced: b.fenced,
+                in_controlled_shutdown: b.in_controlled_shutdown,
                 ..Default::default()
             }));
         }
@@ -430,6 +450,58 @@ mod tests {
             name: k,
             value: v,
         })
+    }
+
+    #[test]
+    fn broker_registration_changes_fence_unfence_and_start_controlled_shutdown() {
+        use crate::metadata::records::{
+            BrokerRegistrationChangeRecord as Change, RegisterBrokerRecord,
+        };
+        let mut img = MetadataImage::default();
+        img.apply(&MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+            broker_id: 2,
+            broker_epoch: 7,
+            fenced: true,
+            ..Default::default()
+        }));
+        let change = |fenced, shutdown, epoch| {
+            MetadataRecord::BrokerRegistrationChange(Change {
+                broker_id: 2,
+                broker_epoch: epoch,
+                fenced,
+                in_controlled_shutdown: shutdown,
+                ..Default::default()
+            })
+        };
+        let state = |img: &MetadataImage| {
+            let b = &img.brokers()[&2];
+            (b.fenced, b.in_controlled_shutdown)
+        };
+        img.apply(&change(-1, 0, 7));
+        assert_eq!(state(&img), (false, false), "unfenced");
+        img.apply(&change(0, 1, 6));
+        assert_eq!(
+            state(&img),
+            (false, false),
+            "another incarnation's change is ignored"
+        );
+        img.apply(&change(0, 1, 7));
+        assert_eq!(state(&img), (false, true), "in controlled shutdown");
+        // A snapshot keeps it; a new registration starts over.
+        let mut copy = MetadataImage::default();
+        for bytes in img.to_records() {
+            copy.apply(&MetadataRecord::decode(&bytes).unwrap());
+        }
+        assert_eq!(state(&copy), (false, true));
+        img.apply(&change(1, 0, 7));
+        assert_eq!(state(&img), (true, true), "fenced");
+        img.apply(&MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+            broker_id: 2,
+            broker_epoch: 9,
+            fenced: true,
+            ..Default::default()
+        }));
+        assert_eq!(state(&img), (true, false));
     }
 
     #[test]

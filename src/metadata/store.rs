@@ -526,7 +526,8 @@ impl MetadataStore {
             .map(|b| UsableBroker {
                 id: b.id,
                 rack: b.rack.clone(),
-                fenced: b.fenced,
+                // A broker shutting down is used only when the active ones are not enough.
+                fenced: b.fenced || b.in_controlled_shutdown,
             })
             .collect();
         if self.mode == StoreMode::Local {

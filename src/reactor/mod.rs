@@ -98,6 +98,12 @@ pub trait Service {
     }
     /// The connection is gone: drop whatever is parked for it (its id may be reused later).
     fn connection_closed(&mut self, conn: ConnId);
+    /// Asked every turn once a stop was requested: the loop goes on serving until it answers
+    /// true (a cluster broker hands its leaderships over first), then calls `shutdown`. The
+    /// service bounds how long it answers false.
+    fn ready_to_stop(&mut self, _now: Instant) -> bool {
+        true
+    }
     /// Flush, checkpoints, clean-shutdown marker.
     fn shutdown(&mut self);
     /// Requests for the outbound links to peers, collected once per turn after completions.

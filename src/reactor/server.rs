@@ -228,7 +228,7 @@ impl Reactor {
     }
 
     fn serve<S: Service>(&mut self, service: &mut S) -> io::Result<()> {
-        while !self.stop_requested() {
+        while !self.stop_requested() || !service.ready_to_stop(Instant::now()) {
             let timeout = self.poll_timeout(service, Instant::now());
             if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
